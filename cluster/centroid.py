@@ -1,0 +1,110 @@
+"""Story centroids kept as (count, sum) so that they grow, shrink and merge
+exactly: the mean of the members is sum / count, and its direction (the
+cosine centroid) is sum / |sum| because members are unit vectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cluster.types import StoryId, Vector
+
+
+@dataclass
+class StoryState:
+    """What the clusterer knows of one story."""
+
+    count: int
+    total: NDArray[np.float64]
+    first: float | None
+    last: float | None
+    members_seen: int = field(default=0)
+
+    @property
+    def direction(self) -> Vector:
+        norm = float(np.linalg.norm(self.total))
+        if norm == 0.0:
+            return np.zeros_like(self.total, dtype=np.float32)
+        return (self.total / norm).astype(np.float32)
+
+    @property
+    def cohesion(self) -> float:
+        """|mean|: 1 for identical members, lower as they spread."""
+        return float(np.linalg.norm(self.total)) / max(self.count, 1)
+
+    def add(self, vector: Vector, timestamp: float | None) -> None:
+        self.count += 1
+        self.total = self.total + vector.astype(np.float64)
+        if timestamp is not None:
+            self.first = timestamp if self.first is None else min(self.first, timestamp)
+            self.last = timestamp if self.last is None else max(self.last, timestamp)
+
+    def absorb(self, other: StoryState) -> None:
+        self.count += other.count
+        self.total = self.total + other.total
+        for stamp in (other.first, other.last):
+            if stamp is not None:
+                self.first = stamp if self.first is None else min(self.first, stamp)
+                self.last = stamp if self.last is None else max(self.last, stamp)
+
+
+class CentroidTable:
+    """Unit centroids of the joinable stories in one matrix, for a fast
+    nearest-centroid search; rows are reused after removal."""
+
+    def __init__(self, dimension: int) -> None:
+        self._matrix = np.zeros((64, dimension), dtype=np.float32)
+        self._row_of: dict[StoryId, int] = {}
+        self._story_at: list[StoryId | None] = []
+        self._free: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    def __contains__(self, story_id: object) -> bool:
+        return story_id in self._row_of
+
+    def put(self, story_id: StoryId, direction: Vector) -> None:
+        row = self._row_of.get(story_id)
+        if row is None:
+            if self._free:
+                row = self._free.pop()
+                self._story_at[row] = story_id
+            else:
+                row = len(self._story_at)
+                self._story_at.append(story_id)
+                if row >= len(self._matrix):
+                    grown = np.zeros((len(self._matrix) * 2, self._matrix.shape[1]), np.float32)
+                    grown[: len(self._matrix)] = self._matrix
+                    self._matrix = grown
+            self._row_of[story_id] = row
+        self._matrix[row] = direction
+
+    def discard(self, story_id: StoryId) -> None:
+        row = self._row_of.pop(story_id, None)
+        if row is not None:
+            self._matrix[row] = 0.0
+            self._story_at[row] = None
+            self._free.append(row)
+
+    def nearest(self, vector: Vector, k: int) -> list[tuple[StoryId, float]]:
+        """The k most similar centroids, best first, ties by story id."""
+        used = len(self._story_at)
+        if k <= 0 or not self._row_of:
+            return []
+        scores = self._matrix[:used] @ vector
+        if self._free:
+            scores[self._free] = -np.inf
+        k = min(k, len(self._row_of))
+        top = np.argpartition(-scores, k - 1)[:k] if k < used else np.arange(used)
+        found = [
+            (story, float(scores[row])) for row in top
+            if (story := self._story_at[row]) is not None
+        ]
+        found.sort(key=lambda item: (-item[1], item[0]))
+        return found[:k]
+
+    def similarity(self, vector: Vector, story_id: StoryId) -> float:
+        return float(self._matrix[self._row_of[story_id]] @ vector)

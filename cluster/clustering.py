@@ -1,0 +1,200 @@
+"""The online story clusterer (DESIGN §4).
+
+Single pass over a time-ordered stream, after Miranda et al. (2018,
+"Multilingual clustering of streaming news") and Staykovski et al. (2019):
+each article is compared with a handful of candidate stories and joins the
+best one if its score clears a threshold, else it starts a story.
+
+Candidates are (a) the stories of the article's nearest stored neighbours
+and (b) the nearest joinable story centroids. For a candidate story S the
+score is
+
+    dense(S) = w · cos(v, centroid(S)) + (1 − w) · max_{u ∈ S ∩ kNN} cos(v, u)
+    time(S)  = exp(−gap² / 2σ²),  gap = distance from t to S's time span
+    score(S) = dense(S) · (1 − λ · (1 − time(S)))
+
+Centroid similarity rewards fitting the story as a whole; best-member
+similarity lets a story that develops keep absorbing articles close to its
+newest members (the "chaining" that a pure centroid misses). The Gaussian
+of the gap to the story's span, not to its mean time, keeps a long-running
+story joinable at its recent end (SCStory, Yoon et al. 2023, use a similar
+temporal kernel). Undated articles or stories get time(S) = 1.
+
+Estimator conventions: ``__init__`` stores parameters; learned state ends in
+``_``; ``predict_one`` decides without changing anything, ``learn_one``
+records the decision. Ties are broken by story id, so the result is a pure
+function of the input order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cluster.centroid import CentroidTable, StoryState
+from cluster.settings import ClusterParams
+from cluster.types import StoryId, Vector
+
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A stored article near the incoming one."""
+
+    similarity: float
+    story_id: StoryId
+    timestamp: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where an article goes: an existing story (``story_id``) or a new one (None)."""
+
+    story_id: StoryId | None
+    score: float
+    candidates: int
+
+    @property
+    def new_story(self) -> bool:
+        return self.story_id is None
+
+
+class OnlineClusterer:
+    """Assigns articles to stories one at a time."""
+
+    def __init__(self, params: ClusterParams, dimension: int) -> None:
+        self.params = params
+        self.dimension = dimension
+        self.stories_: dict[StoryId, StoryState] = {}
+        self.centroids_ = CentroidTable(dimension)
+
+    # -- state ---------------------------------------------------------------
+    def restore(
+        self, stories: Iterable[tuple[StoryId, int, np.ndarray, float | None, float | None]]
+    ) -> None:
+        """Load joinable stories as (id, count, sum, first, last)."""
+        for story_id, count, total, first, last in stories:
+            state = StoryState(count, np.asarray(total, dtype=np.float64), first, last)
+            self.stories_[story_id] = state
+            self.centroids_.put(story_id, state.direction)
+
+    def is_joinable(self, story_id: StoryId, timestamp: float | None) -> bool:
+        state = self.stories_.get(story_id)
+        if state is None:
+            return False
+        if timestamp is None or state.last is None:
+            return True
+        return timestamp - state.last <= self.params.window_days * SECONDS_PER_DAY
+
+    # -- scoring -------------------------------------------------------------
+    def time_factor(self, state: StoryState, timestamp: float | None) -> float:
+        if timestamp is None or state.first is None or state.last is None:
+            return 1.0
+        gap = max(0.0, state.first - timestamp, timestamp - state.last) / SECONDS_PER_HOUR
+        return math.exp(-0.5 * (gap / self.params.time_scale_hours) ** 2)
+
+    def score(
+        self, vector: Vector, timestamp: float | None, story_id: StoryId, best_member: float | None
+    ) -> float:
+        state = self.stories_[story_id]
+        centroid_sim = float(state.direction @ vector)
+        member_sim = centroid_sim if best_member is None else best_member
+        w = self.params.centroid_weight
+        dense = w * centroid_sim + (1.0 - w) * member_sim
+        penalty = self.params.time_weight * (1.0 - self.time_factor(state, timestamp))
+        return dense * (1.0 - penalty)
+
+    def predict_one(
+        self, vector: Vector, timestamp: float | None, neighbours: Sequence[Neighbour]
+    ) -> Decision:
+        """The story this article would join (nothing changes)."""
+        best_member: dict[StoryId, float] = {}
+        for neighbour in neighbours:
+            if self.is_joinable(neighbour.story_id, timestamp):
+                previous = best_member.get(neighbour.story_id, -2.0)
+                best_member[neighbour.story_id] = max(previous, neighbour.similarity)
+        candidates = set(best_member)
+        for story_id, _ in self.centroids_.nearest(vector, self.params.centroid_candidates):
+            if self.is_joinable(story_id, timestamp):
+                candidates.add(story_id)
+        best: tuple[float, StoryId] | None = None
+        for story_id in sorted(candidates):
+            value = self.score(vector, timestamp, story_id, best_member.get(story_id))
+            if best is None or value > best[0]:
+                best = (value, story_id)
+        if best is not None and best[0] >= self.params.join_threshold:
+            return Decision(best[1], best[0], len(candidates))
+        return Decision(None, 0.0 if best is None else best[0], len(candidates))
+
+    # -- learning ------------------------------------------------------------
+    def learn_one(self, story_id: StoryId, vector: Vector, timestamp: float | None) -> StoryState:
+        """Record that the article joined ``story_id`` (a new id creates the story)."""
+        state = self.stories_.get(story_id)
+        if state is None:
+            state = StoryState(0, np.zeros(self.dimension, dtype=np.float64), None, None)
+            self.stories_[story_id] = state
+        state.add(vector, timestamp)
+        self.centroids_.put(story_id, state.direction)
+        return state
+
+    def forget_one(
+        self, story_id: StoryId, vector: Vector, first: float | None, last: float | None
+    ) -> StoryState | None:
+        """Take a member out (deleted or re-assigned article); the caller passes
+        the time span of the remaining members. Returns None once empty."""
+        state = self.stories_.get(story_id)
+        if state is None:
+            return None
+        state.count -= 1
+        state.total = state.total - vector.astype(np.float64)
+        state.first, state.last = first, last
+        if state.count <= 0:
+            self.drop(story_id)
+            return None
+        self.centroids_.put(story_id, state.direction)
+        return state
+
+    def drop(self, story_id: StoryId) -> None:
+        """Stop considering a story (empty, archived or merged away)."""
+        self.stories_.pop(story_id, None)
+        self.centroids_.discard(story_id)
+
+    def merge(self, keep: StoryId, absorb: StoryId) -> StoryState:
+        """Fold story ``absorb`` into ``keep``."""
+        kept = self.stories_[keep]
+        kept.absorb(self.stories_[absorb])
+        self.drop(absorb)
+        self.centroids_.put(keep, kept.direction)
+        return kept
+
+    def merge_candidates(self, now: float | None) -> list[tuple[StoryId, StoryId, float]]:
+        """Pairs of joinable stories whose centroids have converged past
+        ``merge_threshold`` and whose time spans are within one σ of each other,
+        as (larger, smaller, similarity), most similar first."""
+        threshold = self.params.merge_threshold
+        if threshold > 1.0 or len(self.stories_) < 2:
+            return []
+        ids = sorted(s for s in self.stories_ if self.is_joinable(s, now))
+        if len(ids) < 2:
+            return []
+        matrix = np.stack([self.stories_[s].direction for s in ids])
+        sims = matrix @ matrix.T
+        pairs: list[tuple[StoryId, StoryId, float]] = []
+        rows, cols = np.nonzero(np.triu(sims >= threshold, k=1))
+        sigma = self.params.time_scale_hours * SECONDS_PER_HOUR
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            a, b = self.stories_[ids[i]], self.stories_[ids[j]]
+            if None not in (a.first, a.last, b.first, b.last):
+                gap = max(0.0, b.first - a.last, a.first - b.last)  # type: ignore[operator]
+                if gap > sigma:
+                    continue
+            big, small = (ids[i], ids[j]) if (a.count, -ids[i]) >= (b.count, -ids[j]) else (
+                ids[j], ids[i])
+            pairs.append((big, small, float(sims[i, j])))
+        pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
+        return pairs

@@ -1,0 +1,26 @@
+"""Opaque pagination cursors: a base64 of the last item's sort key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from cluster.errors import InvalidInput
+
+
+def encode_cursor(activity: float, item_id: int) -> str:
+    raw = json.dumps([activity, item_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, field: str = "cursor") -> tuple[float, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        activity, item_id = value
+        if isinstance(activity, bool) or isinstance(item_id, bool):
+            raise TypeError
+        return float(activity), int(item_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(field, "is not a cursor returned by this API") from None

