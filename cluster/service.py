@@ -37,6 +37,7 @@ from cluster.views import (
     ArticleRef,
     ArticleView,
     IngestResult,
+    Readiness,
     RelatedItem,
     RelatedResult,
     SourceCount,
@@ -74,17 +75,33 @@ class _Prepared:
 class StoryService:
     """Ingest, related coverage, stories, maintenance and rebuilds."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, *,
+        changing_model: bool = False,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder if embedder is not None else create_embedder(settings)
         self.store = SQLiteStore(settings.store_path)
         self._lock = threading.RLock()
-        self._dimension = self._check_model()
-        self.index: VectorIndex = create_index(settings.index_backend, self._dimension)
-        self.clusterer = OnlineClusterer(settings.cluster, self._dimension)
+        self._now: float | None = None
         self._snapshot_seq = 0
+        if changing_model:
+            # Opened only to re-embed: the stored vectors and snapshot belong to
+            # another model, so neither is loaded.
+            self._dimension = self.embedder.dimension
+            self.index: VectorIndex = create_index(settings.index_backend, self._dimension)
+            self.clusterer = OnlineClusterer(settings.cluster, self._dimension)
+            return
+        self._dimension = self._check_model()
+        self.index = create_index(settings.index_backend, self._dimension)
+        self.clusterer = OnlineClusterer(settings.cluster, self._dimension)
         self._load_index()
         self._restore_clusterer()
+
+    @classmethod
+    def for_rebuild(cls, settings: Settings, embedder: Embedder | None = None) -> StoryService:
+        """A service that may re-embed a store made by another model."""
+        return cls(settings, embedder, changing_model=True)
 
     # -- start-up ------------------------------------------------------------
     def _check_model(self) -> int:
@@ -460,6 +477,8 @@ class StoryService:
         scores, keys = self.index.search(vector.reshape(1, -1), fetch)
         found = [(int(key), float(s)) for key, s in zip(keys[0], scores[0], strict=True)
                  if key >= 0 and key != exclude]
+        # Equal scores (copies) in key order, so the earliest stored copy leads.
+        found.sort(key=lambda pair: (-round(pair[1], 6), pair[0]))
         articles = reader.articles_by_keys(key for key, _ in found)
         kept: list[tuple[StoredArticle, float]] = []
         copies: dict[str, int] = {}
@@ -545,15 +564,13 @@ class StoryService:
             return reader.assignments()
 
     # -- health --------------------------------------------------------------
-    def readiness(self) -> dict[str, object]:
+    def readiness(self) -> Readiness:
         """Store reachable, index loaded and holding exactly the store's articles."""
         with self.store.read() as reader:
             stored = reader.article_count()
             seq = reader.index_seq()
         indexed = len(self.index)
-        return {"store": True, "articles": stored, "indexed": indexed,
-                "in_sync": stored == indexed, "store_seq": seq,
-                "snapshot_seq": self._snapshot_seq}
+        return Readiness(stored, indexed, stored == indexed, seq, self._snapshot_seq)
 
     # -- rebuild -------------------------------------------------------------
     def rebuild(
@@ -597,6 +614,16 @@ class StoryService:
                 writer.update_vector(key, vector, digest)
             writer.set_meta("embedding_model", model)
             writer.set_meta("dimension", str(self.embedder.dimension))
+            # Story centroids are sums of member vectors: recompute them in the new space.
+            for row in writer.stories_with_status(("active", "dormant", "archived")):
+                members = writer.story_articles(row.id)
+                total = writer.vectors([m.key for m in members]).astype(np.float64).sum(axis=0)
+                writer.save_story(
+                    row.id, status=row.status, first_seen=row.first_seen,
+                    last_updated=row.last_updated, activity=row.activity,
+                    article_count=len(members), centroid_sum=total,
+                )
+        self._restore_clusterer()
 
     def _recluster(self, progress: Progress | None) -> None:
         """Replay every article in time order through a fresh clusterer; new

@@ -424,6 +424,8 @@ class Writer(Reader):
 
     def rename_stories(self, renames: Sequence[tuple[StoryId, StoryId]]) -> None:
         """Give stories other ids; each target id must be unused."""
+        # Assignments point at stories: check the keys at commit, not per statement.
+        self._db.execute("PRAGMA defer_foreign_keys = ON")
         for current, target in renames:
             self._db.execute("UPDATE stories SET id = ? WHERE id = ?", (target, current))
             self._db.execute(

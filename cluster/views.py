@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cluster.types import StoryId
 
@@ -98,4 +98,12 @@ class StoryDetail:
     articles: list[ArticleRef]
     next_cursor: str | None
     merged_into: StoryId | None = None
-    events: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    articles: int
+    indexed: int
+    in_sync: bool
+    store_seq: int
+    snapshot_seq: int

@@ -1,0 +1,33 @@
+"""The Flask app: ``create_app(settings)`` builds it; importing does nothing."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api.encoding import HtmlSafeJSONProvider
+from cluster.service import StoryService
+from cluster.settings import Settings, load_settings
+
+
+class NewsApp(Flask):
+    json_provider_class = HtmlSafeJSONProvider
+
+
+def create_app(settings: Settings | None = None, service: StoryService | None = None) -> Flask:
+    """Build the app around a story service (opened from ``settings`` if not given)."""
+    from api import articles, health, openapi, problems, related, stories
+    from api.context import EXTENSION
+
+    if service is None:
+        service = StoryService(settings or load_settings())
+    app = NewsApp(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = service.settings.max_body_bytes
+    app.extensions[EXTENSION] = service
+    problems.init_app(app)
+    openapi.init_app(app)
+    for blueprint in (articles.bp, related.bp, stories.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,95 @@
+"""/api/v1/articles: ingest, read, delete, related coverage of a stored article."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
+
+from api.context import respond, service, settings
+from api.openapi import Param, operation
+from api.problems import invalid
+from api.schemas import ArticleBatch, IngestBatchResult
+from api.validation import int_arg, json_body, validate
+from cluster.articles import (
+    ARTICLE_ID_PATTERN,
+    ArticleIn,
+    TextLimits,
+    is_valid_article_id,
+    to_article,
+)
+from cluster.views import ArticleView, IngestResult, RelatedResult
+
+bp = Blueprint("articles", __name__, url_prefix="/api/v1/articles")
+
+ID_PARAM = Param("article_id", "path", {"type": "string", "pattern": ARTICLE_ID_PATTERN},
+                 "The article's id.")
+
+
+def _checked_id(article_id: str) -> str:
+    if not is_valid_article_id(article_id):
+        raise invalid("id", "is not a valid article id (letters, digits and ._:~@- only)")
+    return article_id
+
+
+@bp.post("")
+@operation(
+    "post", "/api/v1/articles", "Ingest one article or a batch (all or nothing)", "articles",
+    request=ArticleIn | ArticleBatch,
+    responses={200: ("Nothing new (all unchanged)", IngestResult | IngestBatchResult),
+               201: ("Stored and assigned to stories", IngestResult | IngestBatchResult)},
+)
+def post_articles() -> ResponseReturnValue:
+    body: Any = json_body()
+    current = settings()
+    context = {"limits": TextLimits(current.max_title_chars, current.max_text_chars)}
+    single = isinstance(body, dict) and "articles" not in body
+    if isinstance(body, list):
+        body = {"articles": body}
+    if not isinstance(body, dict):
+        raise invalid("body", "must be an article object or {\"articles\": [...]}")
+    if not single:
+        articles = body.get("articles")
+        if isinstance(articles, list) and len(articles) > current.max_batch:
+            raise invalid("articles", f"a batch holds at most {current.max_batch} articles, "
+                          f"got {len(articles)}", status=413)
+        incoming = validate(ArticleBatch, body, context).articles
+    else:
+        incoming = [validate(ArticleIn, body, context)]
+    received = datetime.now(UTC)
+    results = service().ingest([to_article(item, received) for item in incoming])
+    status = 201 if any(r.status != "unchanged" for r in results) else 200
+    if single:
+        return respond(results[0], status)
+    return respond(IngestBatchResult(results), status)
+
+
+@bp.get("/<path:article_id>")
+@operation("get", "/api/v1/articles/{article_id}", "One stored article", "articles",
+           responses={200: ("The article", ArticleView)}, params=(ID_PARAM,))
+def get_article(article_id: str) -> ResponseReturnValue:
+    return respond(service().get_article(_checked_id(article_id)))
+
+
+@bp.delete("/<path:article_id>")
+@operation("delete", "/api/v1/articles/{article_id}",
+           "Remove an article from the store, the index and its story", "articles",
+           responses={204: ("Deleted", None)}, params=(ID_PARAM,))
+def delete_article(article_id: str) -> ResponseReturnValue:
+    service().delete_article(_checked_id(article_id))
+    return "", 204
+
+
+@bp.get("/<path:article_id>/related")
+@operation(
+    "get", "/api/v1/articles/{article_id}/related",
+    "Nearest other coverage of a stored article", "related",
+    responses={200: ("Related coverage, best first", RelatedResult)},
+    params=(ID_PARAM, Param("k", "query", {"type": "integer", "minimum": 1, "default": 10},
+                            "How many results.")),
+)
+def related_to_article(article_id: str) -> ResponseReturnValue:
+    k = int_arg("k", 10, 1, settings().max_k)
+    return respond(service().related(_checked_id(article_id), k))

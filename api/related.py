@@ -1,0 +1,28 @@
+"""/api/v1/related: coverage of an article that is not stored (nothing is written)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
+
+from api.context import respond, service, settings
+from api.openapi import operation
+from api.problems import invalid
+from api.schemas import RelatedQuery
+from api.validation import json_body, validate
+from cluster.views import RelatedResult
+
+bp = Blueprint("related", __name__, url_prefix="/api/v1/related")
+
+
+@bp.post("")
+@operation("post", "/api/v1/related",
+           "Related coverage for new text, and the story it would join", "related",
+           request=RelatedQuery, responses={200: ("Related coverage", RelatedResult)})
+def related_to_text() -> ResponseReturnValue:
+    query = validate(RelatedQuery, json_body())
+    if not query.title.strip():
+        raise invalid("title", "must not be empty")
+    if query.k > settings().max_k:
+        raise invalid("k", f"must be between 1 and {settings().max_k}")
+    return respond(service().related_to_text(query.title, query.text, query.k))

@@ -1,0 +1,110 @@
+"""Turning request bodies and query strings into validated values, with
+problem+json errors that name the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from api.problems import ApiProblem, invalid
+
+Model = TypeVar("Model", bound=BaseModel)
+MAX_JSON_DEPTH = 32
+
+
+def field_path(location: tuple[int | str, ...], prefix: str = "") -> str:
+    """('articles', 0, 'title') → 'articles[0].title'."""
+    path = prefix
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def problem_from_validation(error: ValidationError, prefix: str = "") -> ApiProblem:
+    errors = []
+    for item in error.errors(include_url=False):
+        message = item["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        errors.append({"field": field_path(tuple(item["loc"]), prefix), "message": message})
+    first = errors[0]
+    return ApiProblem(422, "Invalid request", f"{first['field']}: {first['message']}",
+                      slug="validation-error", errors=errors)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def json_body() -> Any:
+    """The request body parsed as strict JSON (no NaN, bounded nesting)."""
+    mimetype = request.mimetype
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ApiProblem(415, "Unsupported media type",
+                         "send the body as application/json", slug="unsupported-media-type",
+                         errors=[{"field": "body", "message": "must be application/json"}])
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise invalid("body", "a JSON body is required", status=400)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid("body", "is not valid UTF-8", status=400) from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise invalid("body", f"nests deeper than {MAX_JSON_DEPTH} levels", status=400) from None
+    except ValueError as exc:
+        raise invalid("body", f"is not valid JSON ({exc})", status=400) from None
+    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise invalid("body", f"nests deeper than {MAX_JSON_DEPTH} levels", status=400)
+    return value
+
+
+def validate(model: type[Model], data: Any, context: dict[str, Any] | None = None,
+             prefix: str = "") -> Model:
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise problem_from_validation(exc, prefix) from None
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(name, "must be an integer") from None
+    if not low <= value <= high:
+        raise invalid(name, f"must be between {low} and {high}")
+    return value
+
+
+def str_arg(name: str, default: str | None = None, max_length: int = 2000) -> str | None:
+    raw = request.args.get(name, default)
+    if raw is not None and len(raw) > max_length:
+        raise invalid(name, f"must be at most {max_length} characters")
+    return raw

@@ -1,0 +1,87 @@
+"""Measurements behind scripts/bench.py: ingest throughput end to end against
+embedding alone on the same texts, and related-coverage latency."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cluster.embedding import Embedder, embedding_text
+from cluster.importer import import_articles
+from cluster.jsonl import LabelledArticle
+from cluster.service import StoryService
+from cluster.settings import Settings
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    corpus: str
+    articles: int
+    embed_only_per_s: float
+    ingest_per_s: float
+    ingest_vs_embed: float
+    related_stored_p50_ms: float
+    related_stored_p99_ms: float
+    related_text_p50_ms: float
+    related_text_p99_ms: float
+    stories: int
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    position = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[position]
+
+
+def run_benchmark(
+    settings: Settings, embedder: Embedder, items: Sequence[LabelledArticle], corpus: str,
+    queries: int = 200, text_queries: int = 50, batch_size: int = 64,
+) -> BenchReport:
+    texts = [embedding_text(i.article.title, i.article.text, settings.lead_chars) for i in items]
+    embedder.embed(texts[:8])  # load the model and warm up before timing
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch_size):
+        embedder.embed(texts[start:start + batch_size])
+    embed_rate = len(texts) / (time.perf_counter() - started)
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        local = settings.model_copy(update={"data_dir": Path(folder) / "var",
+                                            "index_dir": Path(folder) / "indexes"})
+        service = StoryService(local, embedder)
+        try:
+            started = time.perf_counter()
+            import_articles(service, items, batch_size)
+            ingest_rate = len(items) / (time.perf_counter() - started)
+            rng = random.Random(7)
+            stored: list[float] = []
+            for item in rng.choices(items, k=queries):
+                t0 = time.perf_counter()
+                service.related(item.article.id, 10)
+                stored.append((time.perf_counter() - t0) * 1000)
+            fresh: list[float] = []
+            for item in rng.choices(items, k=text_queries):
+                t0 = time.perf_counter()
+                service.related_to_text(item.article.title + " (update)", item.article.text, 10)
+                fresh.append((time.perf_counter() - t0) * 1000)
+            stories = service.list_stories("all", 1)
+            del stories
+            with service.store.read() as reader:
+                story_total = reader.story_count(("active", "dormant", "archived"))
+        finally:
+            service.store.close()
+    return BenchReport(
+        corpus=corpus, articles=len(items), embed_only_per_s=round(embed_rate, 1),
+        ingest_per_s=round(ingest_rate, 1), ingest_vs_embed=round(ingest_rate / embed_rate, 3),
+        related_stored_p50_ms=round(statistics.median(stored), 2),
+        related_stored_p99_ms=round(percentile(stored, 99), 2),
+        related_text_p50_ms=round(statistics.median(fresh), 2),
+        related_text_p99_ms=round(percentile(fresh, 99), 2),
+        stories=story_total,
+    )

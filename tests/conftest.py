@@ -1,0 +1,69 @@
+"""Fixtures: a real SQLite file and a real FAISS index under tmp_path, with the
+hashing embedder (fast, deterministic) unless a test asks for the real model."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from cluster.articles import Article
+from cluster.service import StoryService
+from cluster.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DEMO = ROOT / "cluster" / "demo" / "demo.jsonl"
+BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"data_dir": tmp_path / "var", "index_dir": tmp_path / "indexes",
+                              "embedder": "hashing"}
+    values.update(overrides)
+    return load_settings(values, environ={})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[StoryService]:
+    svc = StoryService(settings)
+    yield svc
+    svc.store.close()
+
+
+@pytest.fixture
+def app(service: StoryService) -> Flask:
+    return create_app(service=service)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_article() -> Callable[..., Article]:
+    def factory(title: str = "Storm floods city centre", text: str = "", *,
+                id: str | None = None, source: str = "Wire", hours: float = 0.0,
+                url: str | None = None) -> Article:
+        return Article(
+            id=id or f"a-{next(_counter)}", title=title, text=text, source=source, url=url,
+            published_at=BASE_TIME + timedelta(hours=hours), lang="en",
+        )
+
+    return factory

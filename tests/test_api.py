@@ -1,0 +1,250 @@
+"""Every endpoint and every error through the Flask test client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from cluster.service import StoryService
+from tests.conftest import make_settings
+
+QUAKE = {"title": "Earthquake of magnitude 7 strikes southern Peru coast near Arequipa",
+         "text": "Buildings shook in Arequipa.", "source": "AP",
+         "url": "https://ap.example/peru-quake", "published_at": "2026-11-14T04:05:00Z",
+         "lang": "en"}
+QUAKE_2 = {**QUAKE, "title": QUAKE["title"] + " as rescuers search rubble", "source": "Reuters",
+           "url": "https://reuters.example/peru", "published_at": "2026-11-14T08:00:00+00:00"}
+BANK = {"id": "ecb-1", "title": "European Central Bank holds interest rates steady",
+        "text": "Inflation eases.", "source": "FT", "published_at": "2026-11-14T09:00:00"}
+
+
+def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.content_type == "application/problem+json"
+    body: dict[str, Any] = response.get_json(force=True)
+    for key in ("type", "title", "status", "detail", "instance"):
+        assert key in body
+    assert body["status"] == status
+    if field is not None:
+        assert body["field"] == field, body
+        assert field in body["detail"]
+    return body
+
+
+@pytest.fixture
+def seeded(client: FlaskClient) -> FlaskClient:
+    response = client.post("/api/v1/articles", json={"articles": [QUAKE, QUAKE_2, BANK]})
+    assert response.status_code == 201
+    return client
+
+
+def test_post_one_article(client: FlaskClient) -> None:
+    response = client.post("/api/v1/articles", json=QUAKE)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["new_story"] is True and body["status"] == "created"
+    assert body["id"].startswith("u-")  # derived from the url
+    again = client.post("/api/v1/articles", json=QUAKE)
+    assert again.status_code == 200 and again.get_json()["status"] == "unchanged"
+    assert again.get_json()["story_id"] == body["story_id"]
+
+
+def test_post_batch_reports_each_article(client: FlaskClient) -> None:
+    response = client.post("/api/v1/articles", json=[QUAKE, QUAKE_2, BANK])
+    assert response.status_code == 201
+    results = response.get_json()["results"]
+    assert [r["new_story"] for r in results] == [True, False, True]
+    assert results[0]["story_id"] == results[1]["story_id"] != results[2]["story_id"]
+
+
+def test_get_and_delete_article(seeded: FlaskClient) -> None:
+    body = seeded.get("/api/v1/articles/ecb-1").get_json()
+    assert body["title"] == BANK["title"] and body["published_at"] == "2026-11-14T09:00:00Z"
+    assert seeded.delete("/api/v1/articles/ecb-1").status_code == 204
+    assert_problem(seeded.get("/api/v1/articles/ecb-1"), 404, "id")
+    assert_problem(seeded.delete("/api/v1/articles/ecb-1"), 404, "id")
+    stories = seeded.get("/api/v1/stories").get_json()["items"]
+    assert len(stories) == 1  # the bank story disappeared with its only article
+
+
+def test_related_for_stored_article(seeded: FlaskClient) -> None:
+    quake_id = seeded.get("/api/v1/stories").get_json()["items"][-1]
+    del quake_id
+    ids = [r["id"] for r in seeded.post("/api/v1/articles", json=[QUAKE]).get_json()["results"]]
+    body = seeded.get(f"/api/v1/articles/{ids[0]}/related?k=2").get_json()
+    assert body["query_id"] == ids[0]
+    assert len(body["items"]) == 2
+    first = body["items"][0]
+    assert first["article"]["source"] == "Reuters" and first["same_story"] is True
+    assert {"score", "story_id", "copies"} <= set(first)
+
+
+def test_related_for_new_text_writes_nothing(seeded: FlaskClient) -> None:
+    body = seeded.post("/api/v1/related", json={"title": QUAKE["title"], "k": 2}).get_json()
+    assert body["would_join"]["story_id"] is not None
+    assert body["items"][0]["same_story"] is True
+    assert seeded.get("/readyz").get_json()["articles"] == 3
+
+
+def test_stories_list_and_detail(seeded: FlaskClient) -> None:
+    page = seeded.get("/api/v1/stories?limit=1").get_json()
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    newest = page["items"][0]
+    assert newest["label"] == BANK["title"]
+    assert newest["representative_article"]["source"] == "FT"
+    rest = seeded.get(f"/api/v1/stories?limit=1&cursor={page['next_cursor']}").get_json()
+    quake = rest["items"][0]
+    assert quake["article_count"] == 2 and quake["source_count"] == 2
+    assert rest["next_cursor"] is None
+    detail = seeded.get(f"/api/v1/stories/{quake['id']}?limit=1").get_json()
+    assert detail["story"]["id"] == quake["id"] and len(detail["articles"]) == 1
+    more = seeded.get(f"/api/v1/stories/{quake['id']}?limit=1&cursor={detail['next_cursor']}")
+    assert len(more.get_json()["articles"]) == 1
+    assert {s["source"] for s in detail["sources"]} == {"AP", "Reuters"}
+    assert seeded.get("/api/v1/stories?status=all").status_code == 200
+
+
+def test_health_and_readiness(seeded: FlaskClient) -> None:
+    assert seeded.get("/healthz").get_json() == {"status": "ok"}
+    ready = seeded.get("/readyz").get_json()
+    assert ready["in_sync"] is True and ready["articles"] == ready["indexed"] == 3
+
+
+def test_readiness_fails_when_index_out_of_sync(seeded: FlaskClient, app: Flask) -> None:
+    service: StoryService = app.extensions["story_service"]
+    service.index.remove(__import__("numpy").array([1], dtype="int64"))
+    assert_problem(seeded.get("/readyz"), 503)
+
+
+def test_openapi_document_and_docs_page(client: FlaskClient, app: Flask) -> None:
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(("static", "swagger_ui")) or "openapi" in rule.endpoint:
+            continue
+        path = rule.rule.replace("<path:article_id>", "{article_id}").replace(
+            "<int(signed=True):story_id>", "{story_id}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method.lower()) in documented, (path, method)
+    page = client.get("/api/docs/")
+    assert page.status_code == 200 and b"swagger" in page.data.lower()
+    assert b"cdn" not in page.data.lower()
+
+
+# -- errors: every one is problem+json naming the field; nothing is written ---------
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"text": "no title"}, 422, "title"),
+    ({"title": ""}, 422, "title"),
+    ({"title": "   "}, 422, "title"),
+    ({"title": ["a"]}, 422, "title"),
+    ({"title": "x", "text": 5}, 422, "text"),
+    ({"title": "x", "published_at": "not a date"}, 422, "published_at"),
+    ({"title": "x", "published_at": 12}, 422, "published_at"),
+    ({"title": "x", "url": "javascript:alert(1)"}, 422, "url"),
+    ({"title": "x", "id": "../../etc/passwd"}, 422, "id"),
+    ({"title": "x", "unknown": 1}, 422, "unknown"),
+    ({"articles": [QUAKE, {"title": ""}]}, 422, "articles[1].title"),
+    ({"articles": []}, 422, "articles"),
+    ({"articles": "nope"}, 422, "articles"),
+    ({"articles": [{**BANK}, {**BANK}]}, 422, "articles[1].id"),
+    ([QUAKE, 5], 422, "articles[1]"),
+    ("just a string", 422, "body"),
+])
+def test_invalid_articles_are_rejected(client: FlaskClient, body: Any, status: int,
+                                       field: str) -> None:
+    assert_problem(client.post("/api/v1/articles", json=body), status, field)
+    assert client.get("/readyz").get_json()["articles"] == 0
+
+
+@pytest.mark.parametrize(("data", "content_type", "status", "field"), [
+    ("{bad json", "application/json", 400, "body"),
+    ("", "application/json", 400, "body"),
+    ('{"title": NaN}', "application/json", 400, "body"),
+    (b'{"title": "\xff\xfe"}', "application/json", 400, "body"),
+    ("[" * 200 + "]" * 200, "application/json", 400, "body"),
+    ("title=x", "application/x-www-form-urlencoded", 415, "body"),
+])
+def test_malformed_bodies(client: FlaskClient, data: Any, content_type: str, status: int,
+                          field: str) -> None:
+    response = client.post("/api/v1/articles", data=data, content_type=content_type)
+    assert_problem(response, status, field)
+
+
+def test_oversize_body_and_batch(tmp_path: Any) -> None:
+    service = StoryService(make_settings(tmp_path, max_body_bytes=2048, max_batch=2))
+    client = create_app(service=service).test_client()
+    huge = {"title": "x", "text": "y" * 5000}
+    assert_problem(client.post("/api/v1/articles", json=huge), 413, "body")
+    batch = [{"title": f"t{i}"} for i in range(3)]
+    assert_problem(client.post("/api/v1/articles", json=batch), 413, "articles")
+    assert service.article_count() == 0
+
+
+def test_overlong_title(client: FlaskClient) -> None:
+    assert_problem(client.post("/api/v1/articles", json={"title": "x" * 1001}), 422, "title")
+
+
+@pytest.mark.parametrize(("url", "status", "field"), [
+    ("/api/v1/articles/missing", 404, "id"),
+    ("/api/v1/articles/missing/related", 404, "id"),
+    ("/api/v1/articles/bad%20id", 422, "id"),
+    ("/api/v1/articles/ecb-1/related?k=0", 422, "k"),
+    ("/api/v1/articles/ecb-1/related?k=abc", 422, "k"),
+    ("/api/v1/articles/ecb-1/related?k=100000", 422, "k"),
+    ("/api/v1/stories/9999", 404, "id"),
+    ("/api/v1/stories?status=sleepy", 422, "status"),
+    ("/api/v1/stories?limit=0", 422, "limit"),
+    ("/api/v1/stories?cursor=%%%", 422, "cursor"),
+    ("/api/v1/stories/1?limit=9999", 422, "limit"),
+])
+def test_bad_reads(seeded: FlaskClient, url: str, status: int, field: str) -> None:
+    assert_problem(seeded.get(url), status, field)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"text": "x"}, "title"),
+    ({"title": ""}, "title"),
+    ({"title": " "}, "title"),
+    ({"title": "x", "k": 0}, "k"),
+    ({"title": "x", "k": 10_000}, "k"),
+    ({"title": "x", "k": "ten"}, "k"),
+    ({"title": "x", "extra": True}, "extra"),
+])
+def test_bad_related_queries(client: FlaskClient, body: Any, field: str) -> None:
+    assert_problem(client.post("/api/v1/related", json=body), 422, field)
+
+
+def test_unknown_routes_and_methods_are_problems(client: FlaskClient) -> None:
+    assert_problem(client.get("/api/v1/nothing"), 404)
+    assert_problem(client.put("/api/v1/articles"), 405)
+    assert_problem(client.get("/api/v1/stories/abc"), 404)
+
+
+def test_internal_errors_are_problems_without_details(
+    client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service: StoryService = app.extensions["story_service"]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(service, "list_stories", broken)
+    body = assert_problem(client.get("/api/v1/stories"), 500)
+    assert "secret" not in body["detail"]
+
+
+def test_hostile_text_is_stored_as_data(client: FlaskClient) -> None:
+    hostile = {"id": "h1", "title": "<script>alert(1)</script>'; DROP TABLE articles;--",
+               "text": "\u202e evil", "source": "<b>x</b>"}
+    assert client.post("/api/v1/articles", json=hostile).status_code == 201
+    body = client.get("/api/v1/articles/h1").get_json()
+    assert body["title"] == hostile["title"] and body["source"] == "<b>x</b>"
+    raw = client.get("/api/v1/articles/h1").get_data(as_text=True)
+    assert "<script>" not in raw  # JSON-escaped, never raw HTML
+    assert client.get("/readyz").get_json()["articles"] == 1

@@ -1,0 +1,139 @@
+"""Invariants of the online clusterer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from cluster.articles import Article
+from cluster.centroid import CentroidTable, StoryState
+from cluster.clustering import Neighbour, OnlineClusterer
+from cluster.embedding import normalise_rows
+from cluster.service import StoryService
+from cluster.settings import ClusterParams
+from cluster.types import StoryId
+from tests.conftest import make_settings
+
+TOPICS = [
+    "earthquake strikes southern peru coast arequipa rescuers",
+    "central bank holds interest rates inflation eases",
+    "pilots strike airline cancels flights frankfurt munich",
+    "measles cases surge europe vaccination rates fall",
+]
+
+
+def stream(make_article: Callable[..., Article], n: int = 40) -> list[Article]:
+    rng = np.random.default_rng(4)
+    articles = []
+    for i in range(n):
+        words = TOPICS[int(rng.integers(0, len(TOPICS)))].split()
+        picked = " ".join(rng.choice(words, size=5, replace=False))
+        # Several articles share each timestamp, to exercise the tie order by id.
+        articles.append(make_article(picked, id=f"s-{i:03d}", hours=float(i // 3)))
+    return articles
+
+
+def replay(tmp_path: Path, articles: list[Article]) -> dict[str, int]:
+    service = StoryService(make_settings(tmp_path))
+    ordered = sorted(articles, key=lambda a: (a.timestamp, a.id))
+    for start in range(0, len(ordered), 7):
+        service.ingest(ordered[start:start + 7])
+    result = dict(service.assignments())
+    service.store.close()
+    return result
+
+
+def test_replaying_the_same_stream_gives_identical_stories(
+    tmp_path: Path, make_article: Callable[..., Article]
+) -> None:
+    articles = stream(make_article)
+    first = replay(tmp_path / "one", articles)
+    second = replay(tmp_path / "two", articles)
+    assert first == second
+    assert 1 < len(set(first.values())) < len(articles)
+
+
+def test_every_article_in_exactly_one_live_story_and_no_empty_story(
+    service: StoryService, make_article: Callable[..., Article]
+) -> None:
+    articles = stream(make_article, 30)
+    service.ingest(articles)
+    service.delete_article(articles[0].id)
+    assignments = service.assignments()
+    assert set(assignments) == {a.id for a in articles[1:]}
+    counts: dict[int, int] = {}
+    for story in assignments.values():
+        counts[story] = counts.get(story, 0) + 1
+    with service.store.read() as reader:
+        stories = reader.stories_with_status(("active", "dormant", "archived"))
+    assert {s.id: s.article_count for s in stories} == counts
+    assert all(s.article_count > 0 for s in stories)
+
+
+def unit(values: list[float]) -> np.ndarray:
+    return normalise_rows(np.array([values], dtype=np.float32))[0]
+
+
+def test_time_proximity_lowers_the_score_outside_the_span() -> None:
+    clusterer = OnlineClusterer(ClusterParams(time_scale_hours=24, time_weight=0.5), 2)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), 3600.0 * 10)
+    state = clusterer.stories_[StoryId(1)]
+    assert clusterer.time_factor(state, 3600.0 * 5) == 1.0  # inside the span
+    assert clusterer.time_factor(state, 3600.0 * 34) < 1.0
+    assert clusterer.time_factor(state, None) == 1.0
+    near = clusterer.score(unit([1, 0]), 3600.0 * 11, StoryId(1), None)
+    far = clusterer.score(unit([1, 0]), 3600.0 * 200, StoryId(1), None)
+    assert near > far
+
+
+def test_join_or_create_by_threshold_and_ties_by_id() -> None:
+    clusterer = OnlineClusterer(ClusterParams(join_threshold=0.8, time_weight=0.0), 2)
+    clusterer.learn_one(StoryId(2), unit([1, 0]), None)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), None)
+    decision = clusterer.predict_one(unit([1, 0.1]), None, [])
+    assert decision.story_id == StoryId(1)  # equal scores: the lower id wins
+    assert clusterer.predict_one(unit([0, 1]), None, []).new_story
+
+
+def test_best_member_similarity_counts(tmp_path: Path) -> None:
+    params = ClusterParams(join_threshold=0.9, centroid_weight=0.0, time_weight=0.0)
+    clusterer = OnlineClusterer(params, 2)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), None)
+    clusterer.learn_one(StoryId(1), unit([0, 1]), None)
+    query = unit([0.1, 1])
+    assert clusterer.predict_one(query, None, []).new_story  # centroid only: too far
+    near = [Neighbour(float(query @ unit([0, 1])), StoryId(1), None)]
+    assert clusterer.predict_one(query, None, near).story_id == StoryId(1)
+
+
+def test_stories_outside_the_window_are_not_candidates() -> None:
+    clusterer = OnlineClusterer(ClusterParams(join_threshold=0.5, window_days=1), 2)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0)
+    assert clusterer.predict_one(unit([1, 0]), 3 * 86400.0, []).new_story
+    assert clusterer.predict_one(unit([1, 0]), 3600.0, []).story_id == StoryId(1)
+
+
+def test_centroid_state_adds_and_removes_exactly() -> None:
+    state = StoryState(0, np.zeros(2), None, None)
+    for v in ([1.0, 0.0], [0.0, 1.0], [0.6, 0.8]):
+        state.add(np.array(v, dtype=np.float32), 1.0)
+    table = CentroidTable(2)
+    table.put(StoryId(5), state.direction)
+    table.put(StoryId(6), unit([-1, 0]))
+    table.discard(StoryId(6))
+    assert table.nearest(unit([1, 1]), 5)[0][0] == StoryId(5)
+    assert len(table) == 1
+
+
+def test_merge_candidates_need_convergence_and_time_overlap() -> None:
+    params = ClusterParams(merge_threshold=0.95, time_scale_hours=24)
+    clusterer = OnlineClusterer(params, 2)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0)
+    clusterer.learn_one(StoryId(1), unit([1, 0.01]), 0.0)
+    clusterer.learn_one(StoryId(2), unit([1, 0.02]), 3600.0)
+    clusterer.learn_one(StoryId(3), unit([1, 0.02]), 3600.0 * 500)
+    clusterer.learn_one(StoryId(4), unit([0, 1]), 0.0)
+    assert [(a, b) for a, b, _ in clusterer.merge_candidates(None)] == [(1, 2)]

@@ -1,0 +1,95 @@
+"""Every VectorIndex backend must agree with the exact NumPy reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cluster.embedding import normalise_rows
+from cluster.index import FaissFlatIndex, NumpyIndex, VectorIndex, create_index, read_index
+
+BACKENDS = ["faiss-flat", "numpy"]
+DIM = 32
+
+
+def clustered_vectors(n: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors around a few centres: structure like real embeddings."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(8, DIM))
+    picks = rng.integers(0, 8, size=n)
+    return normalise_rows(centres[picks] + 0.4 * rng.normal(size=(n, DIM)))
+
+
+@pytest.fixture(params=BACKENDS)
+def index(request: pytest.FixtureRequest) -> VectorIndex:
+    return create_index(request.param, DIM)
+
+
+def reference(vectors: np.ndarray, keys: np.ndarray) -> NumpyIndex:
+    ref = NumpyIndex(DIM)
+    ref.add(keys, vectors)
+    return ref
+
+
+def test_search_matches_exact_reference(index: VectorIndex) -> None:
+    vectors = clustered_vectors(300)
+    keys = np.arange(1000, 1300, dtype=np.int64)
+    index.add(keys, vectors)
+    queries = clustered_vectors(20, seed=1)
+    scores, found = index.search(queries, 10)
+    ref_scores, ref_found = reference(vectors, keys).search(queries, 10)
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+    # Keys agree wherever scores are not tied.
+    assert (found == ref_found).mean() > 0.99
+    assert len(index) == 300
+
+
+def test_remove_and_replace(index: VectorIndex) -> None:
+    vectors = clustered_vectors(50)
+    keys = np.arange(50, dtype=np.int64)
+    index.add(keys, vectors)
+    assert index.remove(np.array([3, 4, 999], dtype=np.int64)) == 2
+    assert len(index) == 48
+    _, found = index.search(vectors[3:4], 48)
+    assert 3 not in found and 4 not in found
+    index.add(np.array([5], dtype=np.int64), vectors[40:41])  # replace key 5's vector
+    assert len(index) == 48
+    scores, found = index.search(vectors[40:41], 2)
+    assert set(found[0].tolist()) == {5, 40}
+    np.testing.assert_allclose(scores[0], [1.0, 1.0], atol=1e-5)
+
+
+def test_empty_index_and_short_results(index: VectorIndex) -> None:
+    scores, found = index.search(clustered_vectors(2), 5)
+    assert found.shape == (2, 5) and (found == -1).all()
+    index.add(np.array([7], dtype=np.int64), clustered_vectors(1))
+    _, found = index.search(clustered_vectors(1), 3)
+    assert found[0, 0] == 7 and (found[0, 1:] == -1).all()
+
+
+def test_wrong_dimension_is_refused(index: VectorIndex) -> None:
+    with pytest.raises(ValueError, match="dimension"):
+        index.add(np.array([1], dtype=np.int64), np.zeros((1, DIM + 1), dtype=np.float32))
+
+
+def test_write_then_read_gives_identical_results(index: VectorIndex, tmp_path: Path) -> None:
+    vectors = clustered_vectors(200)
+    index.add(np.arange(200, dtype=np.int64), vectors)
+    index.remove(np.array([10, 11], dtype=np.int64))
+    path = tmp_path / "index.bin"
+    index.write(path)
+    loaded = read_index(index.kind, path, DIM)
+    queries = clustered_vectors(10, seed=3)
+    before, after = index.search(queries, 10), loaded.search(queries, 10)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_allclose(before[0], after[0])
+
+
+def test_faiss_read_refuses_other_dimension(tmp_path: Path) -> None:
+    index = FaissFlatIndex(DIM)
+    index.add(np.array([1], dtype=np.int64), clustered_vectors(1))
+    index.write(tmp_path / "i.bin")
+    with pytest.raises(ValueError, match="dimension"):
+        FaissFlatIndex.read(tmp_path / "i.bin", DIM * 2)

@@ -1,0 +1,54 @@
+"""The scripts run as a user runs them: in a subprocess, configured by environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cluster.service import StoryService
+from tests.conftest import DEMO, ROOT, make_settings
+
+
+def run_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NEWSCLUSTERS_DATA_DIR": str(tmp_path / "var"),
+           "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "indexes"),
+           "NEWSCLUSTERS_EMBEDDER": "hashing", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_ingest_is_resumable_and_rebuild_swaps_the_index(tmp_path: Path) -> None:
+    first = run_script(tmp_path, "scripts/ingest.py", str(DEMO))
+    assert first.returncode == 0, first.stderr
+    assert "created 39" in first.stdout
+    again = run_script(tmp_path, "scripts/ingest.py", str(DEMO))
+    assert again.returncode == 0 and "created 0" in again.stdout and "unchanged 39" in again.stdout
+    skipped = run_script(tmp_path, "scripts/ingest.py", "--if-empty", str(DEMO))
+    assert "nothing imported" in skipped.stdout
+
+    service = StoryService(make_settings(tmp_path))
+    before = service.assignments()
+    service.store.close()
+    rebuilt = run_script(tmp_path, "scripts/rebuild_index.py", "--recluster")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt index: 39 articles" in rebuilt.stdout
+    service = StoryService(make_settings(tmp_path))
+    assert service.assignments() == before and service.readiness().in_sync
+    service.store.close()
+
+
+def test_ingest_reports_bad_lines_by_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "title": "fine", "date": "2024-01-01T00:00:00Z"}\n'
+                   '{"id": "b", "title": "", "date": "2024-01-01T00:00:00Z"}\n')
+    result = run_script(tmp_path, "scripts/ingest.py", str(bad))
+    assert result.returncode == 2
+    assert "bad.jsonl:2.title" in result.stderr
+
+
+def test_bench_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
+    result = run_script(tmp_path, "scripts/bench.py", "--file", str(DEMO), "--queries", "10")
+    assert result.returncode == 0, result.stderr
+    assert "articles/s" in result.stdout and "p99" in result.stdout

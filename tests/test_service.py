@@ -1,0 +1,233 @@
+"""The service on a real SQLite file and a real FAISS index (hashing embedder)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cluster.articles import Article
+from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
+from cluster.service import StoryService
+from cluster.settings import Settings
+from tests.conftest import make_settings
+
+MakeArticle = Callable[..., Article]
+
+QUAKE = "Earthquake of magnitude 7 strikes southern Peru coast near Arequipa"
+BANK = "European Central Bank holds interest rates steady as inflation eases"
+
+
+def test_ingest_assigns_related_articles_to_one_story(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    results = service.ingest([
+        make_article(QUAKE, source="AP"),
+        make_article(QUAKE + " rescuers search rubble", source="Reuters", hours=2),
+        make_article(BANK, source="FT", hours=3),
+    ])
+    assert [r.status for r in results] == ["created"] * 3
+    assert results[0].new_story and not results[1].new_story and results[2].new_story
+    assert results[0].story_id == results[1].story_id != results[2].story_id
+    story = service.get_story(results[0].story_id)
+    assert story.story.article_count == 2 and story.story.source_count == 2
+
+
+def test_reposting_same_content_is_a_noop(service: StoryService, make_article: MakeArticle) -> None:
+    article = make_article(QUAKE, id="same")
+    first = service.ingest([article])[0]
+    again = service.ingest([article])[0]
+    assert again.status == "unchanged" and again.story_id == first.story_id
+    assert service.article_count() == 1
+    assert service.readiness().store_seq == 1  # nothing re-indexed
+
+
+def test_reposting_changed_content_updates_and_reassigns(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    quake = service.ingest([make_article(QUAKE, id="q1")])[0]
+    bank = service.ingest([make_article(BANK, id="b1", hours=1)])[0]
+    changed = service.ingest([make_article(BANK + " again", id="q1", hours=2)])[0]
+    assert changed.status == "updated"
+    assert changed.story_id == bank.story_id
+    with pytest.raises(NotFound):  # the quake story lost its only article
+        service.get_story(quake.story_id)
+    assert service.get_article("q1").title.startswith("European Central Bank")
+    assert service.readiness().in_sync
+
+
+def test_duplicate_ids_in_a_batch_name_the_position(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        service.ingest([make_article(id="x"), make_article(id="x")])
+    assert info.value.field == "articles[1].id"
+    assert service.article_count() == 0
+
+
+def test_batch_limit(tmp_path: Path, make_article: MakeArticle) -> None:
+    svc = StoryService(make_settings(tmp_path, max_batch=2))
+    with pytest.raises(BatchTooLarge):
+        svc.ingest([make_article() for _ in range(3)])
+
+
+def test_a_failing_batch_leaves_store_index_and_stories_untouched(
+    service: StoryService, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.ingest([make_article(QUAKE, id="kept")])
+    calls = {"n": 0}
+    original = service._assign
+
+    def fail_on_second(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_assign", fail_on_second)
+    with pytest.raises(RuntimeError):
+        service.ingest([make_article(QUAKE + " aftershock", id="n1", hours=1),
+                        make_article(BANK, id="n2", hours=2)])
+    monkeypatch.undo()
+    assert service.article_count() == 1
+    assert len(service.index) == 1
+    assert service.get_story(service.get_article("kept").story_id or 0).story.article_count == 1
+    result = service.ingest([make_article(QUAKE + " aftershock", id="n1", hours=1)])[0]
+    assert result.story_id == service.get_article("kept").story_id
+
+
+def test_delete_removes_article_from_store_index_and_story(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    a, b = service.ingest([make_article(QUAKE, id="a"), make_article(QUAKE + " toll", id="b")])
+    service.delete_article("a")
+    assert service.article_count() == 1 and len(service.index) == 1
+    assert service.get_story(b.story_id).story.article_count == 1
+    service.delete_article("b")
+    with pytest.raises(NotFound):
+        service.get_story(a.story_id)
+    with pytest.raises(NotFound):
+        service.delete_article("b")
+
+
+def test_related_excludes_self_marks_same_story_and_folds_copies(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    service.ingest([
+        make_article(QUAKE, id="q", source="AP"),
+        make_article(QUAKE + " rescuers", id="w1", source="Paper 1"),
+        make_article(QUAKE + " rescuers", id="w2", source="Paper 2"),
+        make_article(QUAKE + " rescuers", id="w3", source="Paper 3"),
+        make_article(BANK, id="b", source="FT"),
+    ])
+    result = service.related("q", k=5)
+    ids = [item.article.id for item in result.items]
+    assert "q" not in ids
+    assert ids[0] == "w1" and "w2" not in ids and "w3" not in ids
+    assert result.items[0].copies == 2 and result.items[0].same_story
+    assert any(item.article.id == "b" and not item.same_story for item in result.items)
+
+
+def test_related_to_text_writes_nothing(service: StoryService, make_article: MakeArticle) -> None:
+    stored = service.ingest([make_article(QUAKE, id="q")])[0]
+    result = service.related_to_text(QUAKE, "rescuers search", k=3)
+    assert result.would_join is not None and result.would_join.story_id == stored.story_id
+    assert service.article_count() == 1
+    with pytest.raises(InvalidInput):
+        service.related_to_text("  ", "", k=3)
+    with pytest.raises(InvalidInput):
+        service.related("q", k=0)
+
+
+def test_story_listing_is_newest_first_and_paginates(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    topics = ["volcano erupts iceland lava", "football cup final penalties",
+              "senate passes budget bill", "mars rover finds water ice", "chess champion wins"]
+    for hour, topic in enumerate(topics):
+        service.ingest([make_article(topic, hours=hour)])
+    first = service.list_stories("active", limit=2)
+    assert [s.label for s in first.items] == [topics[4], topics[3]]
+    second = service.list_stories("active", limit=2, cursor=first.next_cursor)
+    third = service.list_stories("active", limit=2, cursor=second.next_cursor)
+    labels = [s.label for page in (first, second, third) for s in page.items]
+    assert labels == topics[::-1] and third.next_cursor is None
+    with pytest.raises(InvalidInput):
+        service.list_stories("active", cursor="garbage!")
+    with pytest.raises(InvalidInput):
+        service.list_stories("sleeping")
+
+
+def test_stories_age_from_active_to_dormant_to_archived(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    old = service.ingest([make_article("volcano erupts iceland lava")])[0]
+    service.ingest([make_article("football cup final penalties", hours=24 * 5)])
+    assert service.get_story(old.story_id).story.status == "dormant"
+    service.ingest([make_article("senate passes budget bill", hours=24 * 40)])
+    assert service.get_story(old.story_id).story.status == "archived"
+    assert old.story_id not in service.clusterer.stories_
+
+
+def test_restart_replays_what_the_snapshot_lacks(
+    settings: Settings, make_article: MakeArticle
+) -> None:
+    first = StoryService(settings)
+    first.ingest([make_article(QUAKE, id="a")])
+    first.snapshot()
+    first.ingest([make_article(BANK, id="b", hours=1)])
+    first.delete_article("a")
+    first.ingest([make_article(QUAKE + " toll", id="c", hours=2)])
+    queries = first.embedder.embed([QUAKE, BANK])
+    expected = first.index.search(queries, 5)
+    first.store.close()  # no final snapshot: as after a crash
+
+    second = StoryService(settings)
+    assert second.readiness().in_sync and len(second.index) == 2
+    got = second.index.search(queries, 5)
+    np.testing.assert_array_equal(expected[1], got[1])
+    assert second.get_article("c").story_id is not None
+
+
+def test_snapshot_round_trip_gives_identical_search(
+    settings: Settings, make_article: MakeArticle
+) -> None:
+    first = StoryService(settings)
+    first.ingest([make_article(f"{QUAKE} {i}", hours=i) for i in range(20)])
+    first.snapshot()
+    queries = first.embedder.embed([QUAKE, BANK])
+    before = first.index.search(queries, 10)
+    first.store.close()
+    second = StoryService(settings)
+    after = second.index.search(queries, 10)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_allclose(before[0], after[0])
+
+
+def test_a_store_or_snapshot_from_another_model_is_refused(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    svc = StoryService(make_settings(tmp_path))
+    svc.ingest([make_article(QUAKE)])
+    svc.snapshot()
+    svc.store.close()
+    with pytest.raises(IndexMismatch, match="rebuild_index.py --reembed"):
+        StoryService(make_settings(tmp_path, embedder="sentence-transformers"))
+
+
+def test_rebuild_keeps_story_ids_and_search_results(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    service.ingest([make_article(f"{QUAKE} {i}", hours=i) for i in range(5)])
+    service.ingest([make_article(f"{BANK} {i}", hours=10 + i) for i in range(5)])
+    before = service.assignments()
+    queries = service.embedder.embed([QUAKE])
+    found_before = service.index.search(queries, 10)[1]
+    service.rebuild()
+    assert service.assignments() == before
+    np.testing.assert_array_equal(service.index.search(queries, 10)[1], found_before)
+    service.rebuild(recluster=True)
+    assert service.assignments() == before
+    assert service.readiness().in_sync

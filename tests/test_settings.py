@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cluster.errors import ConfigurationError
+from cluster.settings import ClusterParams, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_load_without_environment() -> None:
+    settings = load_settings(environ={})
+    assert settings.embedder == "sentence-transformers"
+    assert settings.host == "127.0.0.1"
+
+
+def test_environment_overrides_with_prefix_and_nested_cluster_params() -> None:
+    settings = load_settings(environ={"NEWSCLUSTERS_PORT": "9001",
+                                      "NEWSCLUSTERS_CLUSTER__JOIN_THRESHOLD": "0.7"})
+    assert settings.port == 9001
+    assert settings.cluster.join_threshold == 0.7
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "service.toml"
+    config.write_text('port = 7000\nmax_batch = 10\n[cluster]\nneighbours = 5\n')
+    settings = load_settings({"max_batch": 20}, environ={
+        "NEWSCLUSTERS_CONFIG": str(config), "NEWSCLUSTERS_PORT": "7001"})
+    assert (settings.port, settings.max_batch, settings.cluster.neighbours) == (7001, 20, 5)
+
+
+@pytest.mark.parametrize(("environ", "named"), [
+    ({"NEWSCLUSTERS_PORT": "eighty"}, "port"),
+    ({"NEWSCLUSTERS_CLUSTER__JOIN_THRESHOLD": "2"}, "cluster.join_threshold"),
+    ({"NEWSCLUSTERS_EMBEDDER": "word2vec"}, "embedder"),
+    ({"NEWSCLUSTERS_NO_SUCH_THING": "1"}, "NEWSCLUSTERS_NO_SUCH_THING"),
+])
+def test_invalid_settings_are_refused_naming_the_setting(environ: dict[str, str],
+                                                         named: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(named)):
+        load_settings(environ=environ)
+
+
+def test_unreadable_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="NEWSCLUSTERS_CONFIG"):
+        load_settings(environ={"NEWSCLUSTERS_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name, info in Settings.model_fields.items():
+        if name != "cluster":
+            assert f"`{name}`" in readme, f"setting {name} missing from README"
+        assert info.description, f"setting {name} has no help text"
+    for name, info in ClusterParams.model_fields.items():
+        assert f"`cluster.{name}`" in readme, f"setting cluster.{name} missing from README"
+        assert info.description
