@@ -109,10 +109,23 @@ class OnlineClusterer:
         penalty = self.params.time_weight * (1.0 - self.time_factor(state, timestamp))
         return dense * (1.0 - penalty)
 
+    def threshold_for(self, body_chars: int | None) -> float:
+        """Similarities between short texts run lower under the same model, so
+        the join threshold slides linearly from ``headline_threshold`` (no body)
+        to ``join_threshold`` (a body of ``full_text_chars`` or more). Unknown
+        length (None) means full text."""
+        if body_chars is None:
+            return self.params.join_threshold
+        share = min(1.0, body_chars / self.params.full_text_chars)
+        low, high = self.params.headline_threshold, self.params.join_threshold
+        return low + (high - low) * share
+
     def predict_one(
-        self, vector: Vector, timestamp: float | None, neighbours: Sequence[Neighbour]
+        self, vector: Vector, timestamp: float | None, neighbours: Sequence[Neighbour],
+        body_chars: int | None = None,
     ) -> Decision:
-        """The story this article would join (nothing changes)."""
+        """The story this article would join (nothing changes). ``body_chars``
+        calibrates the threshold for short texts (see ``threshold_for``)."""
         best_member: dict[StoryId, float] = {}
         for neighbour in neighbours:
             if self.is_joinable(neighbour.story_id, timestamp):
@@ -127,7 +140,8 @@ class OnlineClusterer:
             value = self.score(vector, timestamp, story_id, best_member.get(story_id))
             if best is None or value > best[0]:
                 best = (value, story_id)
-        if best is not None and best[0] >= self.params.join_threshold:
+        threshold = self.threshold_for(body_chars)
+        if best is not None and best[0] >= threshold:
             return Decision(best[1], best[0], len(candidates))
         return Decision(None, 0.0 if best is None else best[0], len(candidates))
 

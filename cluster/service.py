@@ -281,7 +281,8 @@ class StoryService:
     ) -> tuple[StoryId, bool]:
         timestamp = article.timestamp
         neighbours = self._neighbours(writer, vector, key, self.settings.cluster.neighbours)
-        decision = self.clusterer.predict_one(vector, timestamp, neighbours)
+        decision = self.clusterer.predict_one(vector, timestamp, neighbours,
+                                              body_chars=len(article.text))
         if decision.story_id is None:
             story_id = writer.create_story()
             writer.add_event(story_id, "created", timestamp, article.id)
@@ -453,7 +454,8 @@ class StoryService:
         with self.store.read() as reader:
             neighbours = self._neighbours(reader, vector, None, self.settings.cluster.neighbours)
             with self._lock:
-                decision = self.clusterer.predict_one(vector, self._now, neighbours)
+                decision = self.clusterer.predict_one(vector, self._now, neighbours,
+                                                      body_chars=len(text.strip()))
             label = None
             if decision.story_id is not None:
                 row = reader.story(decision.story_id)

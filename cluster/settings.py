@@ -33,19 +33,29 @@ class ClusterParams(BaseModel):
         description="An article joins the best candidate story when its score reaches this; "
         "otherwise it starts a new story.",
     )
+    headline_threshold: float = Field(
+        0.4, ge=-1.0, le=1.0,
+        description="Join threshold for an article with no body text: two headlines about "
+        "one event score lower under the same model than two title-plus-lead texts.",
+    )
+    full_text_chars: int = Field(
+        400, ge=1,
+        description="Body length from which join_threshold applies in full; shorter bodies "
+        "get a threshold interpolated linearly from headline_threshold.",
+    )
     centroid_weight: float = Field(
         0.5, ge=0.0, le=1.0,
         description="Weight of similarity to the story centroid against similarity to the "
         "story's closest member (1 = centroid only).",
     )
     time_scale_hours: float = Field(
-        72.0, gt=0.0,
+        36.0, gt=0.0,
         description="Width (sigma) of the Gaussian time-proximity factor: an article this "
         "many hours outside a story's time span scores exp(-1/2) of its time-free score "
         "on the time-dependent part.",
     )
     time_weight: float = Field(
-        0.3, ge=0.0, le=1.0,
+        1.0, ge=0.0, le=1.0,
         description="Share of the score that time proximity can remove (0 = time ignored).",
     )
     neighbours: int = Field(
@@ -57,7 +67,7 @@ class ClusterParams(BaseModel):
         description="Nearest joinable story centroids examined for candidate stories.",
     )
     window_days: float = Field(
-        30.0, gt=0.0,
+        3.0, gt=0.0,
         description="Only stories updated within this many days of the article are candidates.",
     )
     merge_threshold: float = Field(
@@ -129,6 +139,11 @@ class Settings(BaseModel):
         """A copy with some clusterer parameters replaced (validated)."""
         merged = {**self.cluster.model_dump(), **overrides}
         return self.model_copy(update={"cluster": _validated(ClusterParams, merged, "cluster.")})
+
+
+def cache_home() -> Path:
+    """XDG cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def _validated(model: type[Any], data: Mapping[str, Any], prefix: str = "") -> Any:

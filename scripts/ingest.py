@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scripts._common import run  # noqa: E402
+from scripts._common import run
 
 
 def main() -> None:

@@ -5,7 +5,13 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from cluster.articles import ArticleIn, TextLimits, derive_article_id, is_valid_article_id, to_article
+from cluster.articles import (
+    ArticleIn,
+    TextLimits,
+    derive_article_id,
+    is_valid_article_id,
+    to_article,
+)
 from cluster.embedding import embedding_text
 
 

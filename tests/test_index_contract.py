@@ -62,7 +62,7 @@ def test_remove_and_replace(index: VectorIndex) -> None:
 
 
 def test_empty_index_and_short_results(index: VectorIndex) -> None:
-    scores, found = index.search(clustered_vectors(2), 5)
+    _, found = index.search(clustered_vectors(2), 5)
     assert found.shape == (2, 5) and (found == -1).all()
     index.add(np.array([7], dtype=np.int64), clustered_vectors(1))
     _, found = index.search(clustered_vectors(1), 3)

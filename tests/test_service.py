@@ -213,7 +213,7 @@ def test_a_store_or_snapshot_from_another_model_is_refused(
     svc.ingest([make_article(QUAKE)])
     svc.snapshot()
     svc.store.close()
-    with pytest.raises(IndexMismatch, match="rebuild_index.py --reembed"):
+    with pytest.raises(IndexMismatch, match=r"rebuild_index\.py --reembed"):
         StoryService(make_settings(tmp_path, embedder="sentence-transformers"))
 
 
