@@ -48,28 +48,30 @@ def centroid_single_pass(
 
 
 def bertopic_available() -> bool:
-    try:
-        import bertopic  # noqa: F401
-        import hdbscan  # noqa: F401
-        import umap  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the [eval] extra is installed (checked without importing it:
+    importing UMAP compiles numba code and takes seconds)."""
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("bertopic", "hdbscan", "umap"))
 
 
 def bertopic(texts: Sequence[str], vectors: Matrix, min_cluster_size: int = 2,
              seed: int = 42) -> list[int]:
-    from bertopic import BERTopic
-    from hdbscan import HDBSCAN
-    from umap import UMAP
+    import warnings
 
-    umap_model = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine",
-                      random_state=seed)
-    hdbscan_model = HDBSCAN(min_cluster_size=min_cluster_size, metric="euclidean",
-                            cluster_selection_method="eom", prediction_data=False)
-    model = BERTopic(umap_model=umap_model, hdbscan_model=hdbscan_model,
-                     calculate_probabilities=False, verbose=False)
-    topics, _ = model.fit_transform(list(texts), embeddings=np.asarray(vectors))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # UMAP warns that TensorFlow is absent
+        from bertopic import BERTopic
+        from hdbscan import HDBSCAN
+        from umap import UMAP
+
+        umap_model = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine",
+                          random_state=seed)
+        hdbscan_model = HDBSCAN(min_cluster_size=min_cluster_size, metric="euclidean",
+                                cluster_selection_method="eom", prediction_data=False)
+        model = BERTopic(umap_model=umap_model, hdbscan_model=hdbscan_model,
+                         calculate_probabilities=False, verbose=False)
+        topics, _ = model.fit_transform(list(texts), embeddings=np.asarray(vectors))
     next_label = max(topics) + 1 if topics else 0
     labels: list[int] = []
     for topic in topics:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from cluster.lexical import Profile, Weights
 from cluster.types import StoryId, Vector
 
 
@@ -20,7 +21,7 @@ class StoryState:
     total: NDArray[np.float64]
     first: float | None
     last: float | None
-    members_seen: int = field(default=0)
+    profile: Profile = field(default_factory=Profile)
 
     @property
     def direction(self) -> Vector:
@@ -34,9 +35,11 @@ class StoryState:
         """|mean|: 1 for identical members, lower as they spread."""
         return float(np.linalg.norm(self.total)) / max(self.count, 1)
 
-    def add(self, vector: Vector, timestamp: float | None) -> None:
+    def add(self, vector: Vector, timestamp: float | None, terms: Weights | None = None) -> None:
         self.count += 1
         self.total = self.total + vector.astype(np.float64)
+        if terms:
+            self.profile.add(terms)
         if timestamp is not None:
             self.first = timestamp if self.first is None else min(self.first, timestamp)
             self.last = timestamp if self.last is None else max(self.last, timestamp)
@@ -44,6 +47,7 @@ class StoryState:
     def absorb(self, other: StoryState) -> None:
         self.count += other.count
         self.total = self.total + other.total
+        self.profile.absorb(other.profile)
         for stamp in (other.first, other.last):
             if stamp is not None:
                 self.first = stamp if self.first is None else min(self.first, stamp)

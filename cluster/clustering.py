@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cluster.centroid import CentroidTable, StoryState
+from cluster.lexical import Weights
 from cluster.settings import ClusterParams
 from cluster.types import StoryId, Vector
 
@@ -99,13 +100,17 @@ class OnlineClusterer:
         return math.exp(-0.5 * (gap / self.params.time_scale_hours) ** 2)
 
     def score(
-        self, vector: Vector, timestamp: float | None, story_id: StoryId, best_member: float | None
+        self, vector: Vector, timestamp: float | None, story_id: StoryId,
+        best_member: float | None, terms: Weights | None = None,
     ) -> float:
         state = self.stories_[story_id]
         centroid_sim = float(state.direction @ vector)
         member_sim = centroid_sim if best_member is None else best_member
         w = self.params.centroid_weight
         dense = w * centroid_sim + (1.0 - w) * member_sim
+        beta = self.params.lexical_weight
+        if beta > 0.0 and terms is not None:
+            dense = (1.0 - beta) * dense + beta * state.profile.cosine(terms)
         penalty = self.params.time_weight * (1.0 - self.time_factor(state, timestamp))
         return dense * (1.0 - penalty)
 
@@ -122,7 +127,7 @@ class OnlineClusterer:
 
     def predict_one(
         self, vector: Vector, timestamp: float | None, neighbours: Sequence[Neighbour],
-        body_chars: int | None = None,
+        body_chars: int | None = None, terms: Weights | None = None,
     ) -> Decision:
         """The story this article would join (nothing changes). ``body_chars``
         calibrates the threshold for short texts (see ``threshold_for``)."""
@@ -137,7 +142,7 @@ class OnlineClusterer:
                 candidates.add(story_id)
         best: tuple[float, StoryId] | None = None
         for story_id in sorted(candidates):
-            value = self.score(vector, timestamp, story_id, best_member.get(story_id))
+            value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms)
             if best is None or value > best[0]:
                 best = (value, story_id)
         threshold = self.threshold_for(body_chars)
@@ -146,18 +151,22 @@ class OnlineClusterer:
         return Decision(None, 0.0 if best is None else best[0], len(candidates))
 
     # -- learning ------------------------------------------------------------
-    def learn_one(self, story_id: StoryId, vector: Vector, timestamp: float | None) -> StoryState:
+    def learn_one(
+        self, story_id: StoryId, vector: Vector, timestamp: float | None,
+        terms: Weights | None = None,
+    ) -> StoryState:
         """Record that the article joined ``story_id`` (a new id creates the story)."""
         state = self.stories_.get(story_id)
         if state is None:
             state = StoryState(0, np.zeros(self.dimension, dtype=np.float64), None, None)
             self.stories_[story_id] = state
-        state.add(vector, timestamp)
+        state.add(vector, timestamp, terms)
         self.centroids_.put(story_id, state.direction)
         return state
 
     def forget_one(
-        self, story_id: StoryId, vector: Vector, first: float | None, last: float | None
+        self, story_id: StoryId, vector: Vector, first: float | None, last: float | None,
+        terms: Weights | None = None,
     ) -> StoryState | None:
         """Take a member out (deleted or re-assigned article); the caller passes
         the time span of the remaining members. Returns None once empty."""
@@ -166,6 +175,8 @@ class OnlineClusterer:
             return None
         state.count -= 1
         state.total = state.total - vector.astype(np.float64)
+        if terms:
+            state.profile.add(terms, sign=-1.0)
         state.first, state.last = first, last
         if state.count <= 0:
             self.drop(story_id)

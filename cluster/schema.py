@@ -70,4 +70,12 @@ MIGRATIONS: tuple[str, ...] = (
         op          TEXT NOT NULL CHECK (op IN ('add', 'remove'))
     );
     """,
+    # 2: document frequencies of lexical terms, so that TF-IDF weights survive a
+    # restart exactly (cluster/lexical.py).
+    """
+    CREATE TABLE term_df (
+        term TEXT PRIMARY KEY,
+        df   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from cluster.cursor import decode_cursor, encode_cursor
 from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
+from cluster.lexical import TermStats, Weights, term_counts
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
 from cluster.store import Reader, SQLiteStore, StoredArticle, StoryRow, Writer
@@ -75,6 +77,8 @@ class _Prepared:
 class StoryService:
     """Ingest, related coverage, stories, maintenance and rebuilds."""
 
+    PRESENTATION_CANDIDATES = 64
+
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *,
         changing_model: bool = False,
@@ -85,6 +89,9 @@ class StoryService:
         self._lock = threading.RLock()
         self._now: float | None = None
         self._snapshot_seq = 0
+        self.terms = TermStats()
+        self._term_delta: Counter[str] = Counter()
+        self._statuses: dict[StoryId, str] = {}
         if changing_model:
             # Opened only to re-embed: the stored vectors and snapshot belong to
             # another model, so neither is loaded.
@@ -158,25 +165,55 @@ class StoryService:
         final: dict[ArticleKey, str] = {}
         for _, key, op in reader.index_ops_since(since):
             final[key] = op
-        removed = np.array([k for k, op in final.items() if op == "remove"], dtype=np.int64)
-        self.index.remove(removed)
+        # Every touched key leaves the index; those whose last change was an
+        # add (new or updated) come back with the store's current vector.
+        self.index.remove(np.array(sorted(final), dtype=np.int64))
         added = [k for k, op in final.items() if op == "add"]
         present = reader.articles_by_keys(added)
         keys = [k for k in added if k in present]
-        self.index.remove(np.array([k for k in added if k not in present], dtype=np.int64))
         if keys:
             self.index.add(np.array(keys, dtype=np.int64), reader.vectors(keys))
 
     def _restore_clusterer(self) -> None:
+        """Joinable stories from the store, with their lexical profiles rebuilt
+        from their members' text under the stored document frequencies."""
         self.clusterer = OnlineClusterer(self.settings.cluster, self._dimension)
+        self._term_delta.clear()
         with self.store.read() as reader:
-            rows = reader.stories_with_status(("active", "dormant"))
+            self.terms = TermStats(reader.article_count(), reader.term_frequencies())
+            rows = [r for r in reader.stories_with_status(("active", "dormant"))
+                    if r.article_count > 0]
             self.clusterer.restore(
                 (r.id, r.article_count, r.centroid_sum, r.first_seen, r.last_updated)
-                for r in rows if r.article_count > 0
+                for r in rows
             )
+            self._statuses = {r.id: r.status for r in rows}
+            if self.settings.cluster.lexical_weight > 0.0:
+                for row in rows:
+                    profile = self.clusterer.stories_[row.id].profile
+                    for member in reader.story_articles(row.id):
+                        profile.add(self._weights(member.title, member.text))
             clock = reader.meta("stream_time")
         self._now = None if clock is None else float(clock)
+
+    def _counts(self, title: str, text: str) -> Counter[str]:
+        return term_counts(embedding_text(title, text, self.settings.lead_chars))
+
+    def _weights(self, title: str, text: str) -> Weights:
+        return self.terms.weigh(self._counts(title, text))
+
+    def _count_terms(self, counts: Counter[str], sign: int) -> None:
+        """Update document frequencies in memory; the delta is written with the batch."""
+        if sign > 0:
+            self.terms.add(counts)
+        else:
+            self.terms.remove(counts)
+        for term in counts:
+            self._term_delta[term] += sign
+
+    def _flush_terms(self, writer: Writer) -> None:
+        writer.add_term_frequencies(dict(self._term_delta))
+        self._term_delta.clear()
 
     def _recover_memory(self, touched: Sequence[ArticleKey]) -> None:
         """After a rolled-back write: make the index and clusterer match the store."""
@@ -211,6 +248,7 @@ class StoryService:
                 with self.store.write() as writer:
                     results = [self._ingest_one(writer, item, touched) for item in prepared]
                     self._maintain(writer)
+                    self._flush_terms(writer)
             except BaseException:
                 self._recover_memory(touched)
                 raise
@@ -260,6 +298,8 @@ class StoryService:
             key = writer.insert_article(article, vector, item.embed_hash)
             status = "created"
         touched.append(key)
+        if status == "updated":
+            self.index.remove(np.array([key], dtype=np.int64))
         self.index.add(np.array([key], dtype=np.int64), vector.reshape(1, -1))
         story_id, new = self._assign(writer, key, article, vector)
         return IngestResult(article.id, story_id, new, status)
@@ -280,16 +320,19 @@ class StoryService:
         self, writer: Writer, key: ArticleKey, article: Article, vector: Vector
     ) -> tuple[StoryId, bool]:
         timestamp = article.timestamp
+        counts = self._counts(article.title, article.text)
+        self._count_terms(counts, +1)
+        terms = self.terms.weigh(counts)
         neighbours = self._neighbours(writer, vector, key, self.settings.cluster.neighbours)
         decision = self.clusterer.predict_one(vector, timestamp, neighbours,
-                                              body_chars=len(article.text))
+                                              body_chars=len(article.text), terms=terms)
         if decision.story_id is None:
             story_id = writer.create_story()
             writer.add_event(story_id, "created", timestamp, article.id)
         else:
             story_id = decision.story_id
             writer.add_event(story_id, "grew", timestamp, article.id)
-        state = self.clusterer.learn_one(story_id, vector, timestamp)
+        state = self.clusterer.learn_one(story_id, vector, timestamp, terms)
         writer.assign(key, story_id, decision.score if not decision.new_story else None,
                       decision.new_story)
         self._save_state(writer, story_id)
@@ -299,17 +342,17 @@ class StoryService:
         del state
         return story_id, decision.new_story
 
-    def _save_state(self, writer: Writer, story_id: StoryId, status: str | None = None) -> None:
+    def _save_state(self, writer: Writer, story_id: StoryId) -> None:
         state = self.clusterer.stories_[story_id]
-        row = writer.story(story_id)
         activity = state.last if state.last is not None else time.time()
+        status = self._status_for(state.last)
+        self._statuses[story_id] = status
         writer.save_story(
-            story_id, status=status or self._status_for(state.last, row),
-            first_seen=state.first, last_updated=state.last, activity=activity,
-            article_count=state.count, centroid_sum=state.total,
+            story_id, status=status, first_seen=state.first, last_updated=state.last,
+            activity=activity, article_count=state.count, centroid_sum=state.total,
         )
 
-    def _status_for(self, last: float | None, row: StoryRow | None) -> str:
+    def _status_for(self, last: float | None) -> str:
         if last is None or self._now is None:
             return "active"
         age_days = (self._now - last) / SECONDS_PER_DAY
@@ -322,6 +365,9 @@ class StoryService:
         if old.story_id is None:
             return
         vector = writer.vectors([old.key])[0]
+        counts = self._counts(old.title, old.text)
+        terms = self.terms.weigh(counts)
+        self._count_terms(counts, -1)
         writer.unassign(old.key)
         first, last = writer.story_span(old.story_id)
         if old.story_id not in self.clusterer.stories_:
@@ -329,9 +375,10 @@ class StoryService:
             if row is not None:
                 self.clusterer.restore([(row.id, row.article_count, row.centroid_sum,
                                          row.first_seen, row.last_updated)])
-        state = self.clusterer.forget_one(old.story_id, vector, first, last)
+        state = self.clusterer.forget_one(old.story_id, vector, first, last, terms)
         if state is None:
             writer.delete_story(old.story_id)
+            self._statuses.pop(old.story_id, None)
         else:
             self._save_state(writer, old.story_id)
 
@@ -340,14 +387,14 @@ class StoryService:
         """Age stories, merge converged ones, refresh labels of changed stories."""
         now = self._now
         for story_id in sorted(self.clusterer.stories_):
-            state = self.clusterer.stories_[story_id]
-            row = writer.story(story_id)
-            status = self._status_for(state.last, row)
-            if row is not None and status != row.status:
+            status = self._status_for(self.clusterer.stories_[story_id].last)
+            if status != self._statuses.get(story_id):
+                self._statuses[story_id] = status
                 writer.set_status(story_id, status)
                 writer.add_event(story_id, "status_changed", now)
             if status == "archived":
                 self.clusterer.drop(story_id)
+                self._statuses.pop(story_id, None)
         merged: set[StoryId] = set()
         for keep, absorb, _ in self.clusterer.merge_candidates(now):
             if keep in merged or absorb in merged:
@@ -357,6 +404,7 @@ class StoryService:
             self.clusterer.merge(keep, absorb)
             self._save_state(writer, keep)
             writer.set_status(absorb, "merged")
+            self._statuses.pop(absorb, None)
             absorbed = writer.story(absorb)
             if absorbed is not None:
                 writer.save_story(
@@ -370,16 +418,28 @@ class StoryService:
             self._refresh_presentation(writer, story_id)
 
     def _refresh_presentation(self, writer: Writer, story_id: StoryId) -> None:
-        """Representative article (closest to the centroid) and label."""
-        members = writer.story_articles(story_id)
-        if not members:
+        """Representative article (the member closest to the centroid) and label.
+
+        Bounded work per changed story: the previous representative competes
+        with the newest members only, so a large story costs no more than a
+        small one."""
+        keys = writer.member_keys(story_id)
+        if not keys:
             writer.set_story_presentation(story_id, "", None)
             return
-        vectors = writer.vectors([m.key for m in members])
-        centre = vectors.sum(axis=0)
-        best = int(np.argmax(vectors @ centre))
-        representative = members[best]
-        writer.set_story_presentation(story_id, representative.title, representative.key)
+        row = writer.story(story_id)
+        previous = row.representative if row is not None else None
+        candidates = keys[-self.PRESENTATION_CANDIDATES:]
+        if previous is not None and previous in set(keys) and previous not in candidates:
+            candidates = [previous, *candidates]
+        vectors = writer.vectors(candidates)
+        state = self.clusterer.stories_.get(story_id)
+        centre = (state.direction if state is not None else
+                  np.asarray(row.centroid_sum if row is not None else vectors.sum(axis=0),
+                             dtype=np.float32))
+        best = candidates[int(np.argmax(vectors @ centre))]
+        chosen = writer.articles_by_keys([best])[best]
+        writer.set_story_presentation(story_id, chosen.title, chosen.key)
 
     def _maybe_snapshot(self, force: bool = False) -> None:
         with self.store.read() as reader:
@@ -420,6 +480,7 @@ class StoryService:
                     writer.delete_article(article.key)
                     self.index.remove(np.array([article.key], dtype=np.int64))
                     self._maintain(writer)
+                    self._flush_terms(writer)
             except NotFound:
                 raise
             except BaseException:
@@ -454,8 +515,9 @@ class StoryService:
         with self.store.read() as reader:
             neighbours = self._neighbours(reader, vector, None, self.settings.cluster.neighbours)
             with self._lock:
-                decision = self.clusterer.predict_one(vector, self._now, neighbours,
-                                                      body_chars=len(text.strip()))
+                decision = self.clusterer.predict_one(
+                    vector, self._now, neighbours, body_chars=len(text.strip()),
+                    terms=self.terms.weigh(term_counts(body)))
             label = None
             if decision.story_id is not None:
                 row = reader.story(decision.story_id)
@@ -636,9 +698,12 @@ class StoryService:
         self.index = create_index(self.settings.index_backend, self._dimension)
         self.clusterer = OnlineClusterer(self.settings.cluster, self._dimension)
         self._now = None
+        self.terms = TermStats()
+        self._term_delta.clear()
         done = 0
         with self.store.write() as writer:
             writer.clear_clustering()
+            writer.clear_term_frequencies()
             for batch in list(writer.iter_articles_in_time_order(batch=512)):
                 vectors = writer.vectors([a.key for a in batch])
                 for article, vector in zip(batch, vectors, strict=True):
@@ -649,6 +714,7 @@ class StoryService:
                     progress(done, total)
             self._keep_story_ids(writer, old)
             self._maintain(writer)
+            self._flush_terms(writer)
         self._restore_clusterer()
 
     def _keep_story_ids(self, writer: Writer, old: dict[str, StoryId]) -> None:

@@ -48,6 +48,11 @@ class ClusterParams(BaseModel):
         description="Weight of similarity to the story centroid against similarity to the "
         "story's closest member (1 = centroid only).",
     )
+    lexical_weight: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Share of the similarity that comes from TF-IDF word overlap (names, "
+        "places, numbers) rather than the dense embedding (0 = dense only).",
+    )
     time_scale_hours: float = Field(
         36.0, gt=0.0,
         description="Width (sigma) of the Gaussian time-proximity factor: an article this "

@@ -209,6 +209,9 @@ class Reader:
             last = int(keys[-1])
             yield keys, vectors
 
+    def term_frequencies(self) -> dict[str, int]:
+        return {str(t): int(n) for t, n in self._db.execute("SELECT term, df FROM term_df")}
+
     # -- index log ---------------------------------------------------------
     def index_seq(self) -> int:
         row = self._db.execute("SELECT MAX(seq) FROM index_log").fetchone()
@@ -276,6 +279,12 @@ class Reader:
             sql += " LIMIT ?"
             params.append(limit)
         return [_article(r) for r in self._db.execute(sql, params)]
+
+    def member_keys(self, story_id: int) -> list[ArticleKey]:
+        """A story's article keys, oldest first."""
+        return [ArticleKey(k) for (k,) in self._db.execute(
+            "SELECT article_key FROM assignments WHERE story_id = ? ORDER BY article_key",
+            (story_id,))]
 
     def story_sources(self, story_id: int) -> list[tuple[str, int]]:
         return [(str(s), int(n)) for s, n in self._db.execute(
@@ -381,15 +390,11 @@ class Writer(Reader):
         last_updated: float | None, activity: float, article_count: int,
         centroid_sum: np.ndarray, merged_into: StoryId | None = None,
     ) -> None:
-        source_count = int(self._db.execute(
-            "SELECT COUNT(DISTINCT a.source) FROM assignments s JOIN articles a "
-            "ON a.key = s.article_key WHERE s.story_id = ?", (story_id,),
-        ).fetchone()[0])
         self._db.execute(
             "UPDATE stories SET status = ?, first_seen = ?, last_updated = ?, activity = ?, "
-            "article_count = ?, source_count = ?, centroid_sum = ?, merged_into = ?, dirty = 1 "
+            "article_count = ?, centroid_sum = ?, merged_into = ?, dirty = 1 "
             "WHERE id = ?",
-            (status, first_seen, last_updated, activity, article_count, source_count,
+            (status, first_seen, last_updated, activity, article_count,
              np.ascontiguousarray(centroid_sum, dtype=np.float64).tobytes(), merged_into,
              story_id),
         )
@@ -397,9 +402,14 @@ class Writer(Reader):
     def set_story_presentation(
         self, story_id: StoryId, label: str, representative: ArticleKey | None
     ) -> None:
+        """Label, representative and source count, once per batch per changed story."""
+        source_count = int(self._db.execute(
+            "SELECT COUNT(DISTINCT a.source) FROM assignments s JOIN articles a "
+            "ON a.key = s.article_key WHERE s.story_id = ?", (story_id,),
+        ).fetchone()[0])
         self._db.execute(
-            "UPDATE stories SET label = ?, representative = ?, dirty = 0 WHERE id = ?",
-            (label, representative, story_id),
+            "UPDATE stories SET label = ?, representative = ?, source_count = ?, dirty = 0 "
+            "WHERE id = ?", (label, representative, source_count, story_id),
         )
 
     def set_status(self, story_id: StoryId, status: str) -> None:
@@ -432,6 +442,19 @@ class Writer(Reader):
                 "UPDATE assignments SET story_id = ? WHERE story_id = ?", (target, current))
             self._db.execute(
                 "UPDATE story_events SET story_id = ? WHERE story_id = ?", (target, current))
+
+    def add_term_frequencies(self, delta: dict[str, int]) -> None:
+        """Apply document-frequency changes; terms that reach zero are dropped."""
+        changes = [(t, n) for t, n in delta.items() if n]
+        self._db.executemany(
+            "INSERT INTO term_df (term, df) VALUES (?, ?) "
+            "ON CONFLICT (term) DO UPDATE SET df = df + excluded.df", changes,
+        )
+        if any(n < 0 for _, n in changes):
+            self._db.execute("DELETE FROM term_df WHERE df <= 0")
+
+    def clear_term_frequencies(self) -> None:
+        self._db.execute("DELETE FROM term_df")
 
     def clear_clustering(self) -> None:
         """Forget every story and assignment (before a full re-cluster)."""

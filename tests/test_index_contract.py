@@ -54,7 +54,8 @@ def test_remove_and_replace(index: VectorIndex) -> None:
     assert len(index) == 48
     _, found = index.search(vectors[3:4], 48)
     assert 3 not in found and 4 not in found
-    index.add(np.array([5], dtype=np.int64), vectors[40:41])  # replace key 5's vector
+    index.remove(np.array([5], dtype=np.int64))  # replace key 5's vector
+    index.add(np.array([5], dtype=np.int64), vectors[40:41])
     assert len(index) == 48
     scores, found = index.search(vectors[40:41], 2)
     assert set(found[0].tolist()) == {5, 40}

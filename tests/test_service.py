@@ -180,6 +180,7 @@ def test_restart_replays_what_the_snapshot_lacks(
     first.ingest([make_article(BANK, id="b", hours=1)])
     first.delete_article("a")
     first.ingest([make_article(QUAKE + " toll", id="c", hours=2)])
+    first.ingest([make_article(BANK + " update", id="b", hours=3)])  # updated after snapshot
     queries = first.embedder.embed([QUAKE, BANK])
     expected = first.index.search(queries, 5)
     first.store.close()  # no final snapshot: as after a crash

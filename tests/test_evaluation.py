@@ -1,0 +1,92 @@
+"""The evaluation harness: runs on any labelled file (dated or not, with or
+without body text) through the production ingest path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cluster.baselines import bertopic, bertopic_available, centroid_single_pass
+from cluster.embedding import HashingEmbedder, normalise_rows
+from cluster.embedding_cache import CachingEmbedder
+from cluster.evaluation import CLUSTERER, evaluate_items, format_table, labelled_items
+from tests.conftest import DEMO, ROOT, make_settings
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_undated_headline_only_file(tmp_path: Path) -> None:
+    rows = [{"id": f"x{i}", "title": t, "text": "", "date": "", "source": "s", "cluster": c}
+            for i, (t, c) in enumerate([
+                ("volcano erupts in iceland lava flows", "v"),
+                ("iceland volcano lava flows erupts again", "v"),
+                ("senate passes budget bill vote", "b"),
+                ("budget bill passes senate after vote", "b")])]
+    items = labelled_items(write_jsonl(tmp_path / "tiny.jsonl", rows))
+    settings = make_settings(tmp_path)
+    result = evaluate_items("tiny", items, settings, HashingEmbedder(), with_bertopic=False)
+    ours = result.result(CLUSTERER)
+    assert ours is not None and ours.scores.gold_clusters == 2
+    assert 0.0 < ours.scores.bcubed_f1 <= 1.0
+    assert result.margin is not None
+    assert "margin over best other" in format_table([result])
+
+
+def test_replay_order_is_time_then_id(tmp_path: Path) -> None:
+    rows = [{"id": "b", "title": "x", "date": "2024-01-01T00:00:00Z", "cluster": "1"},
+            {"id": "a", "title": "y", "date": "2024-01-01T00:00:00Z", "cluster": "1"},
+            {"id": "c", "title": "z", "date": "2023-12-31T00:00:00Z", "cluster": "2"},
+            {"id": "d", "title": "w", "date": "", "cluster": "3"}]
+    items = labelled_items(write_jsonl(tmp_path / "order.jsonl", rows))
+    assert [i.article.id for i in items] == ["c", "a", "b", "d"]
+
+
+def test_centroid_baseline_respects_tau_and_window() -> None:
+    vectors = normalise_rows(np.array([[1, 0], [1, 0.1], [0, 1], [1, 0]], dtype=np.float32))
+    day = 86400.0
+    assert centroid_single_pass(vectors, [0, 1, 2, 3], tau=0.9) == [0, 0, 1, 0]
+    # the fourth article comes three days later: the first story is out of the window
+    assert centroid_single_pass(vectors, [0, 1, 2, 3 * day], tau=0.9) == [0, 0, 1, 2]
+
+
+@pytest.mark.skipif(not bertopic_available(), reason="the [eval] extra (BERTopic) is not installed")
+def test_bertopic_baseline_labels_every_item() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    vectors = normalise_rows(np.repeat(centres, 10, axis=0) + 0.05 * rng.normal(size=(30, 16)))
+    labels = bertopic([f"doc {i}" for i in range(30)], vectors)
+    assert len(labels) == 30
+
+
+def test_embedding_cache_returns_identical_vectors_without_recomputing(tmp_path: Path) -> None:
+    cache = CachingEmbedder(HashingEmbedder(), tmp_path / "cache.sqlite3")
+    first = cache.embed(["alpha beta", "gamma"])
+    second = cache.embed(["gamma", "alpha beta"])
+    np.testing.assert_array_equal(first[::-1], second)
+    assert cache.misses == 2 and cache.hits == 2
+
+
+def test_evaluate_script_json(tmp_path: Path) -> None:
+    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", str(DEMO), "--json", "--no-bertopic",
+         "--cache-dir", str(tmp_path), "--set", "join_threshold=0.3"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["settings"]["join_threshold"] == 0.3
+    methods = [m["method"] for m in report["files"][0]["methods"]]
+    assert methods[0] == "clusterer" and methods[1].startswith("centroid baseline")
+    bad = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", str(DEMO), "--set", "join_threshold=7"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert bad.returncode == 2 and "join_threshold" in bad.stderr

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cluster.lexical import Profile, TermStats, term_counts
+
+
+def test_tokens_drop_stop_words_keep_numbers_and_names() -> None:
+    counts = term_counts("The 7.1 earthquake hit Arequipa, and the earthquake's toll is 12.")
+    assert counts["earthquake"] == 1 and counts["earthquake's"] == 1
+    assert counts["7.1"] == 1 and counts["12"] == 1 and counts["arequipa"] == 1
+    assert "the" not in counts and "and" not in counts
+
+
+def test_idf_is_smoothed_like_scikit_learn() -> None:
+    stats = TermStats()
+    stats.add({"quake", "peru"})
+    stats.add({"quake"})
+    assert stats.idf("quake") == pytest.approx(math.log(3 / 3) + 1)
+    assert stats.idf("peru") == pytest.approx(math.log(3 / 2) + 1)
+    assert stats.idf("never") == pytest.approx(math.log(3 / 1) + 1)
+    stats.remove({"peru"})
+    assert "peru" not in stats.frequencies and stats.documents == 1
+
+
+def test_weights_are_unit_length_and_rare_terms_weigh_more() -> None:
+    stats = TermStats(10, {"quake": 9, "arequipa": 1})
+    weights = stats.weigh(term_counts("quake Arequipa"))
+    assert math.isclose(sum(w * w for w in weights.values()), 1.0)
+    assert weights["arequipa"] > weights["quake"]
+
+
+def test_profile_cosine_and_exact_norm_under_add_and_remove() -> None:
+    profile = Profile()
+    a = {"quake": 0.6, "peru": 0.8}
+    b = {"quake": 1.0}
+    profile.add(a)
+    profile.add(b)
+    assert profile.norm2 == pytest.approx(1.6 ** 2 + 0.8 ** 2)
+    assert profile.cosine(b) == pytest.approx(1.6 / math.sqrt(1.6 ** 2 + 0.8 ** 2))
+    profile.add(b, sign=-1.0)
+    assert profile.cosine(a) == pytest.approx(1.0)
+    assert Profile().cosine(a) == 0.0
