@@ -25,4 +25,5 @@ def related_to_text() -> ResponseReturnValue:
         raise invalid("title", "must not be empty")
     if query.k > settings().max_k:
         raise invalid("k", f"must be between 1 and {settings().max_k}")
-    return respond(service().related_to_text(query.title, query.text, query.k))
+    when = query.published_at.timestamp() if query.published_at else None
+    return respond(service().related_to_text(query.title, query.text, query.k, when))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cluster.articles import ArticleIn
 from cluster.views import IngestResult
@@ -26,6 +28,14 @@ class RelatedQuery(BaseModel):
     title: str = Field(..., min_length=1, max_length=1000)
     text: str = Field("", max_length=200_000)
     k: int = Field(10, ge=1)
+    published_at: datetime | None = Field(
+        None, description="When the text was published (ISO 8601); defaults to the newest "
+        "publication time the service has seen, i.e. 'if it arrived now'.")
+
+    @field_validator("published_at", mode="before")
+    @classmethod
+    def _published_at(cls, value: Any) -> Any:
+        return ArticleIn._published_at(value)
 
 
 @dataclass(frozen=True)

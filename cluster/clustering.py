@@ -18,7 +18,9 @@ similarity lets a story that develops keep absorbing articles close to its
 newest members (the "chaining" that a pure centroid misses). The Gaussian
 of the gap to the story's span, not to its mean time, keeps a long-running
 story joinable at its recent end (SCStory, Yoon et al. 2023, use a similar
-temporal kernel). Undated articles or stories get time(S) = 1.
+temporal kernel). Undated articles or stories get a fixed time(S)
+(``undated_time_factor``): without a date there is no evidence that two
+similar reports are close in time, so they need more textual similarity.
 
 Estimator conventions: ``__init__`` stores parameters; learned state ends in
 ``_``; ``predict_one`` decides without changing anything, ``learn_one``
@@ -95,7 +97,7 @@ class OnlineClusterer:
     # -- scoring -------------------------------------------------------------
     def time_factor(self, state: StoryState, timestamp: float | None) -> float:
         if timestamp is None or state.first is None or state.last is None:
-            return 1.0
+            return self.params.undated_time_factor
         gap = max(0.0, state.first - timestamp, timestamp - state.last) / SECONDS_PER_HOUR
         return math.exp(-0.5 * (gap / self.params.time_scale_hours) ** 2)
 

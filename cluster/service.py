@@ -505,8 +505,11 @@ class StoryService:
                                         article.embed_hash)
         return RelatedResult(article.id, article.story_id, items)
 
-    def related_to_text(self, title: str, text: str, k: int = 10) -> RelatedResult:
-        """Related coverage for an unstored article, and the story it would join."""
+    def related_to_text(
+        self, title: str, text: str, k: int = 10, timestamp: float | None = None
+    ) -> RelatedResult:
+        """Related coverage for an unstored article, and the story it would join
+        if it were published at ``timestamp`` (default: the stream's newest time)."""
         self._check_k(k)
         if not title.strip():
             raise InvalidInput("title", "must not be empty")
@@ -516,8 +519,8 @@ class StoryService:
             neighbours = self._neighbours(reader, vector, None, self.settings.cluster.neighbours)
             with self._lock:
                 decision = self.clusterer.predict_one(
-                    vector, self._now, neighbours, body_chars=len(text.strip()),
-                    terms=self.terms.weigh(term_counts(body)))
+                    vector, self._now if timestamp is None else timestamp, neighbours,
+                    body_chars=len(text.strip()), terms=self.terms.weigh(term_counts(body)))
             label = None
             if decision.story_id is not None:
                 row = reader.story(decision.story_id)

@@ -29,12 +29,12 @@ class ClusterParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_assignment=True)
 
     join_threshold: float = Field(
-        0.55, ge=-1.0, le=1.0,
+        0.4, ge=-1.0, le=1.0,
         description="An article joins the best candidate story when its score reaches this; "
         "otherwise it starts a new story.",
     )
     headline_threshold: float = Field(
-        0.4, ge=-1.0, le=1.0,
+        0.3, ge=-1.0, le=1.0,
         description="Join threshold for an article with no body text: two headlines about "
         "one event score lower under the same model than two title-plus-lead texts.",
     )
@@ -49,12 +49,12 @@ class ClusterParams(BaseModel):
         "story's closest member (1 = centroid only).",
     )
     lexical_weight: float = Field(
-        0.0, ge=0.0, le=1.0,
+        0.4, ge=0.0, le=1.0,
         description="Share of the similarity that comes from TF-IDF word overlap (names, "
         "places, numbers) rather than the dense embedding (0 = dense only).",
     )
     time_scale_hours: float = Field(
-        36.0, gt=0.0,
+        24.0, gt=0.0,
         description="Width (sigma) of the Gaussian time-proximity factor: an article this "
         "many hours outside a story's time span scores exp(-1/2) of its time-free score "
         "on the time-dependent part.",
@@ -62,6 +62,12 @@ class ClusterParams(BaseModel):
     time_weight: float = Field(
         1.0, ge=0.0, le=1.0,
         description="Share of the score that time proximity can remove (0 = time ignored).",
+    )
+    undated_time_factor: float = Field(
+        0.8, ge=0.0, le=1.0,
+        description="Time factor used when the article or the story has no date: unknown "
+        "timing is weaker evidence of one event than known closeness, so undated items need "
+        "more textual similarity to join.",
     )
     neighbours: int = Field(
         30, ge=1, le=1000,

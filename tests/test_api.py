@@ -84,7 +84,8 @@ def test_related_for_stored_article(seeded: FlaskClient) -> None:
 
 
 def test_related_for_new_text_writes_nothing(seeded: FlaskClient) -> None:
-    body = seeded.post("/api/v1/related", json={"title": QUAKE["title"], "k": 2}).get_json()
+    body = seeded.post("/api/v1/related", json={
+        "title": QUAKE["title"], "k": 2, "published_at": "2026-11-14T10:00:00Z"}).get_json()
     assert body["would_join"]["story_id"] is not None
     assert body["items"][0]["same_story"] is True
     assert seeded.get("/readyz").get_json()["articles"] == 3
@@ -215,6 +216,7 @@ def test_bad_reads(seeded: FlaskClient, url: str, status: int, field: str) -> No
     ({"title": "x", "k": 10_000}, "k"),
     ({"title": "x", "k": "ten"}, "k"),
     ({"title": "x", "extra": True}, "extra"),
+    ({"title": "x", "published_at": "soon"}, "published_at"),
 ])
 def test_bad_related_queries(client: FlaskClient, body: Any, field: str) -> None:
     assert_problem(client.post("/api/v1/related", json=body), 422, field)

@@ -83,7 +83,7 @@ def test_time_proximity_lowers_the_score_outside_the_span() -> None:
     state = clusterer.stories_[StoryId(1)]
     assert clusterer.time_factor(state, 3600.0 * 5) == 1.0  # inside the span
     assert clusterer.time_factor(state, 3600.0 * 34) < 1.0
-    assert clusterer.time_factor(state, None) == 1.0
+    assert clusterer.time_factor(state, None) == clusterer.params.undated_time_factor
     near = clusterer.score(unit([1, 0]), 3600.0 * 11, StoryId(1), None)
     far = clusterer.score(unit([1, 0]), 3600.0 * 200, StoryId(1), None)
     assert near > far
