@@ -93,22 +93,40 @@ class CentroidTable:
             self._story_at[row] = None
             self._free.append(row)
 
+    def similarities(self, vector: Vector) -> CentroidSimilarities:
+        """Cosine of ``vector`` to every centroid, computed once per article."""
+        return CentroidSimilarities(self, self._matrix[: len(self._story_at)] @ vector)
+
     def nearest(self, vector: Vector, k: int) -> list[tuple[StoryId, float]]:
+        return self.similarities(vector).nearest(k)
+
+
+class CentroidSimilarities:
+    """One article's similarities to all centroids: lookups and the top k."""
+
+    def __init__(self, table: CentroidTable, scores: np.ndarray) -> None:
+        self._table = table
+        self._scores = scores
+
+    def of(self, story_id: StoryId) -> float:
+        return float(self._scores[self._table._row_of[story_id]])
+
+    def nearest(self, k: int) -> list[tuple[StoryId, float]]:
         """The k most similar centroids, best first, ties by story id."""
-        used = len(self._story_at)
-        if k <= 0 or not self._row_of:
+        table = self._table
+        used = len(table._story_at)
+        if k <= 0 or not table._row_of:
             return []
-        scores = self._matrix[:used] @ vector
-        if self._free:
-            scores[self._free] = -np.inf
-        k = min(k, len(self._row_of))
+        scores = self._scores
+        if table._free:
+            scores = scores.copy()
+            scores[table._free] = -np.inf
+        k = min(k, len(table._row_of))
         top = np.argpartition(-scores, k - 1)[:k] if k < used else np.arange(used)
         found = [
             (story, float(scores[row])) for row in top
-            if (story := self._story_at[row]) is not None
+            if (story := table._story_at[row]) is not None
         ]
         found.sort(key=lambda item: (-item[1], item[0]))
         return found[:k]
 
-    def similarity(self, vector: Vector, story_id: StoryId) -> float:
-        return float(self._matrix[self._row_of[story_id]] @ vector)

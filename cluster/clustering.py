@@ -104,9 +104,11 @@ class OnlineClusterer:
     def score(
         self, vector: Vector, timestamp: float | None, story_id: StoryId,
         best_member: float | None, terms: Weights | None = None,
+        centroid_sim: float | None = None,
     ) -> float:
         state = self.stories_[story_id]
-        centroid_sim = float(state.direction @ vector)
+        if centroid_sim is None:
+            centroid_sim = float(state.direction @ vector)
         member_sim = centroid_sim if best_member is None else best_member
         w = self.params.centroid_weight
         dense = w * centroid_sim + (1.0 - w) * member_sim
@@ -139,12 +141,14 @@ class OnlineClusterer:
                 previous = best_member.get(neighbour.story_id, -2.0)
                 best_member[neighbour.story_id] = max(previous, neighbour.similarity)
         candidates = set(best_member)
-        for story_id, _ in self.centroids_.nearest(vector, self.params.centroid_candidates):
+        similarities = self.centroids_.similarities(vector)
+        for story_id, _ in similarities.nearest(self.params.centroid_candidates):
             if self.is_joinable(story_id, timestamp):
                 candidates.add(story_id)
         best: tuple[float, StoryId] | None = None
         for story_id in sorted(candidates):
-            value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms)
+            value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms,
+                               similarities.of(story_id))
             if best is None or value > best[0]:
                 best = (value, story_id)
         threshold = self.threshold_for(body_chars)

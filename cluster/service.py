@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 import numpy as np
 
 from cluster.articles import Article
+from cluster.batch_search import BatchNeighbourSearch
 from cluster.clustering import SECONDS_PER_DAY, Neighbour, OnlineClusterer
 from cluster.cursor import decode_cursor, encode_cursor
 from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
-from cluster.lexical import TermStats, Weights, term_counts
+from cluster.lexical import TermStats, Weights, stop_words, term_counts
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
 from cluster.store import Reader, SQLiteStore, StoredArticle, StoryRow, Writer
@@ -92,6 +93,7 @@ class StoryService:
         self.terms = TermStats()
         self._term_delta: Counter[str] = Counter()
         self._statuses: dict[StoryId, str] = {}
+        stop_words()  # load the stop-word list now, not inside the first ingest
         if changing_model:
             # Opened only to re-embed: the stored vectors and snapshot belong to
             # another model, so neither is loaded.
@@ -212,8 +214,11 @@ class StoryService:
             self._term_delta[term] += sign
 
     def _flush_terms(self, writer: Writer) -> None:
+        """Write what the batch changed in memory: term frequencies, stream clock."""
         writer.add_term_frequencies(dict(self._term_delta))
         self._term_delta.clear()
+        if self._now is not None:
+            writer.set_meta("stream_time", repr(self._now))
 
     def _recover_memory(self, touched: Sequence[ArticleKey]) -> None:
         """After a rolled-back write: make the index and clusterer match the store."""
@@ -246,7 +251,9 @@ class StoryService:
         with self._lock:
             try:
                 with self.store.write() as writer:
-                    results = [self._ingest_one(writer, item, touched) for item in prepared]
+                    search = self._batch_search(prepared)
+                    results = [self._ingest_one(writer, item, touched, search, row)
+                               for row, item in enumerate(prepared)]
                     self._maintain(writer)
                     self._flush_terms(writer)
             except BaseException:
@@ -275,8 +282,21 @@ class StoryService:
             prepared.append(_Prepared(article, old, vector, digest))
         return prepared
 
+    def _batch_search(self, prepared: Sequence[_Prepared]) -> BatchNeighbourSearch:
+        """One index search for the batch's embedded articles (rows without a
+        fresh vector are searched one by one if they need it)."""
+        dimension = self._dimension
+        vectors = np.stack([
+            item.vector if item.vector is not None else np.zeros(dimension, np.float32)
+            for item in prepared
+        ]) if prepared else np.zeros((0, dimension), np.float32)
+        replaced = sum(1 for item in prepared if item.existing is not None)
+        return BatchNeighbourSearch(self.index, vectors, self.settings.cluster.neighbours,
+                                    replaced)
+
     def _ingest_one(
-        self, writer: Writer, item: _Prepared, touched: list[ArticleKey]
+        self, writer: Writer, item: _Prepared, touched: list[ArticleKey],
+        search: BatchNeighbourSearch | None = None, row: int = 0,
     ) -> IngestResult:
         article, old = item.article, item.existing
         if old is not None:
@@ -289,6 +309,8 @@ class StoryService:
         if old is not None:
             vector = item.vector if item.vector is not None else writer.vectors([old.key])[0]
             touched.append(old.key)
+            if search is not None:
+                search.forget(old.key)
             self._unassign(writer, old)
             writer.update_article(old.key, article, vector, item.embed_hash)
             key, status = old.key, "updated"
@@ -301,15 +323,22 @@ class StoryService:
         if status == "updated":
             self.index.remove(np.array([key], dtype=np.int64))
         self.index.add(np.array([key], dtype=np.int64), vector.reshape(1, -1))
-        story_id, new = self._assign(writer, key, article, vector)
+        pairs = None
+        if search is not None and item.vector is not None:
+            pairs = search.neighbours(row, exclude=key)
+            search.added(row, key)
+        story_id, new = self._assign(writer, key, article, vector, pairs)
         return IngestResult(article.id, story_id, new, status)
 
     def _neighbours(
-        self, reader: Reader, vector: Vector, exclude: int | None, k: int
+        self, reader: Reader, vector: Vector, exclude: int | None, k: int,
+        pairs: list[tuple[int, float]] | None = None,
     ) -> list[Neighbour]:
-        scores, keys = self.index.search(vector.reshape(1, -1), k + 1)
-        pairs = [(int(key), float(score)) for key, score in zip(keys[0], scores[0], strict=True)
-                 if key >= 0 and key != exclude]
+        if pairs is None:
+            scores, keys = self.index.search(vector.reshape(1, -1), k + 1)
+            pairs = [(int(key), float(score))
+                     for key, score in zip(keys[0], scores[0], strict=True)
+                     if key >= 0 and key != exclude]
         placed = reader.placement(key for key, _ in pairs)
         return [
             Neighbour(score, placed[key][0], placed[key][1])
@@ -317,13 +346,15 @@ class StoryService:
         ]
 
     def _assign(
-        self, writer: Writer, key: ArticleKey, article: Article, vector: Vector
+        self, writer: Writer, key: ArticleKey, article: Article, vector: Vector,
+        pairs: list[tuple[int, float]] | None = None,
     ) -> tuple[StoryId, bool]:
         timestamp = article.timestamp
         counts = self._counts(article.title, article.text)
         self._count_terms(counts, +1)
         terms = self.terms.weigh(counts)
-        neighbours = self._neighbours(writer, vector, key, self.settings.cluster.neighbours)
+        neighbours = self._neighbours(writer, vector, key, self.settings.cluster.neighbours,
+                                      pairs)
         decision = self.clusterer.predict_one(vector, timestamp, neighbours,
                                               body_chars=len(article.text), terms=terms)
         if decision.story_id is None:
@@ -338,7 +369,6 @@ class StoryService:
         self._save_state(writer, story_id)
         if timestamp is not None and (self._now is None or timestamp > self._now):
             self._now = timestamp
-            writer.set_meta("stream_time", repr(timestamp))
         del state
         return story_id, decision.new_story
 

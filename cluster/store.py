@@ -143,7 +143,7 @@ class Reader:
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
-        return {int(k): (StoryId(s), t) for k, s, t in self._db.execute(
+        return {k: (s, t) for k, s, t in self._db.execute(
             f"SELECT s.article_key, s.story_id, a.published_at FROM assignments s "
             f"JOIN articles a ON a.key = s.article_key WHERE s.article_key IN ({marks})", wanted,
         )}

@@ -1,0 +1,34 @@
+"""Batched neighbour search must equal one search per article."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cluster.batch_search import BatchNeighbourSearch
+from cluster.embedding import normalise_rows
+from cluster.index import NumpyIndex
+
+
+def test_batch_equals_sequential_search_including_replaced_keys() -> None:
+    rng = np.random.default_rng(3)
+    stored = normalise_rows(rng.normal(size=(40, 8)))
+    batch = normalise_rows(rng.normal(size=(12, 8)))
+    sequential = NumpyIndex(8)
+    sequential.add(np.arange(40), stored)
+    batched = NumpyIndex(8)
+    batched.add(np.arange(40), stored)
+    search = BatchNeighbourSearch(batched, batch, k=5, replaced=1)
+    for row in range(12):
+        key = 5 if row == 3 else 100 + row  # row 3 replaces stored key 5
+        if key == 5:
+            sequential.remove(np.array([5]))
+            search.forget(5)
+        scores, keys = sequential.search(batch[row:row + 1], 6)
+        expected = sorted(
+            ((int(k), float(s)) for k, s in zip(keys[0], scores[0], strict=True)
+             if k >= 0 and k != key), key=lambda p: (-p[1], p[0]))[:5]
+        got = search.neighbours(row, exclude=key)
+        assert [k for k, _ in got] == [k for k, _ in expected]
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in expected], atol=1e-5)
+        sequential.add(np.array([key]), batch[row:row + 1])
+        search.added(row, key)
