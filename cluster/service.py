@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,44 +27,28 @@ import numpy as np
 from cluster.articles import Article
 from cluster.batch_search import BatchNeighbourSearch
 from cluster.clustering import SECONDS_PER_DAY, Neighbour, OnlineClusterer
-from cluster.cursor import decode_cursor, encode_cursor
 from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats, Weights, stop_words, term_counts
+from cluster.reading import iso, related_items, story_detail, story_page
+from cluster.rebuild import Progress, index_from_store, reembed_store, replay_index_log
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
-from cluster.store import Reader, SQLiteStore, StoredArticle, StoryRow, Writer
+from cluster.store import Reader, SQLiteStore, StoredArticle, Writer
+from cluster.story_ids import match_story_ids
 from cluster.types import ArticleKey, StoryId, Vector
 from cluster.views import (
-    ArticleRef,
     ArticleView,
     IngestResult,
     Readiness,
-    RelatedItem,
     RelatedResult,
-    SourceCount,
     StoryDetail,
     StoryGuess,
     StoryPage,
-    StorySummary,
 )
 
-Progress = Callable[[int, int], None]
-"""Called as progress(done, total) by long operations."""
-
 STATUSES = ("active", "dormant", "archived")
-
-
-def iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def _ref(article: StoredArticle) -> ArticleRef:
-    return ArticleRef(article.id, article.title, article.source, article.url,
-                      iso(article.published_at))
 
 
 @dataclass(frozen=True)
@@ -139,7 +123,7 @@ class StoryService:
         )
         with self.store.read() as reader:
             if loaded is None:
-                self.index = self._index_from_store(reader)
+                self.index = index_from_store(reader, self.settings.index_backend, self._dimension)
                 self._snapshot_seq = 0
                 return
             self.index, manifest = loaded
@@ -150,31 +134,7 @@ class StoryService:
                     f"only reaches {reader.index_seq()} (was the store replaced?); run "
                     "`python scripts/rebuild_index.py`"
                 )
-            self._replay(reader, manifest.store_seq)
-
-    def _index_from_store(self, reader: Reader, progress: Progress | None = None) -> VectorIndex:
-        index = create_index(self.settings.index_backend, self._dimension)
-        total, done = reader.article_count(), 0
-        for keys, vectors in reader.iter_vectors():
-            index.add(keys, vectors)
-            done += len(keys)
-            if progress:
-                progress(done, total)
-        return index
-
-    def _replay(self, reader: Reader, since: int) -> None:
-        """Apply the store's index changes after ``since`` to the loaded index."""
-        final: dict[ArticleKey, str] = {}
-        for _, key, op in reader.index_ops_since(since):
-            final[key] = op
-        # Every touched key leaves the index; those whose last change was an
-        # add (new or updated) come back with the store's current vector.
-        self.index.remove(np.array(sorted(final), dtype=np.int64))
-        added = [k for k, op in final.items() if op == "add"]
-        present = reader.articles_by_keys(added)
-        keys = [k for k in added if k in present]
-        if keys:
-            self.index.add(np.array(keys, dtype=np.int64), reader.vectors(keys))
+            replay_index_log(self.index, reader, manifest.store_seq)
 
     def _restore_clusterer(self) -> None:
         """Joinable stories from the store, with their lexical profiles rebuilt
@@ -531,8 +491,8 @@ class StoryService:
             if article is None:
                 raise NotFound("article", article_id)
             vector = reader.vectors([article.key])[0]
-            items = self._related_items(reader, vector, k, article.key, article.story_id,
-                                        article.embed_hash)
+            items = related_items(reader, self.index, vector, k, article.key, article.story_id,
+                                  article.embed_hash)
         return RelatedResult(article.id, article.story_id, items)
 
     def related_to_text(
@@ -555,8 +515,8 @@ class StoryService:
             if decision.story_id is not None:
                 row = reader.story(decision.story_id)
                 label = row.label if row is not None else None
-            items = self._related_items(reader, vector, k, None, decision.story_id,
-                                        text_fingerprint(body, self.embedder.model_name))
+            items = related_items(reader, self.index, vector, k, None, decision.story_id,
+                                  text_fingerprint(body, self.embedder.model_name))
         guess = StoryGuess(decision.story_id, round(decision.score, 4), label)
         return RelatedResult(None, decision.story_id, items, guess)
 
@@ -564,96 +524,16 @@ class StoryService:
         if not 1 <= k <= self.settings.max_k:
             raise InvalidInput("k", f"must be between 1 and {self.settings.max_k}")
 
-    def _related_items(
-        self, reader: Reader, vector: Vector, k: int, exclude: int | None,
-        story_id: StoryId | None, own_hash: str,
-    ) -> list[RelatedItem]:
-        # Over-fetch: identical copies are folded into one result, and the
-        # query's own copies are dropped.
-        fetch = min(max(3 * k + 10, 30), max(len(self.index), 1))
-        scores, keys = self.index.search(vector.reshape(1, -1), fetch)
-        found = [(int(key), float(s)) for key, s in zip(keys[0], scores[0], strict=True)
-                 if key >= 0 and key != exclude]
-        # Equal scores (copies) in key order, so the earliest stored copy leads.
-        found.sort(key=lambda pair: (-round(pair[1], 6), pair[0]))
-        articles = reader.articles_by_keys(key for key, _ in found)
-        kept: list[tuple[StoredArticle, float]] = []
-        copies: dict[str, int] = {}
-        for key, score in found:
-            article = articles.get(ArticleKey(key))
-            if article is None or article.embed_hash == own_hash:
-                continue
-            if article.embed_hash in copies:
-                copies[article.embed_hash] += 1
-            elif len(kept) < k:
-                copies[article.embed_hash] = 0
-                kept.append((article, score))
-        return [
-            RelatedItem(_ref(article), round(score, 4), article.story_id,
-                        story_id is not None and article.story_id == story_id,
-                        copies[article.embed_hash])
-            for article, score in kept
-        ]
-
     # -- stories -------------------------------------------------------------
-    def _summary(self, reader: Reader, row: StoryRow) -> StorySummary:
-        representative = None
-        if row.representative is not None:
-            found = reader.articles_by_keys([row.representative]).get(row.representative)
-            representative = _ref(found) if found is not None else None
-        return StorySummary(
-            row.id, row.label, row.status, representative, row.article_count,
-            row.source_count, iso(row.first_seen), iso(row.last_updated),
-        )
-
     def list_stories(
         self, status: str = "active", limit: int = 20, cursor: str | None = None
     ) -> StoryPage:
-        statuses = STATUSES if status == "all" else (status,)
-        if status != "all" and status not in STATUSES:
-            raise InvalidInput("status", f"must be one of {', '.join(STATUSES)} or all")
-        if not 1 <= limit <= 200:
-            raise InvalidInput("limit", "must be between 1 and 200")
-        after = decode_cursor(cursor) if cursor else None
         with self.store.read() as reader:
-            rows = reader.list_stories(statuses, limit + 1, after)
-            items = [self._summary(reader, row) for row in rows[:limit]]
-        next_cursor = (encode_cursor(rows[limit - 1].activity, rows[limit - 1].id)
-                       if len(rows) > limit else None)
-        return StoryPage(items, next_cursor)
+            return story_page(reader, status, limit, cursor)
 
     def get_story(self, story_id: int, limit: int = 50, cursor: str | None = None) -> StoryDetail:
-        if not 1 <= limit <= 500:
-            raise InvalidInput("limit", "must be between 1 and 500")
-        after = decode_cursor(cursor) if cursor else None
         with self.store.read() as reader:
-            row = reader.story(story_id)
-            if row is None:
-                raise NotFound("story", story_id)
-            merged_into = row.merged_into
-            if row.status == "merged" and merged_into is not None:
-                # An absorbed story keeps answering with the story that absorbed it.
-                while True:
-                    target = reader.story(merged_into)
-                    if target is None or target.status != "merged" or target.merged_into is None:
-                        break
-                    merged_into = target.merged_into
-                target = reader.story(merged_into)
-                if target is None:
-                    raise NotFound("story", story_id)
-                row = target
-            members = reader.story_articles(row.id, limit + 1, after)
-            sources = [SourceCount(s, n) for s, n in reader.story_sources(row.id)]
-            summary = self._summary(reader, row)
-        page = members[:limit]
-        next_cursor = None
-        if len(members) > limit:
-            last = page[-1]
-            next_cursor = encode_cursor(last.published_at or 0.0, int(last.key))
-        return StoryDetail(
-            summary, sources, [_ref(a) for a in page], next_cursor,
-            merged_into if merged_into != story_id and row.id != story_id else None,
-        )
+            return story_detail(reader, story_id, limit, cursor)
 
     def assignments(self) -> dict[str, StoryId]:
         """Every article id with its story id (evaluation)."""
@@ -678,9 +558,11 @@ class StoryService:
         started = time.perf_counter()
         with self._lock:
             if reembed:
-                self._reembed(progress)
+                reembed_store(self.store, self.embedder, self.settings.lead_chars, progress)
+                self._restore_clusterer()
             with self.store.read() as reader:
-                index = self._index_from_store(reader, None if recluster else progress)
+                index = index_from_store(reader, self.settings.index_backend, self._dimension,
+                                         None if recluster else progress)
                 seq = reader.index_seq()
             if recluster:
                 self._recluster(progress)
@@ -688,39 +570,6 @@ class StoryService:
             self.index, self._snapshot_seq = index, seq
         return {"articles": len(self.index), "store_seq": seq,
                 "seconds": round(time.perf_counter() - started, 3)}
-
-    def _reembed(self, progress: Progress | None) -> None:
-        model = self.embedder.model_name
-        updates: list[tuple[ArticleKey, Vector, str]] = []
-        with self.store.read() as reader:
-            total = reader.article_count()
-            batches = list(reader.iter_articles_in_time_order(batch=256))
-        done = 0
-        for batch in batches:
-            texts = [embedding_text(a.title, a.text, self.settings.lead_chars) for a in batch]
-            vectors = self.embedder.embed(texts)
-            updates.extend(
-                (a.key, v, text_fingerprint(t, model))
-                for a, v, t in zip(batch, vectors, texts, strict=True)
-            )
-            done += len(batch)
-            if progress:
-                progress(done, total)
-        with self.store.write() as writer:
-            for key, vector, digest in updates:
-                writer.update_vector(key, vector, digest)
-            writer.set_meta("embedding_model", model)
-            writer.set_meta("dimension", str(self.embedder.dimension))
-            # Story centroids are sums of member vectors: recompute them in the new space.
-            for row in writer.stories_with_status(("active", "dormant", "archived")):
-                members = writer.story_articles(row.id)
-                total = writer.vectors([m.key for m in members]).astype(np.float64).sum(axis=0)
-                writer.save_story(
-                    row.id, status=row.status, first_seen=row.first_seen,
-                    last_updated=row.last_updated, activity=row.activity,
-                    article_count=len(members), centroid_sum=total,
-                )
-        self._restore_clusterer()
 
     def _recluster(self, progress: Progress | None) -> None:
         """Replay every article in time order through a fresh clusterer; new
@@ -745,45 +594,13 @@ class StoryService:
                 done += len(batch)
                 if progress:
                     progress(done, total)
-            self._keep_story_ids(writer, old)
+            writer.rename_stories(match_story_ids(writer.assignments(), old))
             self._maintain(writer)
             self._flush_terms(writer)
         self._restore_clusterer()
 
-    def _keep_story_ids(self, writer: Writer, old: dict[str, StoryId]) -> None:
-        new = writer.assignments()
-        overlap: dict[tuple[StoryId, StoryId], int] = {}
-        for article_id, new_story in new.items():
-            if article_id in old:
-                pair = (new_story, old[article_id])
-                overlap[pair] = overlap.get(pair, 0) + 1
-        taken_new: set[StoryId] = set()
-        taken_old: set[StoryId] = set()
-        renames: list[tuple[StoryId, StoryId]] = []
-        for (new_story, old_story), _ in sorted(
-            overlap.items(), key=lambda item: (-item[1], item[0][1], item[0][0])
-        ):
-            if new_story in taken_new or old_story in taken_old:
-                continue
-            taken_new.add(new_story)
-            taken_old.add(old_story)
-            if new_story != old_story:
-                renames.append((new_story, old_story))
-        writer.rename_stories(renames)
-
-
 def _as_article(stored: StoredArticle) -> Article:
-    return Article(
-        stored.id, stored.title, stored.text, stored.source, stored.url,
-        None if stored.published_at is None else datetime.fromtimestamp(stored.published_at, UTC),
-        stored.lang,
-    )
-
-
-def open_service(settings: Settings, embedder: Embedder | None = None) -> StoryService:
-    return StoryService(settings, embedder)
-
-
-def chunks(items: Sequence[Article], size: int) -> Iterator[Sequence[Article]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+    published = (None if stored.published_at is None
+                 else datetime.fromtimestamp(stored.published_at, UTC))
+    return Article(stored.id, stored.title, stored.text, stored.source, stored.url, published,
+                   stored.lang)

@@ -1,0 +1,81 @@
+"""Deriving the vector index from the store, and re-embedding the store: the
+store is the source of truth, so every vector index can be rebuilt from it
+and brought up to date by replaying its index log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from cluster.embedding import Embedder, embedding_text, text_fingerprint
+from cluster.index import VectorIndex, create_index
+from cluster.store import Reader, SQLiteStore
+from cluster.types import ArticleKey, Vector
+
+Progress = Callable[[int, int], None]
+"""Called as progress(done, total) by long operations."""
+
+
+def index_from_store(
+    reader: Reader, backend: str, dimension: int, progress: Progress | None = None
+) -> VectorIndex:
+    """A new index holding every stored vector."""
+    index = create_index(backend, dimension)
+    total, done = reader.article_count(), 0
+    for keys, vectors in reader.iter_vectors():
+        index.add(keys, vectors)
+        done += len(keys)
+        if progress:
+            progress(done, total)
+    return index
+
+
+def replay_index_log(index: VectorIndex, reader: Reader, since: int) -> None:
+    """Apply the store's index changes after sequence ``since`` to ``index``."""
+    final: dict[ArticleKey, str] = {}
+    for _, key, op in reader.index_ops_since(since):
+        final[key] = op
+    # Every touched key leaves the index; those whose last change was an add
+    # (new or updated) come back with the store's current vector.
+    index.remove(np.array(sorted(final), dtype=np.int64))
+    added = [k for k, op in final.items() if op == "add"]
+    present = reader.articles_by_keys(added)
+    keys = [k for k in added if k in present]
+    if keys:
+        index.add(np.array(keys, dtype=np.int64), reader.vectors(keys))
+
+
+def reembed_store(
+    store: SQLiteStore, embedder: Embedder, lead_chars: int, progress: Progress | None = None
+) -> None:
+    """Re-embed every article with ``embedder`` and recompute story centroids
+    in the new space; the store switches models in one transaction, so an
+    interrupted run leaves it as it was."""
+    model = embedder.model_name
+    updates: list[tuple[ArticleKey, Vector, str]] = []
+    with store.read() as reader:
+        total = reader.article_count()
+        batches = list(reader.iter_articles_in_time_order(batch=256))
+    done = 0
+    for batch in batches:
+        texts = [embedding_text(a.title, a.text, lead_chars) for a in batch]
+        vectors = embedder.embed(texts)
+        updates.extend((a.key, v, text_fingerprint(t, model))
+                       for a, v, t in zip(batch, vectors, texts, strict=True))
+        done += len(batch)
+        if progress:
+            progress(done, total)
+    with store.write() as writer:
+        for key, vector, digest in updates:
+            writer.update_vector(key, vector, digest)
+        writer.set_meta("embedding_model", model)
+        writer.set_meta("dimension", str(embedder.dimension))
+        for row in writer.stories_with_status(("active", "dormant", "archived")):
+            members = writer.story_articles(row.id)
+            centroid_sum = writer.vectors([m.key for m in members]).astype(np.float64).sum(axis=0)
+            writer.save_story(
+                row.id, status=row.status, first_seen=row.first_seen,
+                last_updated=row.last_updated, activity=row.activity,
+                article_count=len(members), centroid_sum=centroid_sum,
+            )
