@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from cluster.embedding import Embedder, embedding_text
+from cluster.evaluation import scratch_service
 from cluster.importer import import_articles
 from cluster.jsonl import LabelledArticle
-from cluster.service import StoryService
 from cluster.settings import Settings
 
 
@@ -51,31 +49,23 @@ def run_benchmark(
         embedder.embed(texts[start:start + batch_size])
     embed_rate = len(texts) / (time.perf_counter() - started)
 
-    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
-        local = settings.model_copy(update={"data_dir": Path(folder) / "var",
-                                            "index_dir": Path(folder) / "indexes"})
-        service = StoryService(local, embedder)
-        try:
-            started = time.perf_counter()
-            import_articles(service, items, batch_size)
-            ingest_rate = len(items) / (time.perf_counter() - started)
-            rng = random.Random(7)
-            stored: list[float] = []
-            for item in rng.choices(items, k=queries):
-                t0 = time.perf_counter()
-                service.related(item.article.id, 10)
-                stored.append((time.perf_counter() - t0) * 1000)
-            fresh: list[float] = []
-            for item in rng.choices(items, k=text_queries):
-                t0 = time.perf_counter()
-                service.related_to_text(item.article.title + " (update)", item.article.text, 10)
-                fresh.append((time.perf_counter() - t0) * 1000)
-            stories = service.list_stories("all", 1)
-            del stories
-            with service.store.read() as reader:
-                story_total = reader.story_count(("active", "dormant", "archived"))
-        finally:
-            service.store.close()
+    with scratch_service(settings, embedder) as service:
+        started = time.perf_counter()
+        import_articles(service, items, batch_size)
+        ingest_rate = len(items) / (time.perf_counter() - started)
+        rng = random.Random(7)
+        stored: list[float] = []
+        for item in rng.choices(items, k=queries):
+            t0 = time.perf_counter()
+            service.related(item.article.id, 10)
+            stored.append((time.perf_counter() - t0) * 1000)
+        fresh: list[float] = []
+        for item in rng.choices(items, k=text_queries):
+            t0 = time.perf_counter()
+            service.related_to_text(item.article.title + " (update)", item.article.text, 10)
+            fresh.append((time.perf_counter() - t0) * 1000)
+        with service.store.read() as reader:
+            story_total = reader.story_count(("active", "dormant", "archived"))
     return BenchReport(
         corpus=corpus, articles=len(items), embed_only_per_s=round(embed_rate, 1),
         ingest_per_s=round(ingest_rate, 1), ingest_vs_embed=round(ingest_rate / embed_rate, 3),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,23 +59,30 @@ def labelled_items(path: Path, limit: int | None = None) -> list[LabelledArticle
     return items[:limit] if limit else items
 
 
+@contextmanager
+def scratch_service(settings: Settings, embedder: Embedder) -> Iterator[StoryService]:
+    """A fresh service whose store and index live in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="newsclusters-") as folder:
+        local = settings.model_copy(update={"data_dir": Path(folder) / "var",
+                                            "index_dir": Path(folder) / "indexes"})
+        service = StoryService(local, embedder)
+        try:
+            yield service
+        finally:
+            service.store.close()
+
+
 def run_clusterer(
     settings: Settings, embedder: Embedder, items: Sequence[LabelledArticle],
     batch_size: int = 64, progress: Callable[[int], None] | None = None,
 ) -> tuple[list[int], float]:
     """Story id per item, and the seconds the ingest took (embedding excluded
     when the embedder already holds the vectors)."""
-    with tempfile.TemporaryDirectory(prefix="evaluate-") as folder:
-        local = settings.model_copy(update={"data_dir": Path(folder) / "var",
-                                            "index_dir": Path(folder) / "indexes"})
-        service = StoryService(local, embedder)
-        try:
-            started = time.perf_counter()
-            import_articles(service, items, batch_size, progress)
-            seconds = time.perf_counter() - started
-            assignment = service.assignments()
-        finally:
-            service.store.close()
+    with scratch_service(settings, embedder) as service:
+        started = time.perf_counter()
+        import_articles(service, items, batch_size, progress)
+        seconds = time.perf_counter() - started
+        assignment = service.assignments()
     return [int(assignment[i.article.id]) for i in items], seconds
 
 

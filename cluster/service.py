@@ -30,7 +30,7 @@ from cluster.clustering import SECONDS_PER_DAY, Neighbour, OnlineClusterer
 from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
-from cluster.lexical import TermStats, Weights, stop_words, term_counts
+from cluster.lexical import TermStats, Weights, article_terms, stop_words
 from cluster.reading import iso, related_items, story_detail, story_page
 from cluster.rebuild import Progress, index_from_store, reembed_store, replay_index_log
 from cluster.settings import Settings
@@ -159,7 +159,7 @@ class StoryService:
         self._now = None if clock is None else float(clock)
 
     def _counts(self, title: str, text: str) -> Counter[str]:
-        return term_counts(embedding_text(title, text, self.settings.lead_chars))
+        return article_terms(embedding_text(title, text, self.settings.lead_chars))
 
     def _weights(self, title: str, text: str) -> Weights:
         return self.terms.weigh(self._counts(title, text))
@@ -510,7 +510,7 @@ class StoryService:
             with self._lock:
                 decision = self.clusterer.predict_one(
                     vector, self._now if timestamp is None else timestamp, neighbours,
-                    body_chars=len(text.strip()), terms=self.terms.weigh(term_counts(body)))
+                    body_chars=len(text.strip()), terms=self.terms.weigh(article_terms(body)))
             label = None
             if decision.story_id is not None:
                 row = reader.story(decision.story_id)

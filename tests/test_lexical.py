@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from cluster.lexical import Profile, TermStats, term_counts
+from cluster.lexical import NAME_BOOST, Profile, TermStats, article_terms, term_counts
 
 
 def test_tokens_drop_stop_words_keep_numbers_and_names() -> None:
@@ -43,3 +43,10 @@ def test_profile_cosine_and_exact_norm_under_add_and_remove() -> None:
     profile.add(b, sign=-1.0)
     assert profile.cosine(a) == pytest.approx(1.0)
     assert Profile().cosine(a) == 0.0
+
+
+def test_names_in_the_body_count_more_but_not_in_title_case_headlines() -> None:
+    counts = article_terms("Quake Hits Southern Peru\nRescuers in Arequipa said the quake hit.")
+    assert counts["peru"] == 1 and counts["hits"] == 1  # title case is not a name signal
+    assert counts["arequipa"] == NAME_BOOST
+    assert counts["rescuers"] == 1  # sentence-initial capital is not a name
