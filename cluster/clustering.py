@@ -203,10 +203,27 @@ class OnlineClusterer:
         self.centroids_.put(keep, kept.direction)
         return kept
 
+    def pair_time_factor(self, a: StoryState, b: StoryState) -> float:
+        """Gaussian of the gap between two stories' spans (0 when they overlap)."""
+        if a.first is None or a.last is None or b.first is None or b.last is None:
+            return self.params.undated_time_factor
+        gap = max(0.0, b.first - a.last, a.first - b.last) / SECONDS_PER_HOUR
+        return math.exp(-0.5 * (gap / self.params.time_scale_hours) ** 2)
+
+    def merge_score(self, a: StoryState, b: StoryState, dense: float) -> float:
+        """The join score applied to two stories: centroid similarity blended
+        with lexical-profile similarity, times the time factor of their spans."""
+        beta = self.params.lexical_weight
+        mixed = dense
+        if beta > 0.0:
+            mixed = (1.0 - beta) * dense + beta * a.profile.similarity(b.profile)
+        penalty = self.params.time_weight * (1.0 - self.pair_time_factor(a, b))
+        return mixed * (1.0 - penalty)
+
     def merge_candidates(self, now: float | None) -> list[tuple[StoryId, StoryId, float]]:
-        """Pairs of joinable stories whose centroids have converged past
-        ``merge_threshold`` and whose time spans are within one σ of each other,
-        as (larger, smaller, similarity), most similar first."""
+        """Pairs of joinable stories that have converged: their merge score
+        reaches ``merge_threshold``. Returned as (larger, smaller, score), best
+        first; stories that merge keep being scored like any join."""
         threshold = self.params.merge_threshold
         if threshold > 1.0 or len(self.stories_) < 2:
             return []
@@ -215,17 +232,19 @@ class OnlineClusterer:
             return []
         matrix = np.stack([self.stories_[s].direction for s in ids])
         sims = matrix @ matrix.T
+        # The score cannot exceed (1 - beta) * dense + beta, so pairs below this
+        # dense similarity are skipped without computing lexical overlap.
+        beta = self.params.lexical_weight
+        floor = (threshold - beta) / (1.0 - beta) if beta < 1.0 else -1.0
+        rows, cols = np.nonzero(np.triu(sims >= floor, k=1))
         pairs: list[tuple[StoryId, StoryId, float]] = []
-        rows, cols = np.nonzero(np.triu(sims >= threshold, k=1))
-        sigma = self.params.time_scale_hours * SECONDS_PER_HOUR
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             a, b = self.stories_[ids[i]], self.stories_[ids[j]]
-            if None not in (a.first, a.last, b.first, b.last):
-                gap = max(0.0, b.first - a.last, a.first - b.last)  # type: ignore[operator]
-                if gap > sigma:
-                    continue
+            value = self.merge_score(a, b, float(sims[i, j]))
+            if value < threshold:
+                continue
             big, small = (ids[i], ids[j]) if (a.count, -ids[i]) >= (b.count, -ids[j]) else (
                 ids[j], ids[i])
-            pairs.append((big, small, float(sims[i, j])))
+            pairs.append((big, small, value))
         pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
         return pairs

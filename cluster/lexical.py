@@ -133,3 +133,11 @@ class Profile:
         weights = self.weights
         dot = sum(value * weights.get(term, 0.0) for term, value in vector.items())
         return dot / math.sqrt(self.norm2)
+
+    def similarity(self, other: Profile) -> float:
+        """Cosine between two profiles."""
+        if self.norm2 <= 0.0 or other.norm2 <= 0.0:
+            return 0.0
+        small, large = (self, other) if len(self.weights) <= len(other.weights) else (other, self)
+        dot = sum(value * large.weights.get(term, 0.0) for term, value in small.weights.items())
+        return dot / math.sqrt(self.norm2 * other.norm2)

@@ -82,9 +82,10 @@ class ClusterParams(BaseModel):
         description="Only stories updated within this many days of the article are candidates.",
     )
     merge_threshold: float = Field(
-        1.01, ge=-1.0, le=1.01,
-        description="Maintenance merges two joinable stories whose centroids are at least "
-        "this similar (above 1 disables merging).",
+        0.5, ge=-1.0, le=1.01,
+        description="Maintenance (after each batch) merges two joinable stories whose merge "
+        "score reaches this: the join score applied to the two stories as wholes (centroid "
+        "and lexical-profile similarity, time factor of their spans). Above 1 disables it.",
     )
 
 

@@ -129,7 +129,7 @@ def test_centroid_state_adds_and_removes_exactly() -> None:
 
 
 def test_merge_candidates_need_convergence_and_time_overlap() -> None:
-    params = ClusterParams(merge_threshold=0.95, time_scale_hours=24)
+    params = ClusterParams(merge_threshold=0.95, time_scale_hours=24, lexical_weight=0.0)
     clusterer = OnlineClusterer(params, 2)
     clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0)
     clusterer.learn_one(StoryId(1), unit([1, 0.01]), 0.0)

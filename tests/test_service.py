@@ -232,3 +232,34 @@ def test_rebuild_keeps_story_ids_and_search_results(
     service.rebuild(recluster=True)
     assert service.assignments() == before
     assert service.readiness().in_sync
+
+
+def test_converging_stories_merge_and_the_old_id_keeps_answering(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    # join_threshold so high that every article starts a story; maintenance
+    # then merges the two that are about one event.
+    params = {"join_threshold": 0.99, "headline_threshold": 0.99, "merge_threshold": 0.5}
+    svc = StoryService(make_settings(tmp_path, cluster=params))
+    first, second, other = svc.ingest([
+        make_article("volcano erupts in iceland lava flows toward town", id="v1"),
+        make_article("volcano erupts in iceland lava flows toward the town", id="v2", hours=1),
+        make_article("senate passes budget bill after vote", id="b1", hours=2),
+    ])
+    assert first.new_story and second.new_story and other.new_story
+    assignments = svc.assignments()
+    assert assignments["v1"] == assignments["v2"] != assignments["b1"]
+    survivor = assignments["v1"]
+    absorbed = ({first.story_id, second.story_id} - {survivor}).pop()
+    detail = svc.get_story(absorbed)
+    assert detail.story.id == survivor and detail.merged_into == survivor
+    assert detail.story.article_count == 2
+    listed = {s.id for s in svc.list_stories("all").items}
+    assert absorbed not in listed and survivor in listed
+    with svc.store.read() as reader:
+        kinds = [(e.kind, e.other_id) for e in reader.story_events(survivor)]
+    assert ("merged", absorbed) in kinds
+    svc.store.close()
+    reopened = StoryService(make_settings(tmp_path, cluster=params))
+    assert reopened.assignments() == assignments
+    assert reopened.readiness().in_sync
