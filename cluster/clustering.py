@@ -70,11 +70,17 @@ class Decision:
 class OnlineClusterer:
     """Assigns articles to stories one at a time."""
 
+    MERGE_PARTNERS = 5
+
     def __init__(self, params: ClusterParams, dimension: int) -> None:
         self.params = params
         self.dimension = dimension
         self.stories_: dict[StoryId, StoryState] = {}
         self.centroids_ = CentroidTable(dimension)
+        # Stories changed since merges were last considered: a pair of unchanged
+        # stories has the same merge score as last time, so only pairs with a
+        # changed story need scoring.
+        self.changed_: set[StoryId] = set()
 
     # -- state ---------------------------------------------------------------
     def restore(
@@ -85,6 +91,7 @@ class OnlineClusterer:
             state = StoryState(count, np.asarray(total, dtype=np.float64), first, last)
             self.stories_[story_id] = state
             self.centroids_.put(story_id, state.direction)
+            self.changed_.add(story_id)
 
     def is_joinable(self, story_id: StoryId, timestamp: float | None) -> bool:
         state = self.stories_.get(story_id)
@@ -168,6 +175,7 @@ class OnlineClusterer:
             self.stories_[story_id] = state
         state.add(vector, timestamp, terms)
         self.centroids_.put(story_id, state.direction)
+        self.changed_.add(story_id)
         return state
 
     def forget_one(
@@ -188,12 +196,14 @@ class OnlineClusterer:
             self.drop(story_id)
             return None
         self.centroids_.put(story_id, state.direction)
+        self.changed_.add(story_id)
         return state
 
     def drop(self, story_id: StoryId) -> None:
         """Stop considering a story (empty, archived or merged away)."""
         self.stories_.pop(story_id, None)
         self.centroids_.discard(story_id)
+        self.changed_.discard(story_id)
 
     def merge(self, keep: StoryId, absorb: StoryId) -> StoryState:
         """Fold story ``absorb`` into ``keep``."""
@@ -201,6 +211,7 @@ class OnlineClusterer:
         kept.absorb(self.stories_[absorb])
         self.drop(absorb)
         self.centroids_.put(keep, kept.direction)
+        self.changed_.add(keep)
         return kept
 
     def pair_time_factor(self, a: StoryState, b: StoryState) -> float:
@@ -222,25 +233,40 @@ class OnlineClusterer:
 
     def merge_candidates(self, now: float | None) -> list[tuple[StoryId, StoryId, float]]:
         """Pairs of joinable stories that have converged: their merge score
-        reaches ``merge_threshold``. Returned as (larger, smaller, score), best
-        first; stories that merge keep being scored like any join."""
+        reaches ``merge_threshold``. Only pairs with a story changed since the
+        last call are scored (the others scored the same last time). Returned
+        as (larger, smaller, score), best first."""
         threshold = self.params.merge_threshold
+        changed, self.changed_ = self.changed_, set()
         if threshold > 1.0 or len(self.stories_) < 2:
             return []
         ids = sorted(s for s in self.stories_ if self.is_joinable(s, now))
-        if len(ids) < 2:
+        fresh = [i for i, story in enumerate(ids) if story in changed]
+        if len(ids) < 2 or not fresh:
             return []
         matrix = np.stack([self.stories_[s].direction for s in ids])
-        sims = matrix @ matrix.T
+        sims = matrix[fresh] @ matrix.T
         # The score cannot exceed (1 - beta) * dense + beta, so pairs below this
         # dense similarity are skipped without computing lexical overlap.
         beta = self.params.lexical_weight
         floor = (threshold - beta) / (1.0 - beta) if beta < 1.0 else -1.0
-        rows, cols = np.nonzero(np.triu(sims >= floor, k=1))
+        # Each changed story is compared with its few nearest stories by
+        # centroid only; beyond those, a merge would need lexical overlap far
+        # above the dense similarity.
+        partners = min(self.MERGE_PARTNERS + 1, len(ids))
+        nearest = np.argpartition(-sims, partners - 1, axis=1)[:, :partners]
+        keep = np.zeros_like(sims, dtype=bool)
+        np.put_along_axis(keep, nearest, True, axis=1)
+        seen: set[tuple[int, int]] = set()
         pairs: list[tuple[StoryId, StoryId, float]] = []
-        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        for row, col in zip(*np.nonzero(keep & (sims >= floor)), strict=True):
+            i, j = fresh[int(row)], int(col)
+            pair = (min(i, j), max(i, j))
+            if i == j or pair in seen:
+                continue
+            seen.add(pair)
             a, b = self.stories_[ids[i]], self.stories_[ids[j]]
-            value = self.merge_score(a, b, float(sims[i, j]))
+            value = self.merge_score(a, b, float(sims[row, col]))
             if value < threshold:
                 continue
             big, small = (ids[i], ids[j]) if (a.count, -ids[i]) >= (b.count, -ids[j]) else (

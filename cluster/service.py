@@ -77,6 +77,7 @@ class StoryService:
         self.terms = TermStats()
         self._term_delta: Counter[str] = Counter()
         self._statuses: dict[StoryId, str] = {}
+        self._pending: set[StoryId] = set()
         stop_words()  # load the stop-word list now, not inside the first ingest
         if changing_model:
             # Opened only to re-embed: the stored vectors and snapshot belong to
@@ -182,6 +183,7 @@ class StoryService:
 
     def _recover_memory(self, touched: Sequence[ArticleKey]) -> None:
         """After a rolled-back write: make the index and clusterer match the store."""
+        self._pending.clear()
         keys = np.array(sorted(set(touched)), dtype=np.int64)
         self.index.remove(keys)
         with self.store.read() as reader:
@@ -323,14 +325,20 @@ class StoryService:
         else:
             story_id = decision.story_id
             writer.add_event(story_id, "grew", timestamp, article.id)
-        state = self.clusterer.learn_one(story_id, vector, timestamp, terms)
+        self.clusterer.learn_one(story_id, vector, timestamp, terms)
         writer.assign(key, story_id, decision.score if not decision.new_story else None,
                       decision.new_story)
-        self._save_state(writer, story_id)
+        # The story row is written once per batch (_save_pending), not per article.
+        self._pending.add(story_id)
         if timestamp is not None and (self._now is None or timestamp > self._now):
             self._now = timestamp
-        del state
         return story_id, decision.new_story
+
+    def _save_pending(self, writer: Writer) -> None:
+        for story_id in sorted(self._pending):
+            if story_id in self.clusterer.stories_:
+                self._save_state(writer, story_id)
+        self._pending.clear()
 
     def _save_state(self, writer: Writer, story_id: StoryId) -> None:
         state = self.clusterer.stories_[story_id]
@@ -369,12 +377,14 @@ class StoryService:
         if state is None:
             writer.delete_story(old.story_id)
             self._statuses.pop(old.story_id, None)
+            self._pending.discard(old.story_id)
         else:
-            self._save_state(writer, old.story_id)
+            self._pending.add(old.story_id)
 
     # -- maintenance ---------------------------------------------------------
     def _maintain(self, writer: Writer) -> None:
         """Age stories, merge converged ones, refresh labels of changed stories."""
+        self._save_pending(writer)
         now = self._now
         for story_id in sorted(self.clusterer.stories_):
             status = self._status_for(self.clusterer.stories_[story_id].last)
@@ -594,6 +604,7 @@ class StoryService:
                 done += len(batch)
                 if progress:
                     progress(done, total)
+            self._save_pending(writer)
             writer.rename_stories(match_story_ids(writer.assignments(), old))
             self._maintain(writer)
             self._flush_terms(writer)
