@@ -31,6 +31,7 @@ from cluster.embedding import Embedder, create_embedder, embedding_text, text_fi
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
+from cluster.presentation import refresh_presentation
 from cluster.reading import iso, related_items, story_detail, story_page
 from cluster.rebuild import Progress, index_from_store, reembed_store, replay_index_log
 from cluster.settings import Settings
@@ -61,8 +62,6 @@ class _Prepared:
 
 class StoryService:
     """Ingest, related coverage, stories, maintenance and rebuilds."""
-
-    PRESENTATION_CANDIDATES = 64
 
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *,
@@ -415,31 +414,8 @@ class StoryService:
             writer.add_event(keep, "merged", now, other_id=absorb)
             writer.add_event(absorb, "merged", now, other_id=keep)
         for story_id in writer.dirty_stories():
-            self._refresh_presentation(writer, story_id)
-
-    def _refresh_presentation(self, writer: Writer, story_id: StoryId) -> None:
-        """Representative article (the member closest to the centroid) and label.
-
-        Bounded work per changed story: the previous representative competes
-        with the newest members only, so a large story costs no more than a
-        small one."""
-        keys = writer.member_keys(story_id)
-        if not keys:
-            writer.set_story_presentation(story_id, "", None)
-            return
-        row = writer.story(story_id)
-        previous = row.representative if row is not None else None
-        candidates = keys[-self.PRESENTATION_CANDIDATES:]
-        if previous is not None and previous in set(keys) and previous not in candidates:
-            candidates = [previous, *candidates]
-        vectors = writer.vectors(candidates)
-        state = self.clusterer.stories_.get(story_id)
-        centre = (state.direction if state is not None else
-                  np.asarray(row.centroid_sum if row is not None else vectors.sum(axis=0),
-                             dtype=np.float32))
-        best = candidates[int(np.argmax(vectors @ centre))]
-        chosen = writer.articles_by_keys([best])[best]
-        writer.set_story_presentation(story_id, chosen.title, chosen.key)
+            state = self.clusterer.stories_.get(story_id)
+            refresh_presentation(writer, story_id, state.direction if state else None)
 
     def _maybe_snapshot(self, force: bool = False) -> None:
         with self.store.read() as reader:
