@@ -143,10 +143,12 @@ class OnlineClusterer:
         """The story this article would join (nothing changes). ``body_chars``
         calibrates the threshold for short texts (see ``threshold_for``)."""
         best_member: dict[StoryId, float] = {}
-        for neighbour in neighbours:
-            if self.is_joinable(neighbour.story_id, timestamp):
-                previous = best_member.get(neighbour.story_id, -2.0)
-                best_member[neighbour.story_id] = max(previous, neighbour.similarity)
+        for neighbour in neighbours:  # best similarity first per story
+            story_id = neighbour.story_id
+            previous = best_member.get(story_id)
+            if previous is None or neighbour.similarity > previous:
+                best_member[story_id] = neighbour.similarity
+        best_member = {s: v for s, v in best_member.items() if self.is_joinable(s, timestamp)}
         candidates = set(best_member)
         similarities = self.centroids_.similarities(vector)
         for story_id, _ in similarities.nearest(self.params.centroid_candidates):

@@ -312,7 +312,40 @@ class Reader:
 
 
 class Writer(Reader):
-    """Reads and writes inside the single write transaction."""
+    """Reads and writes inside the single write transaction.
+
+    Index-log rows and story events are append-only and not read back while
+    a batch is written, so they are buffered and inserted with one
+    ``executemany`` each before anything that reads or rewrites them and
+    before the commit."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        self._index_rows: list[tuple[int, str]] = []
+        self._event_rows: list[tuple[int, str, float | None, str | None, int | None]] = []
+
+    def flush(self) -> None:
+        if self._index_rows:
+            self._db.executemany(
+                "INSERT INTO index_log (article_key, op) VALUES (?, ?)", self._index_rows)
+            self._index_rows.clear()
+        if self._event_rows:
+            self._db.executemany(
+                "INSERT INTO story_events (story_id, kind, at, article_id, other_id) "
+                "VALUES (?, ?, ?, ?, ?)", self._event_rows)
+            self._event_rows.clear()
+
+    def index_seq(self) -> int:
+        self.flush()
+        return super().index_seq()
+
+    def index_ops_since(self, seq: int) -> list[tuple[int, ArticleKey, str]]:
+        self.flush()
+        return super().index_ops_since(seq)
+
+    def story_events(self, story_id: int) -> list[StoryEvent]:
+        self.flush()
+        return super().story_events(story_id)
 
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute(
@@ -360,7 +393,7 @@ class Writer(Reader):
         self.log_index(key, "remove")
 
     def log_index(self, key: ArticleKey, op: str) -> None:
-        self._db.execute("INSERT INTO index_log (article_key, op) VALUES (?, ?)", (key, op))
+        self._index_rows.append((key, op))
 
     def assign(self, key: ArticleKey, story_id: StoryId, score: float | None, new: bool) -> None:
         self._db.execute(
@@ -416,6 +449,7 @@ class Writer(Reader):
         self._db.execute("UPDATE stories SET status = ? WHERE id = ?", (status, story_id))
 
     def delete_story(self, story_id: StoryId) -> None:
+        self.flush()
         self._db.execute("DELETE FROM stories WHERE id = ?", (story_id,))
         self._db.execute("DELETE FROM story_events WHERE story_id = ?", (story_id,))
 
@@ -427,13 +461,11 @@ class Writer(Reader):
         self, story_id: StoryId, kind: str, at: float | None,
         article_id: str | None = None, other_id: StoryId | None = None,
     ) -> None:
-        self._db.execute(
-            "INSERT INTO story_events (story_id, kind, at, article_id, other_id) "
-            "VALUES (?, ?, ?, ?, ?)", (story_id, kind, at, article_id, other_id),
-        )
+        self._event_rows.append((story_id, kind, at, article_id, other_id))
 
     def rename_stories(self, renames: Sequence[tuple[StoryId, StoryId]]) -> None:
         """Give stories other ids; each target id must be unused."""
+        self.flush()
         # Assignments point at stories: check the keys at commit, not per statement.
         self._db.execute("PRAGMA defer_foreign_keys = ON")
         for current, target in renames:
@@ -458,6 +490,7 @@ class Writer(Reader):
 
     def clear_clustering(self) -> None:
         """Forget every story and assignment (before a full re-cluster)."""
+        self.flush()
         self._db.execute("DELETE FROM assignments")
         self._db.execute("DELETE FROM story_events")
         self._db.execute("DELETE FROM stories")
@@ -514,7 +547,9 @@ class SQLiteStore:
         with self._write_lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield Writer(self._writer)
+                writer = Writer(self._writer)
+                yield writer
+                writer.flush()
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
