@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from api.context import respond, service, settings
+from api.context import respond, service
 from api.openapi import operation
-from api.problems import invalid
 from api.schemas import RelatedQuery
 from api.validation import json_body, validate
 from cluster.views import RelatedResult
@@ -21,9 +20,6 @@ bp = Blueprint("related", __name__, url_prefix="/api/v1/related")
            request=RelatedQuery, responses={200: ("Related coverage", RelatedResult)})
 def related_to_text() -> ResponseReturnValue:
     query = validate(RelatedQuery, json_body())
-    if not query.title.strip():
-        raise invalid("title", "must not be empty")
-    if query.k > settings().max_k:
-        raise invalid("k", f"must be between 1 and {settings().max_k}")
+    # title and k limits are checked by the service, as for every other caller
     when = query.published_at.timestamp() if query.published_at else None
     return respond(service().related_to_text(query.title, query.text, query.k, when))

@@ -65,15 +65,19 @@ def related_items(
     ]
 
 
-def story_summary(reader: Reader, row: StoryRow) -> StorySummary:
-    representative = None
-    if row.representative is not None:
-        found = reader.articles_by_keys([row.representative]).get(row.representative)
-        representative = article_ref(found) if found is not None else None
-    return StorySummary(
-        row.id, row.label, row.status, representative, row.article_count,
-        row.source_count, iso(row.first_seen), iso(row.last_updated),
-    )
+def story_summaries(reader: Reader, rows: list[StoryRow]) -> list[StorySummary]:
+    """Summaries of several stories, their representatives read in one query."""
+    keys = [row.representative for row in rows if row.representative is not None]
+    representatives = reader.articles_by_keys(keys)
+    summaries = []
+    for row in rows:
+        found = (representatives.get(row.representative)
+                 if row.representative is not None else None)
+        summaries.append(StorySummary(
+            row.id, row.label, row.status, article_ref(found) if found is not None else None,
+            row.article_count, row.source_count, iso(row.first_seen), iso(row.last_updated),
+        ))
+    return summaries
 
 
 def story_page(reader: Reader, status: str, limit: int, cursor: str | None) -> StoryPage:
@@ -85,7 +89,7 @@ def story_page(reader: Reader, status: str, limit: int, cursor: str | None) -> S
     statuses = STATUSES if status == "all" else (status,)
     after = decode_cursor(cursor) if cursor else None
     rows = reader.list_stories(statuses, limit + 1, after)
-    items = [story_summary(reader, row) for row in rows[:limit]]
+    items = story_summaries(reader, rows[:limit])
     next_cursor = (encode_cursor(rows[limit - 1].activity, rows[limit - 1].id)
                    if len(rows) > limit else None)
     return StoryPage(items, next_cursor)
@@ -113,5 +117,5 @@ def story_detail(reader: Reader, story_id: int, limit: int, cursor: str | None) 
     if len(members) > limit:
         last = page[-1]
         next_cursor = encode_cursor(last.published_at or 0.0, int(last.key))
-    return StoryDetail(story_summary(reader, row), sources, [article_ref(a) for a in page],
+    return StoryDetail(story_summaries(reader, [row])[0], sources, [article_ref(a) for a in page],
                        next_cursor, merged_into)
