@@ -78,4 +78,17 @@ MIGRATIONS: tuple[str, ...] = (
         df   INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 3: near-duplicate fingerprints, story presentation (summary, hotness, top
+    # sources) and the indexes that read duplicates and copies quickly.
+    """
+    ALTER TABLE articles ADD COLUMN minhash BLOB;
+    CREATE INDEX articles_embed_hash ON articles (embed_hash);
+    CREATE INDEX articles_duplicate_of ON articles (duplicate_of);
+    ALTER TABLE stories ADD COLUMN summary TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE stories ADD COLUMN hotness REAL NOT NULL DEFAULT 0;
+    ALTER TABLE stories ADD COLUMN presented_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stories ADD COLUMN top_sources TEXT NOT NULL DEFAULT '[]';
+    CREATE INDEX stories_hotness ON stories (status, hotness DESC, id DESC);
+    CREATE INDEX stories_sources ON stories (status, source_count);
+    """,
 )

@@ -1,0 +1,151 @@
+"""Story labels: a few key terms or names, by class-based TF-IDF.
+
+A candidate is a run of one to three consecutive content words (no stop
+word inside) from a member's title and lead. Its weight is class-based
+TF-IDF (Grootendorst 2022, BERTopic's c-TF-IDF), with the story as the
+class: the share of the story's articles that use it, times the mean
+inverse document frequency of its words over the whole corpus. So a label
+term is what this story's articles share and the rest of the news does not.
+Longer phrases earn a mild bonus (``North Korea`` beats ``Korea``), likely
+names (capitalised mid-sentence in a body) and multi-digit numbers are
+favoured, and chosen terms may not share a word. The label shows each term
+in its most frequent spelling.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cluster.lexical import _SENTENCE_ENDS, _TOKEN, TermStats, stop_words
+
+MAX_TERMS = 5
+NAME_FACTOR = 1.5
+NUMBER_FACTOR = 1.2
+LEAD_CHARS = 600
+STEM = 5
+SEPARATOR = " · "
+WEEKDAYS = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                      "sunday", "today", "yesterday", "tomorrow"})
+"""Every story has one; none tells stories apart."""
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """What a label is computed from: one member's title and text."""
+
+    title: str
+    text: str
+
+
+def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
+    """Runs of consecutive content words as (term, surface, looks like a name)."""
+    stops = stop_words()
+    runs: list[list[tuple[str, str, bool]]] = [[]]
+    last_end = 0
+    for match in _TOKEN.finditer(text):
+        raw = match.group()
+        term = raw.lower().replace("’", "'").removesuffix("'s")
+        raw = raw.removesuffix("'s").removesuffix("’s")
+        gap = text[last_end:match.start()]
+        last_end = match.end()
+        if any(ch in gap for ch in ",;:()\"“”!?.") or "\n" in gap:
+            runs.append([])
+        if term in stops or term in WEEKDAYS or (len(term) <= 1 and not term.isdigit()):
+            runs.append([])
+            continue
+        name = False
+        if in_body and raw[0].isupper():
+            before = text[:match.start()].rstrip()
+            name = bool(before) and before[-1] not in _SENTENCE_ENDS
+        runs[-1].append((term, raw, name))
+    return [run for run in runs if run]
+
+
+def _phrases(run: list[tuple[str, str, bool]]) -> list[tuple[tuple[str, ...], str, bool]]:
+    found = []
+    for size in (1, 2, 3):
+        for start in range(len(run) - size + 1):
+            part = run[start:start + size]
+            terms = tuple(t for t, _, _ in part)
+            if size > 1 and len(set(terms)) < size:
+                continue
+            found.append((terms, " ".join(s for _, s, _ in part), any(n for _, _, n in part)))
+    return found
+
+
+def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
+    """3-5 key terms of a story, best first; fewer only when the text has fewer."""
+    if not members:
+        return []
+    document_count: Counter[tuple[str, ...]] = Counter()
+    name_votes: Counter[tuple[str, ...]] = Counter()
+    spellings: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+    for member in members:
+        seen: set[tuple[str, ...]] = set()
+        for text, in_body in ((member.title, False), (member.text[:LEAD_CHARS], True)):
+            for run in _runs(text, in_body):
+                for terms, surface, name in _phrases(run):
+                    seen.add(terms)
+                    spellings[terms][surface] += 1
+                    if name:
+                        name_votes[terms] += 1
+        document_count.update(seen)
+    size = len(members)
+    scored: list[tuple[float, tuple[str, ...]]] = []
+    for terms, count in document_count.items():
+        if len(terms) > 1 and count < 2 and size > 1:
+            continue  # a phrase must recur to be a name rather than a chance sequence
+        idf = sum(stats.idf(t) for t in terms) / len(terms)
+        weight = (count / size) * idf * (1.0 + 0.15 * (len(terms) - 1))
+        if name_votes[terms] * 2 >= count and name_votes[terms] > 0:
+            weight *= NAME_FACTOR
+        if len(terms) == 1 and terms[0].isdigit() and len(terms[0]) >= 2:
+            weight *= NUMBER_FACTOR
+        scored.append((weight, terms))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    chosen: list[tuple[str, ...]] = []
+    used: set[str] = set()
+    for _, terms in scored:
+        terms = _widest(terms, document_count)
+        if used.intersection(terms) or any(_same_stem(t, u) for t in terms for u in used):
+            continue
+        chosen.append(terms)
+        used.update(terms)
+        if len(chosen) == MAX_TERMS:
+            break
+    return [_spelling(spellings[terms]) for terms in chosen]
+
+
+def _widest(terms: tuple[str, ...], counts: Counter[tuple[str, ...]]) -> tuple[str, ...]:
+    """The longest recurring phrase that contains ``terms`` and appears in most of
+    the articles that use them: "Bank" becomes "European Central Bank"."""
+    best = terms
+    for other, count in counts.items():
+        if (len(other) > len(best) and count >= 2 and count >= 0.6 * counts[terms]
+                and _contains(other, terms)):
+            best = other
+    return best
+
+
+def _contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
+    size = len(inner)
+    return any(outer[i:i + size] == inner for i in range(len(outer) - size + 1))
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """"flood" and "flooding", "Europe" and "European": one label term is enough."""
+    return len(a) >= STEM and len(b) >= STEM and a[:STEM] == b[:STEM]
+
+
+def _spelling(variants: Counter[str]) -> str:
+    """The most frequent surface form; among equals, the one with most capitals
+    (a name written in a title-case headline and in running text)."""
+    return max(variants.items(), key=lambda item: (item[1], sum(c.isupper() for c in item[0]),
+                                                   item[0]))[0]
+
+
+def format_label(terms: Sequence[str]) -> str:
+    return SEPARATOR.join(terms)
+

@@ -1,0 +1,226 @@
+"""Read queries over the store; every method is read-only."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from cluster.records import (
+    ARTICLE_COLUMNS,
+    STORY_COLUMNS,
+    StoredArticle,
+    StoryEvent,
+    StoryRow,
+    article_record,
+    story_record,
+)
+from cluster.types import ArticleKey, Matrix, StoryId
+
+
+class Reader:
+    """Queries over one connection; every method is read-only."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    # -- meta --------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- articles ----------------------------------------------------------
+    def article_by_id(self, article_id: str) -> StoredArticle | None:
+        row = self._db.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a "
+            "LEFT JOIN assignments s ON s.article_key = a.key WHERE a.id = ?", (article_id,)
+        ).fetchone()
+        return None if row is None else article_record(row)
+
+    def articles_by_keys(self, keys: Iterable[int]) -> dict[ArticleKey, StoredArticle]:
+        wanted = sorted({int(k) for k in keys})
+        found: dict[ArticleKey, StoredArticle] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles a LEFT JOIN assignments s "
+                f"ON s.article_key = a.key WHERE a.key IN ({marks})", chunk,
+            ):
+                article = article_record(row)
+                found[article.key] = article
+        return found
+
+    def placement(self, keys: Iterable[int]) -> dict[int, tuple[StoryId, float | None]]:
+        """(story, publication time) of each assigned key; the clusterer's hot path."""
+        wanted = [int(k) for k in keys]
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        return {k: (s, t) for k, s, t in self._db.execute(
+            f"SELECT s.article_key, s.story_id, a.published_at FROM assignments s "
+            f"JOIN articles a ON a.key = s.article_key WHERE s.article_key IN ({marks})", wanted,
+        )}
+
+    def story_span(self, story_id: int) -> tuple[float | None, float | None]:
+        row = self._db.execute(
+            "SELECT MIN(a.published_at), MAX(a.published_at) FROM assignments s "
+            "JOIN articles a ON a.key = s.article_key WHERE s.story_id = ?", (story_id,),
+        ).fetchone()
+        return row[0], row[1]
+
+    def vectors(self, keys: Sequence[int]) -> Matrix:
+        """Vectors of the given keys, in the given order."""
+        by_key: dict[int, bytes] = {}
+        unique = sorted(set(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            by_key.update(self._db.execute(
+                f"SELECT key, vector FROM articles WHERE key IN ({marks})", chunk
+            ).fetchall())
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([np.frombuffer(by_key[k], dtype=np.float32) for k in keys])
+
+    def article_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+
+    def iter_articles_in_time_order(self, batch: int = 1000) -> Iterator[list[StoredArticle]]:
+        """All articles by publication time (undated last), ties by id."""
+        last: tuple[int, float, str] | None = None
+        while True:
+            if last is None:
+                where, params = "", []
+            else:
+                where = ("WHERE (a.published_at IS NULL, COALESCE(a.published_at, 0), a.id) "
+                         "> (?, ?, ?)")
+                params = list(last)
+            rows = self._db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles a LEFT JOIN assignments s "
+                f"ON s.article_key = a.key {where} ORDER BY a.published_at IS NULL, "
+                "COALESCE(a.published_at, 0), a.id LIMIT ?", [*params, batch],
+            ).fetchall()
+            if not rows:
+                return
+            chunk = [article_record(r) for r in rows]
+            tail = chunk[-1]
+            last = (int(tail.published_at is None), tail.published_at or 0.0, tail.id)
+            yield chunk
+
+    def iter_vectors(self, batch: int = 5000) -> Iterator[tuple[np.ndarray, Matrix]]:
+        """(keys, vectors) of every article, by key."""
+        last = -1
+        while True:
+            rows = self._db.execute(
+                "SELECT key, vector FROM articles WHERE key > ? ORDER BY key LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            keys = np.array([r[0] for r in rows], dtype=np.int64)
+            vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            last = int(keys[-1])
+            yield keys, vectors
+
+    def term_frequencies(self) -> dict[str, int]:
+        return {str(t): int(n) for t, n in self._db.execute("SELECT term, df FROM term_df")}
+
+    # -- index log ---------------------------------------------------------
+    def index_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM index_log").fetchone()
+        return int(row[0] or 0)
+
+    def index_ops_since(self, seq: int) -> list[tuple[int, ArticleKey, str]]:
+        return [
+            (int(s), ArticleKey(k), str(op)) for s, k, op in self._db.execute(
+                "SELECT seq, article_key, op FROM index_log WHERE seq > ? ORDER BY seq", (seq,)
+            )
+        ]
+
+    # -- stories -----------------------------------------------------------
+    def story(self, story_id: int) -> StoryRow | None:
+        row = self._db.execute(
+            f"SELECT {STORY_COLUMNS} FROM stories WHERE id = ?", (story_id,)
+        ).fetchone()
+        return None if row is None else story_record(row)
+
+    def stories_by_ids(self, ids: Iterable[int]) -> dict[StoryId, StoryRow]:
+        wanted = sorted(set(ids))
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT {STORY_COLUMNS} FROM stories WHERE id IN ({marks})", wanted
+        ).fetchall() if wanted else []
+        return {StoryId(r[0]): story_record(r) for r in rows}
+
+    def stories_with_status(self, statuses: Sequence[str]) -> list[StoryRow]:
+        marks = ",".join("?" * len(statuses))
+        return [story_record(r) for r in self._db.execute(
+            f"SELECT {STORY_COLUMNS} FROM stories WHERE status IN ({marks}) ORDER BY id",
+            list(statuses),
+        )]
+
+    def list_stories(
+        self, statuses: Sequence[str], limit: int, after: tuple[float, int] | None
+    ) -> list[StoryRow]:
+        """Most recent activity first; ``after`` is the (activity, id) of the last
+        item of the previous page."""
+        marks = ",".join("?" * len(statuses))
+        params: list[object] = list(statuses)
+        where = f"status IN ({marks})"
+        if after is not None:
+            where += " AND (activity < ? OR (activity = ? AND id < ?))"
+            params += [after[0], after[0], after[1]]
+        rows = self._db.execute(
+            f"SELECT {STORY_COLUMNS} FROM stories WHERE {where} "
+            "ORDER BY activity DESC, id DESC LIMIT ?", [*params, limit],
+        ).fetchall()
+        return [story_record(r) for r in rows]
+
+    def story_articles(
+        self, story_id: int, limit: int | None = None, after: tuple[float, int] | None = None
+    ) -> list[StoredArticle]:
+        """A story's articles by publication time, then key."""
+        params: list[object] = [story_id]
+        where = "s.story_id = ?"
+        if after is not None:
+            where += " AND (COALESCE(a.published_at, 0), a.key) > (?, ?)"
+            params += [after[0], after[1]]
+        sql = (f"SELECT {ARTICLE_COLUMNS} FROM assignments s JOIN articles a "
+               f"ON a.key = s.article_key WHERE {where} "
+               "ORDER BY COALESCE(a.published_at, 0), a.key")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [article_record(r) for r in self._db.execute(sql, params)]
+
+    def member_keys(self, story_id: int) -> list[ArticleKey]:
+        """A story's article keys, oldest first."""
+        return [ArticleKey(k) for (k,) in self._db.execute(
+            "SELECT article_key FROM assignments WHERE story_id = ? ORDER BY article_key",
+            (story_id,))]
+
+    def story_sources(self, story_id: int) -> list[tuple[str, int]]:
+        return [(str(s), int(n)) for s, n in self._db.execute(
+            "SELECT a.source, COUNT(*) AS n FROM assignments s JOIN articles a "
+            "ON a.key = s.article_key WHERE s.story_id = ? GROUP BY a.source "
+            "ORDER BY n DESC, a.source", (story_id,),
+        )]
+
+    def story_events(self, story_id: int) -> list[StoryEvent]:
+        return [StoryEvent(int(r[0]), StoryId(r[1]), r[2], r[3], r[4], r[5]) for r in
+                self._db.execute(
+                    "SELECT seq, story_id, kind, at, article_id, other_id FROM story_events "
+                    "WHERE story_id = ? ORDER BY seq", (story_id,))]
+
+    def story_count(self, statuses: Sequence[str]) -> int:
+        marks = ",".join("?" * len(statuses))
+        return int(self._db.execute(
+            f"SELECT COUNT(*) FROM stories WHERE status IN ({marks})", list(statuses)
+        ).fetchone()[0])
+
+    def assignments(self) -> dict[str, StoryId]:
+        return {str(i): StoryId(s) for i, s in self._db.execute(
+            "SELECT a.id, s.story_id FROM assignments s JOIN articles a ON a.key = s.article_key"
+        )}

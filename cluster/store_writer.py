@@ -1,0 +1,199 @@
+"""Writes, inside the store's single write transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from cluster.articles import Article
+from cluster.records import StoryEvent, vector_blob
+from cluster.store_reader import Reader
+from cluster.types import ArticleKey, StoryId, Vector
+
+
+class Writer(Reader):
+    """Reads and writes inside the single write transaction.
+
+    Index-log rows and story events are append-only and not read back while
+    a batch is written, so they are buffered and inserted with one
+    ``executemany`` each before anything that reads or rewrites them and
+    before the commit."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        self._index_rows: list[tuple[int, str]] = []
+        self._event_rows: list[tuple[int, str, float | None, str | None, int | None]] = []
+
+    def flush(self) -> None:
+        if self._index_rows:
+            self._db.executemany(
+                "INSERT INTO index_log (article_key, op) VALUES (?, ?)", self._index_rows)
+            self._index_rows.clear()
+        if self._event_rows:
+            self._db.executemany(
+                "INSERT INTO story_events (story_id, kind, at, article_id, other_id) "
+                "VALUES (?, ?, ?, ?, ?)", self._event_rows)
+            self._event_rows.clear()
+
+    def index_seq(self) -> int:
+        self.flush()
+        return super().index_seq()
+
+    def index_ops_since(self, seq: int) -> list[tuple[int, ArticleKey, str]]:
+        self.flush()
+        return super().index_ops_since(seq)
+
+    def story_events(self, story_id: int) -> list[StoryEvent]:
+        self.flush()
+        return super().story_events(story_id)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value),
+        )
+
+    def insert_article(
+        self, article: Article, vector: Vector, embed_hash: str, duplicate_of: str | None = None
+    ) -> ArticleKey:
+        cursor = self._db.execute(
+            "INSERT INTO articles (id, title, text, source, url, published_at, lang, "
+            "content_hash, embed_hash, vector, duplicate_of, ingested_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (article.id, article.title, article.text, article.source, article.url,
+             article.timestamp, article.lang, article.content_hash, embed_hash,
+             vector_blob(vector), duplicate_of, time.time()),
+        )
+        key = ArticleKey(int(cursor.lastrowid or 0))
+        self.log_index(key, "add")
+        return key
+
+    def update_article(
+        self, key: ArticleKey, article: Article, vector: Vector, embed_hash: str
+    ) -> None:
+        self._db.execute(
+            "UPDATE articles SET title = ?, text = ?, source = ?, url = ?, published_at = ?, "
+            "lang = ?, content_hash = ?, embed_hash = ?, vector = ?, ingested_at = ? "
+            "WHERE key = ?",
+            (article.title, article.text, article.source, article.url, article.timestamp,
+             article.lang, article.content_hash, embed_hash, vector_blob(vector), time.time(),
+             key),
+        )
+        self.log_index(key, "add")
+
+    def update_vector(self, key: ArticleKey, vector: Vector, embed_hash: str) -> None:
+        self._db.execute(
+            "UPDATE articles SET vector = ?, embed_hash = ? WHERE key = ?",
+            (vector_blob(vector), embed_hash, key),
+        )
+
+    def delete_article(self, key: ArticleKey) -> None:
+        self._db.execute("DELETE FROM assignments WHERE article_key = ?", (key,))
+        self._db.execute("DELETE FROM articles WHERE key = ?", (key,))
+        self.log_index(key, "remove")
+
+    def log_index(self, key: ArticleKey, op: str) -> None:
+        self._index_rows.append((key, op))
+
+    def assign(self, key: ArticleKey, story_id: StoryId, score: float | None, new: bool) -> None:
+        self._db.execute(
+            "INSERT INTO assignments (article_key, story_id, score, new_story) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (article_key) DO UPDATE SET story_id = excluded.story_id, "
+            "score = excluded.score, new_story = excluded.new_story",
+            (key, story_id, score, int(new)),
+        )
+
+    def unassign(self, key: ArticleKey) -> None:
+        self._db.execute("DELETE FROM assignments WHERE article_key = ?", (key,))
+
+    def move_assignments(self, from_story: StoryId, to_story: StoryId) -> None:
+        self._db.execute(
+            "UPDATE assignments SET story_id = ? WHERE story_id = ?", (to_story, from_story)
+        )
+
+    def create_story(self, story_id: StoryId | None = None) -> StoryId:
+        cursor = self._db.execute(
+            "INSERT INTO stories (id, activity, article_count, source_count, centroid_sum) "
+            "VALUES (?, 0, 0, 0, x'')", (story_id,),
+        )
+        return StoryId(int(cursor.lastrowid or 0))
+
+    def save_story(
+        self, story_id: StoryId, *, status: str, first_seen: float | None,
+        last_updated: float | None, activity: float, article_count: int,
+        centroid_sum: np.ndarray, merged_into: StoryId | None = None,
+    ) -> None:
+        self._db.execute(
+            "UPDATE stories SET status = ?, first_seen = ?, last_updated = ?, activity = ?, "
+            "article_count = ?, centroid_sum = ?, merged_into = ?, dirty = 1 "
+            "WHERE id = ?",
+            (status, first_seen, last_updated, activity, article_count,
+             np.ascontiguousarray(centroid_sum, dtype=np.float64).tobytes(), merged_into,
+             story_id),
+        )
+
+    def set_story_presentation(
+        self, story_id: StoryId, label: str, representative: ArticleKey | None
+    ) -> None:
+        """Label, representative and source count, once per batch per changed story."""
+        source_count = int(self._db.execute(
+            "SELECT COUNT(DISTINCT a.source) FROM assignments s JOIN articles a "
+            "ON a.key = s.article_key WHERE s.story_id = ?", (story_id,),
+        ).fetchone()[0])
+        self._db.execute(
+            "UPDATE stories SET label = ?, representative = ?, source_count = ?, dirty = 0 "
+            "WHERE id = ?", (label, representative, source_count, story_id),
+        )
+
+    def set_status(self, story_id: StoryId, status: str) -> None:
+        self._db.execute("UPDATE stories SET status = ? WHERE id = ?", (status, story_id))
+
+    def delete_story(self, story_id: StoryId) -> None:
+        self.flush()
+        self._db.execute("DELETE FROM stories WHERE id = ?", (story_id,))
+        self._db.execute("DELETE FROM story_events WHERE story_id = ?", (story_id,))
+
+    def dirty_stories(self) -> list[StoryId]:
+        return [StoryId(r[0]) for r in self._db.execute(
+            "SELECT id FROM stories WHERE dirty = 1 AND status != 'merged' ORDER BY id")]
+
+    def add_event(
+        self, story_id: StoryId, kind: str, at: float | None,
+        article_id: str | None = None, other_id: StoryId | None = None,
+    ) -> None:
+        self._event_rows.append((story_id, kind, at, article_id, other_id))
+
+    def rename_stories(self, renames: Sequence[tuple[StoryId, StoryId]]) -> None:
+        """Give stories other ids; each target id must be unused."""
+        self.flush()
+        # Assignments point at stories: check the keys at commit, not per statement.
+        self._db.execute("PRAGMA defer_foreign_keys = ON")
+        for current, target in renames:
+            self._db.execute("UPDATE stories SET id = ? WHERE id = ?", (target, current))
+            self._db.execute(
+                "UPDATE assignments SET story_id = ? WHERE story_id = ?", (target, current))
+            self._db.execute(
+                "UPDATE story_events SET story_id = ? WHERE story_id = ?", (target, current))
+
+    def add_term_frequencies(self, delta: dict[str, int]) -> None:
+        """Apply document-frequency changes; terms that reach zero are dropped."""
+        changes = [(t, n) for t, n in delta.items() if n]
+        self._db.executemany(
+            "INSERT INTO term_df (term, df) VALUES (?, ?) "
+            "ON CONFLICT (term) DO UPDATE SET df = df + excluded.df", changes,
+        )
+        if any(n < 0 for _, n in changes):
+            self._db.execute("DELETE FROM term_df WHERE df <= 0")
+
+    def clear_term_frequencies(self) -> None:
+        self._db.execute("DELETE FROM term_df")
+
+    def clear_clustering(self) -> None:
+        """Forget every story and assignment (before a full re-cluster)."""
+        self.flush()
+        self._db.execute("DELETE FROM assignments")
+        self._db.execute("DELETE FROM story_events")
+        self._db.execute("DELETE FROM stories")
