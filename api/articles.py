@@ -12,7 +12,7 @@ from api.context import respond, service, settings
 from api.openapi import Param, operation
 from api.problems import invalid
 from api.schemas import ArticleBatch, IngestBatchResult
-from api.validation import int_arg, json_body, validate
+from api.validation import int_arg, json_body, list_arg, time_arg, validate
 from cluster.articles import (
     ARTICLE_ID_PATTERN,
     ArticleIn,
@@ -20,6 +20,7 @@ from cluster.articles import (
     is_valid_article_id,
     to_article,
 )
+from cluster.reading import RelatedFilters
 from cluster.views import ArticleView, IngestResult, RelatedResult
 
 bp = Blueprint("articles", __name__, url_prefix="/api/v1/articles")
@@ -82,14 +83,36 @@ def delete_article(article_id: str) -> ResponseReturnValue:
     return "", 204
 
 
+RELATED_PARAMS = (
+    Param("k", "query", {"type": "integer", "minimum": 1, "default": 10}, "How many results."),
+    Param("per_source", "query", {"type": "integer", "minimum": 0, "default": 1},
+          "Results per outlet (0: no limit)."),
+    Param("since", "query", {"type": "string", "format": "date-time"},
+          "Only coverage published at or after this time (ISO 8601; naive = UTC)."),
+    Param("until", "query", {"type": "string", "format": "date-time"},
+          "Only coverage published at or before this time."),
+    Param("exclude_sources", "query", {"type": "array", "items": {"type": "string"}},
+          "Outlets to leave out (repeat or separate with commas)."),
+)
+
+
+def related_filters() -> RelatedFilters:
+    limit = settings().max_k
+    return RelatedFilters(
+        int_arg("k", 10, 1, limit), int_arg("per_source", 1, 0, limit),
+        time_arg("since"), time_arg("until"),
+        frozenset(s.lower() for s in list_arg("exclude_sources")),
+    )
+
+
 @bp.get("/<path:article_id>/related")
 @operation(
     "get", "/api/v1/articles/{article_id}/related",
-    "Nearest other coverage of a stored article", "related",
+    "Other coverage of a stored article: its story first (one per outlet), then "
+    "neighbouring stories; copies folded", "related",
     responses={200: ("Related coverage, best first", RelatedResult)},
-    params=(ID_PARAM, Param("k", "query", {"type": "integer", "minimum": 1, "default": 10},
-                            "How many results.")),
+    params=(ID_PARAM, *RELATED_PARAMS),
 )
 def related_to_article(article_id: str) -> ResponseReturnValue:
-    k = int_arg("k", 10, 1, settings().max_k)
-    return respond(service().related(_checked_id(article_id), k))
+    filters = related_filters()
+    return respond(service().related(_checked_id(article_id), filters))

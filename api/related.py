@@ -22,4 +22,4 @@ def related_to_text() -> ResponseReturnValue:
     query = validate(RelatedQuery, json_body())
     # title and k limits are checked by the service, as for every other caller
     when = query.published_at.timestamp() if query.published_at else None
-    return respond(service().related_to_text(query.title, query.text, query.k, when))
+    return respond(service().related_to_text(query.title, query.text, query.filters(), when))

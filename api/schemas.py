@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cluster.articles import ArticleIn
+from cluster.reading import RelatedFilters
 from cluster.views import IngestResult
 
 
@@ -28,14 +29,26 @@ class RelatedQuery(BaseModel):
     title: str = Field(..., min_length=1, max_length=1000)
     text: str = Field("", max_length=200_000)
     k: int = Field(10, ge=1)
+    per_source: int = Field(1, ge=0, description="Results per outlet (0: no limit).")
+    since: datetime | None = Field(None, description="Only coverage published at or after.")
+    until: datetime | None = Field(None, description="Only coverage published at or before.")
+    exclude_sources: list[str] = Field(
+        default_factory=list, max_length=100, description="Outlets to leave out.")
     published_at: datetime | None = Field(
         None, description="When the text was published (ISO 8601); defaults to the newest "
         "publication time the service has seen, i.e. 'if it arrived now'.")
 
-    @field_validator("published_at", mode="before")
+    @field_validator("published_at", "since", "until", mode="before")
     @classmethod
     def _published_at(cls, value: Any) -> Any:
         return ArticleIn._published_at(value)
+
+
+    def filters(self) -> RelatedFilters:
+        return RelatedFilters(
+            self.k, self.per_source, self.since.timestamp() if self.since else None,
+            self.until.timestamp() if self.until else None,
+            frozenset(s.strip().lower() for s in self.exclude_sources if s.strip()))
 
 
 @dataclass(frozen=True)

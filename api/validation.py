@@ -108,3 +108,30 @@ def str_arg(name: str, default: str | None = None, max_length: int = 2000) -> st
     if raw is not None and len(raw) > max_length:
         raise invalid(name, f"must be at most {max_length} characters")
     return raw
+
+
+def time_arg(name: str) -> float | None:
+    """An ISO 8601 date or time query parameter as a UTC timestamp (naive = UTC)."""
+    from datetime import UTC, datetime
+
+    raw = str_arg(name, None, 64)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(name, "must be an ISO 8601 date or date-time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def list_arg(name: str, max_items: int = 100, max_length: int = 200) -> list[str]:
+    """A repeatable or comma-separated query parameter."""
+    values = [part.strip() for raw in request.args.getlist(name) for part in raw.split(",")]
+    values = [v for v in values if v]
+    if len(values) > max_items:
+        raise invalid(name, f"at most {max_items} values")
+    if any(len(v) > max_length for v in values):
+        raise invalid(name, f"each value must be at most {max_length} characters")
+    return values

@@ -57,12 +57,12 @@ def run_benchmark(
         stored: list[float] = []
         for item in rng.choices(items, k=queries):
             t0 = time.perf_counter()
-            service.related(item.article.id, 10)
+            service.related(item.article.id)
             stored.append((time.perf_counter() - t0) * 1000)
         fresh: list[float] = []
         for item in rng.choices(items, k=text_queries):
             t0 = time.perf_counter()
-            service.related_to_text(item.article.title + " (update)", item.article.text, 10)
+            service.related_to_text(item.article.title + " (update)", item.article.text)
             fresh.append((time.perf_counter() - t0) * 1000)
         with service.store.read() as reader:
             story_total = reader.story_count(("active", "dormant", "archived"))

@@ -201,6 +201,10 @@ class OnlineClusterer:
         self.changed_.add(story_id)
         return state
 
+    def nearest_stories(self, vector: Vector, k: int) -> list[tuple[StoryId, float]]:
+        """The k joinable stories whose centroids are most similar to ``vector``."""
+        return self.centroids_.nearest(vector, k)
+
     def drop(self, story_id: StoryId) -> None:
         """Stop considering a story (empty, archived or merged away)."""
         self.stories_.pop(story_id, None)

@@ -63,6 +63,15 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
     return [run for run in runs if run]
 
 
+def _sentence_case(title: str) -> bool:
+    """Whether capitals in the headline mark names (sentence case) rather than
+    style (Title Case Headlines)."""
+    words = [w for w in _TOKEN.findall(title)[1:] if w.lower() not in stop_words()]
+    if len(words) < 3:
+        return False
+    return sum(w[0].isupper() for w in words) / len(words) < 0.6
+
+
 def _phrases(run: list[tuple[str, str, bool]]) -> list[tuple[tuple[str, ...], str, bool]]:
     found = []
     for size in (1, 2, 3):
@@ -71,7 +80,10 @@ def _phrases(run: list[tuple[str, str, bool]]) -> list[tuple[tuple[str, ...], st
             terms = tuple(t for t, _, _ in part)
             if size > 1 and len(set(terms)) < size:
                 continue
-            found.append((terms, " ".join(s for _, s, _ in part), any(n for _, _, n in part)))
+            # a name: every word capitalised, and not only because a sentence starts there
+            name = all(s[0].isupper() for _, s, _ in part) and any(
+                n for _, _, n in part)
+            found.append((terms, " ".join(s for _, s, _ in part), name))
     return found
 
 
@@ -84,7 +96,8 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     spellings: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
     for member in members:
         seen: set[tuple[str, ...]] = set()
-        for text, in_body in ((member.title, False), (member.text[:LEAD_CHARS], True)):
+        title_names = _sentence_case(member.title)
+        for text, in_body in ((member.title, title_names), (member.text[:LEAD_CHARS], True)):
             for run in _runs(text, in_body):
                 for terms, surface, name in _phrases(run):
                     seen.add(terms)
@@ -95,8 +108,8 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     size = len(members)
     scored: list[tuple[float, tuple[str, ...]]] = []
     for terms, count in document_count.items():
-        if len(terms) > 1 and count < 2 and size > 1:
-            continue  # a phrase must recur to be a name rather than a chance sequence
+        if len(terms) > 1 and count < 2 and not name_votes[terms]:
+            continue  # a phrase must recur, or read as a name, to be more than chance
         idf = sum(stats.idf(t) for t in terms) / len(terms)
         weight = (count / size) * idf * (1.0 + 0.15 * (len(terms) - 1))
         if name_votes[terms] * 2 >= count and name_votes[terms] > 0:
@@ -105,10 +118,11 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
             weight *= NUMBER_FACTOR
         scored.append((weight, terms))
     scored.sort(key=lambda item: (-item[0], item[1]))
+    eligible = {terms for _, terms in scored}
     chosen: list[tuple[str, ...]] = []
     used: set[str] = set()
     for _, terms in scored:
-        terms = _widest(terms, document_count)
+        terms = _widest(terms, document_count, eligible)
         if used.intersection(terms) or any(_same_stem(t, u) for t in terms for u in used):
             continue
         chosen.append(terms)
@@ -118,12 +132,13 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     return [_spelling(spellings[terms]) for terms in chosen]
 
 
-def _widest(terms: tuple[str, ...], counts: Counter[tuple[str, ...]]) -> tuple[str, ...]:
+def _widest(terms: tuple[str, ...], counts: Counter[tuple[str, ...]],
+            eligible: set[tuple[str, ...]]) -> tuple[str, ...]:
     """The longest recurring phrase that contains ``terms`` and appears in most of
     the articles that use them: "Bank" becomes "European Central Bank"."""
     best = terms
     for other, count in counts.items():
-        if (len(other) > len(best) and count >= 2 and count >= 0.6 * counts[terms]
+        if (len(other) > len(best) and other in eligible and count >= 0.6 * counts[terms]
                 and _contains(other, terms)):
             best = other
     return best

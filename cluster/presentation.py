@@ -1,36 +1,120 @@
-"""How a story presents itself: its representative article and label,
-refreshed once per batch for the stories the batch changed."""
+"""How a story presents itself to readers: headline (the representative
+article), label, summary, sources and hotness, refreshed once per batch for
+the stories the batch changed.
+
+Label and summary cost the most, so they are recomputed only when the story
+changed materially: while it is small (every change counts), or once it has
+grown by a fifth since they were last computed, or after a merge. The rest is
+cheap and always refreshed.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from cluster.labels import LabelSource, format_label, label_terms
+from cluster.lexical import TermStats
 from cluster.store import Writer
-from cluster.types import StoryId, Vector
+from cluster.summaries import SummaryMember, summarise
+from cluster.types import ArticleKey, StoryId, Vector
 
 CANDIDATES = 64
 """Newest members that compete with the previous representative."""
+SAMPLE = 48
+"""Members spread evenly over a large story that labels and summaries read,
+besides its newest ones."""
+SMALL_STORY = 10
+GROWTH = 1.2
+TOP_SOURCES = 5
+LN2 = math.log(2.0)
 
 
-def refresh_presentation(writer: Writer, story_id: StoryId, direction: Vector | None) -> None:
-    """Representative = the member closest to the centroid ``direction``;
-    label = its title (until stories get key-term labels).
+def heat(times: list[float], half_life_hours: float) -> float:
+    """ln Σ 2^(t / half-life): the log of the story's recency-weighted size,
+    up to a term that is the same for every story at a given moment. Ordering
+    by it ranks by articles weighted 2^-(age / half-life), without
+    recomputing anything as time passes."""
+    if not times:
+        return -math.inf
+    scaled = np.asarray(times, dtype=np.float64) * (LN2 / (half_life_hours * 3600.0))
+    top = float(scaled.max())
+    return top + math.log(float(np.exp(scaled - top).sum()))
+
+
+def hotness_key(times: list[float], sources: int, half_life_hours: float) -> float:
+    """The stored ordering key: recency-weighted growth plus ln(1 + sources)."""
+    return heat(times, half_life_hours) + math.log1p(sources)
+
+
+def hotness_at(key: float, now: float, half_life_hours: float) -> float:
+    """The key seen from ``now``: ln(Σ 2^-(age/half-life)) + ln(1 + sources)."""
+    return key - now * (LN2 / (half_life_hours * 3600.0))
+
+
+def _sample(keys: list[ArticleKey], representative: ArticleKey) -> list[ArticleKey]:
+    if len(keys) <= SAMPLE + CANDIDATES // 4:
+        chosen = list(keys)
+    else:
+        step = len(keys) / SAMPLE
+        chosen = [keys[int(i * step)] for i in range(SAMPLE)] + keys[-CANDIDATES // 4:]
+    if representative not in chosen:
+        chosen.append(representative)
+    return sorted(set(chosen))
+
+
+def _materially_changed(count: int, presented: int, merged: bool) -> bool:
+    if presented == 0 or merged:
+        return True
+    if count == presented:
+        return False
+    return count <= SMALL_STORY or count >= presented * GROWTH or count < presented / GROWTH
+
+
+def refresh_presentation(
+    writer: Writer, story_id: StoryId, direction: Vector | None, terms: TermStats,
+    half_life_hours: float, merged: bool = False,
+) -> None:
+    """Representative = the member closest to the centroid ``direction`` (the
+    medoid's stand-in); then sources, hotness, and when due label and summary.
 
     Bounded work per changed story: the previous representative competes with
-    the newest members only, so a large story costs no more than a small one."""
+    the newest members only, and labels and summaries read a sample."""
     keys = writer.member_keys(story_id)
-    if not keys:
-        writer.set_story_presentation(story_id, "", None)
-        return
     row = writer.story(story_id)
-    previous = row.representative if row is not None else None
+    if not keys or row is None:
+        writer.set_story_presentation(
+            story_id, label="", representative=None, summary=[], hotness=0.0,
+            top_sources=[], source_count=0, presented_count=0)
+        return
+    previous = row.representative
     candidates = keys[-CANDIDATES:]
     if previous is not None and previous in set(keys) and previous not in candidates:
         candidates = [previous, *candidates]
     vectors = writer.vectors(candidates)
     if direction is None:
-        total = row.centroid_sum if row is not None else vectors.sum(axis=0)
-        direction = np.asarray(total, dtype=np.float32)
+        direction = np.asarray(row.centroid_sum, dtype=np.float32)
+        direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
     best = candidates[int(np.argmax(vectors @ direction))]
-    chosen = writer.articles_by_keys([best])[best]
-    writer.set_story_presentation(story_id, chosen.title, chosen.key)
+    outlets = writer.story_outlets(story_id)
+    originals = [(source, n) for source, n in outlets if n > 0]
+    source_count = len(originals) or len(outlets)
+    label, summary, presented = row.label, row.summary, row.presented_count
+    if _materially_changed(len(keys), row.presented_count, merged):
+        sample = _sample(keys, best)
+        articles = writer.articles_by_keys(sample)
+        members = [articles[k] for k in sample if k in articles]
+        label = format_label(label_terms([LabelSource(m.title, m.text) for m in members], terms))
+        sentences = summarise(
+            [SummaryMember(m.id, m.title, m.text, m.source) for m in members],
+            writer.vectors([m.key for m in members]), direction, terms)
+        summary = [{"text": s.text, "article_id": s.article_id, "source": s.source}
+                   for s in sentences]
+        presented = len(keys)
+    writer.set_story_presentation(
+        story_id, label=label, representative=best, summary=summary,
+        hotness=hotness_key(writer.member_times(story_id), source_count, half_life_hours),
+        top_sources=(originals or outlets)[:TOP_SOURCES], source_count=source_count,
+        presented_count=presented,
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,27 +26,22 @@ import numpy as np
 
 from cluster.articles import Article
 from cluster.batch_search import BatchNeighbourSearch
-from cluster.clustering import SECONDS_PER_DAY, Neighbour, OnlineClusterer
+from cluster.clustering import SECONDS_PER_DAY, Decision, Neighbour, OnlineClusterer
+from cluster.duplicates import NearDuplicateIndex, signature
 from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
 from cluster.presentation import refresh_presentation
-from cluster.reading import iso, related_items, story_detail, story_page
 from cluster.rebuild import Progress, index_from_store, reembed_store, replay_index_log
+from cluster.service_reads import ServiceReads
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
 from cluster.store import Reader, SQLiteStore, StoredArticle, Writer
-from cluster.story_ids import match_story_ids
+from cluster.story_ids import match_story_ids, vanished_story_targets
 from cluster.types import ArticleKey, StoryId, Vector
 from cluster.views import (
-    ArticleView,
     IngestResult,
-    Readiness,
-    RelatedResult,
-    StoryDetail,
-    StoryGuess,
-    StoryPage,
 )
 
 STATUSES = ("active", "dormant", "archived")
@@ -58,16 +53,20 @@ class _Prepared:
     existing: StoredArticle | None
     vector: Vector | None
     embed_hash: str
+    signature: np.ndarray | None
 
 
-class StoryService:
+class StoryService(ServiceReads):
     """Ingest, related coverage, stories, maintenance and rebuilds."""
 
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *,
-        changing_model: bool = False,
+        changing_model: bool = False, wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self._wall_clock = wall_clock
+        self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
+                                             settings.duplicate_window_days)
         self.embedder = embedder if embedder is not None else create_embedder(settings)
         self.store = SQLiteStore(settings.store_path)
         self._lock = threading.RLock()
@@ -90,6 +89,7 @@ class StoryService:
         self.clusterer = OnlineClusterer(settings.cluster, self._dimension)
         self._load_index()
         self._restore_clusterer()
+        self._load_duplicates()
 
     @classmethod
     def for_rebuild(cls, settings: Settings, embedder: Embedder | None = None) -> StoryService:
@@ -158,6 +158,17 @@ class StoryService:
             clock = reader.meta("stream_time")
         self._now = None if clock is None else float(clock)
 
+    def _load_duplicates(self) -> None:
+        """The duplicate index holds the articles of the last window of the stream."""
+        now = self._clock()
+        horizon = None if now is None else now - self.duplicates.window
+        with self.store.read() as reader:
+            self.duplicates.load(reader.recent_signatures(horizon))
+
+    def _clock(self) -> float | None:
+        """Now, for ageing: the newest published_at seen, or the wall clock."""
+        return self._wall_clock() if self.settings.clock == "wall" else self._now
+
     def _counts(self, title: str, text: str) -> Counter[str]:
         return article_terms(embedding_text(title, text, self.settings.lead_chars))
 
@@ -185,10 +196,13 @@ class StoryService:
         self._pending.clear()
         keys = np.array(sorted(set(touched)), dtype=np.int64)
         self.index.remove(keys)
+        self.duplicates.remove(keys.tolist())
         with self.store.read() as reader:
             present = [k for k in keys.tolist() if k in reader.articles_by_keys(keys.tolist())]
             if present:
                 self.index.add(np.array(present, dtype=np.int64), reader.vectors(present))
+            self.duplicates.load([row for row in reader.recent_signatures(None)
+                                  if row[0] in set(present)])
         self._restore_clusterer()
 
     # -- ingest --------------------------------------------------------------
@@ -240,7 +254,8 @@ class StoryService:
         prepared: list[_Prepared] = []
         for article, old, digest in zip(articles, existing, hashes, strict=True):
             vector = next(vectors) if old is None or old.embed_hash != digest else None
-            prepared.append(_Prepared(article, old, vector, digest))
+            prepared.append(_Prepared(article, old, vector, digest,
+                                      signature(article.title, article.text)))
         return prepared
 
     def _batch_search(self, prepared: Sequence[_Prepared]) -> BatchNeighbourSearch:
@@ -266,20 +281,29 @@ class StoryService:
             old = writer.article_by_id(article.id)
         if old is not None and old.content_hash == article.content_hash:
             assert old.story_id is not None
-            return IngestResult(article.id, old.story_id, False, "unchanged")
+            return IngestResult(article.id, old.story_id, False, "unchanged", old.duplicate_of)
+        blob = None if item.signature is None else item.signature.tobytes()
         if old is not None:
             vector = item.vector if item.vector is not None else writer.vectors([old.key])[0]
             touched.append(old.key)
             if search is not None:
                 search.forget(old.key)
             self._unassign(writer, old)
-            writer.update_article(old.key, article, vector, item.embed_hash)
+            self.duplicates.remove([old.key])
+            writer.promote_duplicates(old.id)
+            original = self._original_of(writer, item, old.key)
+            writer.update_article(old.key, article, vector, item.embed_hash,
+                                  original.id if original else None, blob)
             key, status = old.key, "updated"
         else:
             vector = item.vector if item.vector is not None else self.embedder.embed(
                 [embedding_text(article.title, article.text, self.settings.lead_chars)])[0]
-            key = writer.insert_article(article, vector, item.embed_hash)
+            original = self._original_of(writer, item, -1)
+            key = writer.insert_article(article, vector, item.embed_hash,
+                                        original.id if original else None, blob)
             status = "created"
+        if item.signature is not None:
+            self.duplicates.add(key, item.signature, article.timestamp)
         touched.append(key)
         if status == "updated":
             self.index.remove(np.array([key], dtype=np.int64))
@@ -288,8 +312,23 @@ class StoryService:
         if search is not None and item.vector is not None:
             pairs = search.neighbours(row, exclude=key)
             search.added(row, key)
-        story_id, new = self._assign(writer, key, article, vector, pairs)
-        return IngestResult(article.id, story_id, new, status)
+        story_id, new = self._assign(writer, key, article, vector, pairs,
+                                     original.story_id if original else None)
+        return IngestResult(article.id, story_id, new, status,
+                            original.id if original else None)
+
+    def _original_of(self, writer: Writer, item: _Prepared, exclude: int) -> StoredArticle | None:
+        """The stored article this one copies (exactly, or nearly by MinHash), followed
+        to its own original; None for original coverage."""
+        found = writer.first_copy(item.embed_hash, exclude)
+        if found is None and item.signature is not None:
+            keys = [k for k in self.duplicates.originals(item.signature) if k != exclude]
+            if keys:
+                found = writer.articles_by_keys(keys[:1]).get(keys[0])
+        if found is not None and found.duplicate_of is not None:
+            root = writer.article_by_id(found.duplicate_of)
+            found = root if root is not None else found
+        return found
 
     def _neighbours(
         self, reader: Reader, vector: Vector, exclude: int | None, k: int,
@@ -308,7 +347,7 @@ class StoryService:
 
     def _assign(
         self, writer: Writer, key: ArticleKey, article: Article, vector: Vector,
-        pairs: list[tuple[int, float]] | None = None,
+        pairs: list[tuple[int, float]] | None = None, copy_of_story: StoryId | None = None,
     ) -> tuple[StoryId, bool]:
         timestamp = article.timestamp
         counts = self._counts(article.title, article.text)
@@ -316,8 +355,13 @@ class StoryService:
         terms = self.terms.weigh(counts)
         neighbours = self._neighbours(writer, vector, key, self.settings.cluster.neighbours,
                                       pairs)
-        decision = self.clusterer.predict_one(vector, timestamp, neighbours,
-                                              body_chars=len(article.text), terms=terms)
+        if copy_of_story is not None and copy_of_story in self.clusterer.stories_:
+            # A copy belongs with its original while that story is joinable.
+            state = self.clusterer.stories_[copy_of_story]
+            decision = Decision(copy_of_story, float(vector @ state.direction), 1)
+        else:
+            decision = self.clusterer.predict_one(vector, timestamp, neighbours,
+                                                  body_chars=len(article.text), terms=terms)
         if decision.story_id is None:
             story_id = writer.create_story()
             writer.add_event(story_id, "created", timestamp, article.id)
@@ -350,9 +394,10 @@ class StoryService:
         )
 
     def _status_for(self, last: float | None) -> str:
-        if last is None or self._now is None:
+        now = self._clock()
+        if last is None or now is None:
             return "active"
-        age_days = (self._now - last) / SECONDS_PER_DAY
+        age_days = (now - last) / SECONDS_PER_DAY
         if age_days <= self.settings.active_days:
             return "active"
         return "dormant" if age_days <= self.settings.dormant_days else "archived"
@@ -384,7 +429,8 @@ class StoryService:
     def _maintain(self, writer: Writer) -> None:
         """Age stories, merge converged ones, refresh labels of changed stories."""
         self._save_pending(writer)
-        now = self._now
+        now = self._clock()
+        self.duplicates.expire(now)
         for story_id in sorted(self.clusterer.stories_):
             status = self._status_for(self.clusterer.stories_[story_id].last)
             if status != self._statuses.get(story_id):
@@ -415,7 +461,21 @@ class StoryService:
             writer.add_event(absorb, "merged", now, other_id=keep)
         for story_id in writer.dirty_stories():
             state = self.clusterer.stories_.get(story_id)
-            refresh_presentation(writer, story_id, state.direction if state else None)
+            refresh_presentation(writer, story_id, state.direction if state else None,
+                                 self.terms, self.settings.hotness_half_life_hours,
+                                 merged=story_id in merged)
+
+    def maintain(self) -> None:
+        """Age stories and merge converged ones now. On the wall clock nothing else
+        moves time forward between ingests, so the server calls this periodically."""
+        with self._lock:
+            try:
+                with self.store.write() as writer:
+                    self._maintain(writer)
+                    self._flush_terms(writer)
+            except BaseException:
+                self._recover_memory([])
+                raise
 
     def _maybe_snapshot(self, force: bool = False) -> None:
         with self.store.read() as reader:
@@ -433,16 +493,6 @@ class StoryService:
             self._snapshot_seq = seq
 
     # -- articles ------------------------------------------------------------
-    def get_article(self, article_id: str) -> ArticleView:
-        with self.store.read() as reader:
-            article = reader.article_by_id(article_id)
-        if article is None:
-            raise NotFound("article", article_id)
-        return ArticleView(
-            article.id, article.title, article.text, article.source, article.url,
-            iso(article.published_at), article.lang, article.story_id, article.duplicate_of,
-        )
-
     def delete_article(self, article_id: str) -> None:
         touched: list[ArticleKey] = []
         with self._lock:
@@ -453,7 +503,9 @@ class StoryService:
                         raise NotFound("article", article_id)
                     touched.append(article.key)
                     self._unassign(writer, article)
+                    writer.promote_duplicates(article.id)
                     writer.delete_article(article.key)
+                    self.duplicates.remove([article.key])
                     self.index.remove(np.array([article.key], dtype=np.int64))
                     self._maintain(writer)
                     self._flush_terms(writer)
@@ -463,77 +515,6 @@ class StoryService:
                 self._recover_memory(touched)
                 raise
             self._maybe_snapshot()
-
-    def article_count(self) -> int:
-        with self.store.read() as reader:
-            return reader.article_count()
-
-    # -- related coverage ----------------------------------------------------
-    def related(self, article_id: str, k: int = 10) -> RelatedResult:
-        """Nearest other coverage of a stored article."""
-        self._check_k(k)
-        with self.store.read() as reader:
-            article = reader.article_by_id(article_id)
-            if article is None:
-                raise NotFound("article", article_id)
-            vector = reader.vectors([article.key])[0]
-            items = related_items(reader, self.index, vector, k, article.key, article.story_id,
-                                  article.embed_hash)
-        return RelatedResult(article.id, article.story_id, items)
-
-    def related_to_text(
-        self, title: str, text: str, k: int = 10, timestamp: float | None = None
-    ) -> RelatedResult:
-        """Related coverage for an unstored article, and the story it would join
-        if it were published at ``timestamp`` (default: the stream's newest time)."""
-        self._check_k(k)
-        if not title.strip():
-            raise InvalidInput("title", "must not be empty")
-        body = embedding_text(title, text, self.settings.lead_chars)
-        vector = self.embedder.embed([body])[0]
-        with self.store.read() as reader:
-            neighbours = self._neighbours(reader, vector, None, self.settings.cluster.neighbours)
-            with self._lock:
-                decision = self.clusterer.predict_one(
-                    vector, self._now if timestamp is None else timestamp, neighbours,
-                    body_chars=len(text.strip()), terms=self.terms.weigh(article_terms(body)))
-            label = None
-            if decision.story_id is not None:
-                row = reader.story(decision.story_id)
-                label = row.label if row is not None else None
-            items = related_items(reader, self.index, vector, k, None, decision.story_id,
-                                  text_fingerprint(body, self.embedder.model_name))
-        guess = StoryGuess(decision.story_id, round(decision.score, 4), label)
-        return RelatedResult(None, decision.story_id, items, guess)
-
-    def _check_k(self, k: int) -> None:
-        if not 1 <= k <= self.settings.max_k:
-            raise InvalidInput("k", f"must be between 1 and {self.settings.max_k}")
-
-    # -- stories -------------------------------------------------------------
-    def list_stories(
-        self, status: str = "active", limit: int = 20, cursor: str | None = None
-    ) -> StoryPage:
-        with self.store.read() as reader:
-            return story_page(reader, status, limit, cursor)
-
-    def get_story(self, story_id: int, limit: int = 50, cursor: str | None = None) -> StoryDetail:
-        with self.store.read() as reader:
-            return story_detail(reader, story_id, limit, cursor)
-
-    def assignments(self) -> dict[str, StoryId]:
-        """Every article id with its story id (evaluation)."""
-        with self.store.read() as reader:
-            return reader.assignments()
-
-    # -- health --------------------------------------------------------------
-    def readiness(self) -> Readiness:
-        """Store reachable, index loaded and holding exactly the store's articles."""
-        with self.store.read() as reader:
-            stored = reader.article_count()
-            seq = reader.index_seq()
-        indexed = len(self.index)
-        return Readiness(stored, indexed, stored == indexed, seq, self._snapshot_seq)
 
     # -- rebuild -------------------------------------------------------------
     def rebuild(
@@ -562,6 +543,7 @@ class StoryService:
         stories take over the id of the old story they share most articles with."""
         with self.store.read() as reader:
             old = reader.assignments()
+            absorbed = reader.merged_stories()
             total = reader.article_count()
         self.index = create_index(self.settings.index_backend, self._dimension)
         self.clusterer = OnlineClusterer(self.settings.cluster, self._dimension)
@@ -569,6 +551,7 @@ class StoryService:
         self.terms = TermStats()
         self._term_delta.clear()
         done = 0
+        placed: dict[str, StoryId] = {}
         with self.store.write() as writer:
             writer.clear_clustering()
             writer.clear_term_frequencies()
@@ -576,15 +559,38 @@ class StoryService:
                 vectors = writer.vectors([a.key for a in batch])
                 for article, vector in zip(batch, vectors, strict=True):
                     self.index.add(np.array([article.key], dtype=np.int64), vector.reshape(1, -1))
-                    self._assign(writer, article.key, _as_article(article), vector)
+                    copy_of = placed.get(article.duplicate_of) if article.duplicate_of else None
+                    placed[article.id], _ = self._assign(
+                        writer, article.key, _as_article(article), vector, None, copy_of)
                 done += len(batch)
                 if progress:
                     progress(done, total)
             self._save_pending(writer)
             writer.rename_stories(match_story_ids(writer.assignments(), old))
+            self._keep_old_ids(writer, old, absorbed)
             self._maintain(writer)
             self._flush_terms(writer)
         self._restore_clusterer()
+
+    def _keep_old_ids(self, writer: Writer, old: dict[str, StoryId],
+                      absorbed: list[tuple[StoryId, StoryId]]) -> None:
+        """Old story ids that no new story took keep answering, with ``merged_into``
+        the new story that holds most of their articles; so do ids absorbed
+        by merges before the re-cluster."""
+        targets = vanished_story_targets(writer.assignments(), old)
+        for old_id, target in absorbed:
+            targets.setdefault(old_id, target)
+        now = self._clock()
+        empty = np.zeros(self._dimension, dtype=np.float64)
+        for old_id, target in sorted(targets.items()):
+            if writer.story(old_id) is not None:
+                continue
+            writer.create_story(old_id)
+            writer.save_story(old_id, status="merged", first_seen=None, last_updated=None,
+                              activity=0.0, article_count=0, centroid_sum=empty,
+                              merged_into=target)
+            writer.add_event(old_id, "merged", now, other_id=target)
+
 
 def _as_article(stored: StoredArticle) -> Article:
     published = (None if stored.published_at is None

@@ -137,6 +137,27 @@ class Settings(BaseModel):
         30.0, gt=0.0,
         description="A quiet story stays dormant (still joinable) this long, then is archived.",
     )
+    clock: Literal["stream", "wall"] = Field(
+        "stream",
+        description="What ages stories: the newest published_at seen in the stream (replays, "
+        "archives, evaluation), or the wall clock (a service ingesting live news).",
+    )
+    hotness_half_life_hours: float = Field(
+        24.0, gt=0.0,
+        description="Story hotness counts each article 2^-(age / this); see the README's "
+        "story ordering.",
+    )
+    duplicate_threshold: float = Field(
+        0.8, ge=0.0, le=1.01,
+        description="Estimated Jaccard similarity of word 3-shingles (MinHash) from which an "
+        "article is recorded as a near-duplicate of an earlier one; above 1 only exact "
+        "copies are.",
+    )
+    duplicate_window_days: float = Field(
+        7.0, gt=0.0,
+        description="Near-duplicates are looked for among articles published this many days "
+        "back (bounds the memory of the duplicate index).",
+    )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the server listens on.")
     cluster: ClusterParams = Field(

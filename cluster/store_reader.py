@@ -162,21 +162,101 @@ class Reader:
         )]
 
     def list_stories(
-        self, statuses: Sequence[str], limit: int, after: tuple[float, int] | None
+        self, statuses: Sequence[str], limit: int, after: tuple[float, int] | None, *,
+        order: str = "last_updated", since: float | None = None, min_sources: int = 1,
     ) -> list[StoryRow]:
-        """Most recent activity first; ``after`` is the (activity, id) of the last
+        """Stories by ``order`` ("last_updated": most recent activity first;
+        "hotness": hottest first); ``after`` is the (sort value, id) of the last
         item of the previous page."""
+        column = "hotness" if order == "hotness" else "activity"
         marks = ",".join("?" * len(statuses))
         params: list[object] = list(statuses)
         where = f"status IN ({marks})"
+        if since is not None:
+            where += " AND last_updated >= ?"
+            params.append(since)
+        if min_sources > 1:
+            where += " AND source_count >= ?"
+            params.append(min_sources)
         if after is not None:
-            where += " AND (activity < ? OR (activity = ? AND id < ?))"
+            where += f" AND ({column} < ? OR ({column} = ? AND id < ?))"
             params += [after[0], after[0], after[1]]
         rows = self._db.execute(
             f"SELECT {STORY_COLUMNS} FROM stories WHERE {where} "
-            "ORDER BY activity DESC, id DESC LIMIT ?", [*params, limit],
+            f"ORDER BY {column} DESC, id DESC LIMIT ?", [*params, limit],
         ).fetchall()
         return [story_record(r) for r in rows]
+
+    def member_times(self, story_id: int) -> list[float]:
+        """Each member's publication time (its ingestion time when undated)."""
+        return [float(t) for (t,) in self._db.execute(
+            "SELECT COALESCE(a.published_at, a.ingested_at) FROM assignments s "
+            "JOIN articles a ON a.key = s.article_key WHERE s.story_id = ?", (story_id,))]
+
+    def story_outlets(self, story_id: int) -> list[tuple[str, int]]:
+        """Outlets by number of original articles (copies not counted)."""
+        return [(str(s), int(n)) for s, n in self._db.execute(
+            "SELECT a.source, SUM(a.duplicate_of IS NULL) AS n FROM assignments s "
+            "JOIN articles a ON a.key = s.article_key WHERE s.story_id = ? GROUP BY a.source "
+            "ORDER BY n DESC, a.source", (story_id,),
+        )]
+
+    def story_timeline(self, story_id: int) -> list[tuple[str, str, int]]:
+        """(UTC day, source, articles) of a dated story, by day then source."""
+        return [(str(d), str(s), int(n)) for d, s, n in self._db.execute(
+            "SELECT date(a.published_at, 'unixepoch') AS day, a.source, COUNT(*) "
+            "FROM assignments s JOIN articles a ON a.key = s.article_key "
+            "WHERE s.story_id = ? AND a.published_at IS NOT NULL "
+            "GROUP BY day, a.source ORDER BY day, a.source", (story_id,),
+        )]
+
+    def newest_member_keys(self, story_id: int, limit: int) -> list[ArticleKey]:
+        return [ArticleKey(k) for (k,) in self._db.execute(
+            "SELECT article_key FROM assignments WHERE story_id = ? "
+            "ORDER BY article_key DESC LIMIT ?", (story_id, limit))]
+
+    def first_copy(self, embed_hash: str, exclude: int) -> StoredArticle | None:
+        """The earliest stored article with exactly this embedded text."""
+        row = self._db.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a LEFT JOIN assignments s "
+            "ON s.article_key = a.key WHERE a.embed_hash = ? AND a.key != ? "
+            "ORDER BY a.key LIMIT 1", (embed_hash, exclude),
+        ).fetchone()
+        return None if row is None else article_record(row)
+
+    def duplicate_counts(self, ids: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(set(ids))
+        counts: dict[str, int] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            counts.update((str(i), int(n)) for i, n in self._db.execute(
+                f"SELECT duplicate_of, COUNT(*) FROM articles WHERE duplicate_of IN ({marks}) "
+                "GROUP BY duplicate_of", chunk))
+        return counts
+
+    def articles_by_ids(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
+        wanted = sorted(set(ids))
+        found: dict[str, StoredArticle] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles a LEFT JOIN assignments s "
+                f"ON s.article_key = a.key WHERE a.id IN ({marks})", chunk,
+            ):
+                article = article_record(row)
+                found[article.id] = article
+        return found
+
+    def recent_signatures(self, horizon: float | None) -> list[tuple[int, float | None, bytes]]:
+        """(key, time, MinHash) of articles published at or after ``horizon``
+        (all when None) and of undated ones."""
+        where = "" if horizon is None else " AND (published_at IS NULL OR published_at >= ?)"
+        params = [] if horizon is None else [horizon]
+        return [(int(k), t, bytes(b)) for k, t, b in self._db.execute(
+            f"SELECT key, published_at, minhash FROM articles WHERE minhash IS NOT NULL{where}",
+            params)]
 
     def story_articles(
         self, story_id: int, limit: int | None = None, after: tuple[float, int] | None = None
@@ -208,11 +288,21 @@ class Reader:
             "ORDER BY n DESC, a.source", (story_id,),
         )]
 
-    def story_events(self, story_id: int) -> list[StoryEvent]:
+    def story_events(
+        self, story_id: int, after: int = 0, limit: int | None = None
+    ) -> list[StoryEvent]:
+        """A story's events after sequence number ``after``, oldest first."""
         return [StoryEvent(int(r[0]), StoryId(r[1]), r[2], r[3], r[4], r[5]) for r in
                 self._db.execute(
                     "SELECT seq, story_id, kind, at, article_id, other_id FROM story_events "
-                    "WHERE story_id = ? ORDER BY seq", (story_id,))]
+                    "WHERE story_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (story_id, after, -1 if limit is None else limit))]
+
+    def merged_stories(self) -> list[tuple[StoryId, StoryId]]:
+        """(absorbed id, id it was merged into) of every absorbed story."""
+        return [(StoryId(a), StoryId(b)) for a, b in self._db.execute(
+            "SELECT id, merged_into FROM stories WHERE status = 'merged' "
+            "AND merged_into IS NOT NULL ORDER BY id")]
 
     def story_count(self, statuses: Sequence[str]) -> int:
         marks = ",".join("?" * len(statuses))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -46,9 +47,11 @@ class Writer(Reader):
         self.flush()
         return super().index_ops_since(seq)
 
-    def story_events(self, story_id: int) -> list[StoryEvent]:
+    def story_events(
+        self, story_id: int, after: int = 0, limit: int | None = None
+    ) -> list[StoryEvent]:
         self.flush()
-        return super().story_events(story_id)
+        return super().story_events(story_id, after, limit)
 
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute(
@@ -57,32 +60,46 @@ class Writer(Reader):
         )
 
     def insert_article(
-        self, article: Article, vector: Vector, embed_hash: str, duplicate_of: str | None = None
+        self, article: Article, vector: Vector, embed_hash: str, duplicate_of: str | None = None,
+        minhash: bytes | None = None,
     ) -> ArticleKey:
         cursor = self._db.execute(
             "INSERT INTO articles (id, title, text, source, url, published_at, lang, "
-            "content_hash, embed_hash, vector, duplicate_of, ingested_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "content_hash, embed_hash, vector, duplicate_of, ingested_at, minhash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (article.id, article.title, article.text, article.source, article.url,
              article.timestamp, article.lang, article.content_hash, embed_hash,
-             vector_blob(vector), duplicate_of, time.time()),
+             vector_blob(vector), duplicate_of, time.time(), minhash),
         )
         key = ArticleKey(int(cursor.lastrowid or 0))
         self.log_index(key, "add")
         return key
 
     def update_article(
-        self, key: ArticleKey, article: Article, vector: Vector, embed_hash: str
+        self, key: ArticleKey, article: Article, vector: Vector, embed_hash: str,
+        duplicate_of: str | None = None, minhash: bytes | None = None,
     ) -> None:
         self._db.execute(
             "UPDATE articles SET title = ?, text = ?, source = ?, url = ?, published_at = ?, "
-            "lang = ?, content_hash = ?, embed_hash = ?, vector = ?, ingested_at = ? "
-            "WHERE key = ?",
+            "lang = ?, content_hash = ?, embed_hash = ?, vector = ?, ingested_at = ?, "
+            "duplicate_of = ?, minhash = ? WHERE key = ?",
             (article.title, article.text, article.source, article.url, article.timestamp,
              article.lang, article.content_hash, embed_hash, vector_blob(vector), time.time(),
-             key),
+             duplicate_of, minhash, key),
         )
         self.log_index(key, "add")
+
+    def promote_duplicates(self, original_id: str) -> None:
+        """Before an original goes: its earliest copy becomes the original of the rest."""
+        rows = self._db.execute(
+            "SELECT id FROM articles WHERE duplicate_of = ? ORDER BY key", (original_id,)
+        ).fetchall()
+        if not rows:
+            return
+        heir = str(rows[0][0])
+        self._db.execute("UPDATE articles SET duplicate_of = NULL WHERE id = ?", (heir,))
+        self._db.execute(
+            "UPDATE articles SET duplicate_of = ? WHERE duplicate_of = ?", (heir, original_id))
 
     def update_vector(self, key: ArticleKey, vector: Vector, embed_hash: str) -> None:
         self._db.execute(
@@ -136,16 +153,16 @@ class Writer(Reader):
         )
 
     def set_story_presentation(
-        self, story_id: StoryId, label: str, representative: ArticleKey | None
+        self, story_id: StoryId, *, label: str, representative: ArticleKey | None,
+        summary: list[dict[str, str]], hotness: float, top_sources: list[tuple[str, int]],
+        source_count: int, presented_count: int,
     ) -> None:
-        """Label, representative and source count, once per batch per changed story."""
-        source_count = int(self._db.execute(
-            "SELECT COUNT(DISTINCT a.source) FROM assignments s JOIN articles a "
-            "ON a.key = s.article_key WHERE s.story_id = ?", (story_id,),
-        ).fetchone()[0])
+        """What readers see of a story, refreshed once per batch per changed story."""
         self._db.execute(
-            "UPDATE stories SET label = ?, representative = ?, source_count = ?, dirty = 0 "
-            "WHERE id = ?", (label, representative, source_count, story_id),
+            "UPDATE stories SET label = ?, representative = ?, source_count = ?, summary = ?, "
+            "hotness = ?, top_sources = ?, presented_count = ?, dirty = 0 WHERE id = ?",
+            (label, representative, source_count, json.dumps(summary), hotness,
+             json.dumps(top_sources), presented_count, story_id),
         )
 
     def set_status(self, story_id: StoryId, status: str) -> None:

@@ -30,3 +30,20 @@ def match_story_ids(
         if new_story != old_story:
             renames.append((new_story, old_story))
     return renames
+
+
+def vanished_story_targets(
+    new: Mapping[str, StoryId], old: Mapping[str, StoryId]
+) -> dict[StoryId, StoryId]:
+    """For each old story id that no new story kept (after the renames): the new
+    story holding most of its articles (ties by lower id), so the old id can
+    answer with ``merged_into``. Old stories whose articles are all gone are left out."""
+    live = set(new.values())
+    spread: dict[StoryId, Counter[StoryId]] = {}
+    for article, old_story in old.items():
+        if old_story not in live and article in new:
+            spread.setdefault(old_story, Counter())[new[article]] += 1
+    return {
+        old_story: min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
+        for old_story, counts in sorted(spread.items())
+    }

@@ -29,6 +29,7 @@ class ArticleRef:
     source: str
     url: str | None
     published_at: str | None
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,23 @@ class IngestResult:
     new_story: bool
     status: str
     """'created', 'updated' or 'unchanged'."""
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True)
 class RelatedItem:
-    article: ArticleRef
-    score: float
+    """One article of related coverage; copies of it are folded into ``duplicates``."""
+
+    id: str
+    title: str
+    source: str
+    url: str | None
+    published_at: str | None
     story_id: StoryId | None
+    score: float
     same_story: bool
-    copies: int
-    """How many identical copies (same title and text) were folded into this result."""
+    duplicates: int
+    """How many stored near-copies (wire copies, republications) it stands for."""
 
 
 @dataclass(frozen=True)
@@ -68,15 +76,10 @@ class RelatedResult:
 
 
 @dataclass(frozen=True)
-class StorySummary:
-    id: StoryId
-    label: str
-    status: str
-    representative_article: ArticleRef | None
-    article_count: int
-    source_count: int
-    first_seen: str | None
-    last_updated: str | None
+class SummarySentenceView:
+    text: str
+    article_id: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -86,18 +89,66 @@ class SourceCount:
 
 
 @dataclass(frozen=True)
+class StorySummary:
+    id: StoryId
+    label: str
+    """3-5 key terms or names, joined by " · "."""
+    headline: str | None
+    """The title of the representative article."""
+    summary: list[SummarySentenceView]
+    status: str
+    representative_article: ArticleRef | None
+    article_count: int
+    source_count: int
+    """Outlets with their own coverage in the story (copies do not count)."""
+    top_sources: list[SourceCount]
+    first_seen: str | None
+    last_updated: str | None
+    hotness: float
+    """ln(Σ 2^-(age/half-life) over articles) + ln(1 + sources), at the service's clock."""
+    match: float | None = None
+    """Cosine of a search query to the story's centroid (only in search results)."""
+
+
+@dataclass(frozen=True)
 class StoryPage:
     items: list[StorySummary]
     next_cursor: str | None
 
 
 @dataclass(frozen=True)
+class DayCount:
+    day: str
+    articles: int
+    sources: list[SourceCount]
+
+
+@dataclass(frozen=True)
 class StoryDetail:
     story: StorySummary
     sources: list[SourceCount]
+    timeline: list[DayCount]
+    """Articles per UTC day, and per source within each day (dated articles only)."""
     articles: list[ArticleRef]
     next_cursor: str | None
     merged_into: StoryId | None = None
+
+
+@dataclass(frozen=True)
+class StoryEventView:
+    kind: str
+    """created, grew, merged, status_changed."""
+    at: str | None
+    article_id: str | None
+    other_story_id: StoryId | None
+
+
+@dataclass(frozen=True)
+class StoryHistory:
+    story_id: StoryId
+    merged_into: StoryId | None
+    events: list[StoryEventView]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)

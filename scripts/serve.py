@@ -9,12 +9,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scripts._common import run
 
 DEMO = Path(__file__).resolve().parent.parent / "cluster" / "demo" / "demo.jsonl"
+MAINTENANCE_SECONDS = 60.0
+
+
+def start_maintenance(service: Any, every: float) -> None:
+    """On the wall clock, stories age even when nothing is ingested."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                service.maintain()
+            except Exception as exc:  # keep serving; the next round retries
+                print(f"maintenance failed: {exc}", file=sys.stderr)
+
+    threading.Thread(target=loop, name="maintenance", daemon=True).start()
 
 
 def main() -> None:
@@ -35,6 +53,8 @@ def main() -> None:
         service.snapshot()
         print(f"imported the demo corpus: {report.created} articles, "
               f"{report.new_stories} stories")
+    if settings.clock == "wall":
+        start_maintenance(service, MAINTENANCE_SECONDS)
     app = create_app(service=service)
     print(f"serving on http://{settings.host}:{settings.port}/ "
           f"(API docs: http://{settings.host}:{settings.port}/api/docs)")

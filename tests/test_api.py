@@ -79,8 +79,8 @@ def test_related_for_stored_article(seeded: FlaskClient) -> None:
     assert body["query_id"] == ids[0]
     assert len(body["items"]) == 2
     first = body["items"][0]
-    assert first["article"]["source"] == "Reuters" and first["same_story"] is True
-    assert {"score", "story_id", "copies"} <= set(first)
+    assert first["source"] == "Reuters" and first["same_story"] is True
+    assert {"score", "story_id", "duplicates", "published_at"} <= set(first)
 
 
 def test_related_for_new_text_writes_nothing(seeded: FlaskClient) -> None:
@@ -92,12 +92,13 @@ def test_related_for_new_text_writes_nothing(seeded: FlaskClient) -> None:
 
 
 def test_stories_list_and_detail(seeded: FlaskClient) -> None:
-    page = seeded.get("/api/v1/stories?limit=1").get_json()
+    page = seeded.get("/api/v1/stories?limit=1&order=last_updated").get_json()
     assert len(page["items"]) == 1 and page["next_cursor"]
     newest = page["items"][0]
-    assert newest["label"] == BANK["title"]
+    assert newest["headline"] == BANK["title"] and "Central Bank" in newest["label"]
     assert newest["representative_article"]["source"] == "FT"
-    rest = seeded.get(f"/api/v1/stories?limit=1&cursor={page['next_cursor']}").get_json()
+    rest = seeded.get(
+        f"/api/v1/stories?limit=1&order=last_updated&cursor={page['next_cursor']}").get_json()
     quake = rest["items"][0]
     assert quake["article_count"] == 2 and quake["source_count"] == 2
     assert rest["next_cursor"] is None

@@ -10,6 +10,7 @@ import pytest
 
 from cluster.articles import Article
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
+from cluster.reading import RelatedFilters, StoryQuery
 from cluster.service import StoryService
 from cluster.settings import Settings
 from tests.conftest import make_settings
@@ -122,23 +123,24 @@ def test_related_excludes_self_marks_same_story_and_folds_copies(
         make_article(QUAKE + " rescuers", id="w3", source="Paper 3"),
         make_article(BANK, id="b", source="FT"),
     ])
-    result = service.related("q", k=5)
-    ids = [item.article.id for item in result.items]
+    result = service.related("q", RelatedFilters(k=5))
+    ids = [item.id for item in result.items]
     assert "q" not in ids
     assert ids[0] == "w1" and "w2" not in ids and "w3" not in ids
-    assert result.items[0].copies == 2 and result.items[0].same_story
-    assert any(item.article.id == "b" and not item.same_story for item in result.items)
+    assert result.items[0].duplicates == 2 and result.items[0].same_story
+    assert any(item.id == "b" and not item.same_story for item in result.items)
+    assert service.get_article("w3").duplicate_of == "w1"
 
 
 def test_related_to_text_writes_nothing(service: StoryService, make_article: MakeArticle) -> None:
     stored = service.ingest([make_article(QUAKE, id="q")])[0]
-    result = service.related_to_text(QUAKE, "rescuers search", k=3)
+    result = service.related_to_text(QUAKE, "rescuers search", RelatedFilters(k=3))
     assert result.would_join is not None and result.would_join.story_id == stored.story_id
     assert service.article_count() == 1
     with pytest.raises(InvalidInput):
-        service.related_to_text("  ", "", k=3)
+        service.related_to_text("  ", "", RelatedFilters(k=3))
     with pytest.raises(InvalidInput):
-        service.related("q", k=0)
+        service.related("q", RelatedFilters(k=0))
 
 
 def test_story_listing_is_newest_first_and_paginates(
@@ -148,16 +150,18 @@ def test_story_listing_is_newest_first_and_paginates(
               "senate passes budget bill", "mars rover finds water ice", "chess champion wins"]
     for hour, topic in enumerate(topics):
         service.ingest([make_article(topic, hours=hour)])
-    first = service.list_stories("active", limit=2)
-    assert [s.label for s in first.items] == [topics[4], topics[3]]
-    second = service.list_stories("active", limit=2, cursor=first.next_cursor)
-    third = service.list_stories("active", limit=2, cursor=second.next_cursor)
-    labels = [s.label for page in (first, second, third) for s in page.items]
-    assert labels == topics[::-1] and third.next_cursor is None
+    first = service.list_stories(StoryQuery(limit=2, order="last_updated"))
+    assert [s.headline for s in first.items] == [topics[4], topics[3]]
+    second = service.list_stories(
+        StoryQuery(limit=2, order="last_updated", cursor=first.next_cursor))
+    third = service.list_stories(
+        StoryQuery(limit=2, order="last_updated", cursor=second.next_cursor))
+    headlines = [s.headline for page in (first, second, third) for s in page.items]
+    assert headlines == topics[::-1] and third.next_cursor is None
     with pytest.raises(InvalidInput):
-        service.list_stories("active", cursor="garbage!")
+        service.list_stories(StoryQuery(cursor="garbage!"))
     with pytest.raises(InvalidInput):
-        service.list_stories("sleeping")
+        service.list_stories(StoryQuery(status="sleeping"))
 
 
 def test_stories_age_from_active_to_dormant_to_archived(
@@ -254,7 +258,7 @@ def test_converging_stories_merge_and_the_old_id_keeps_answering(
     detail = svc.get_story(absorbed)
     assert detail.story.id == survivor and detail.merged_into == survivor
     assert detail.story.article_count == 2
-    listed = {s.id for s in svc.list_stories("all").items}
+    listed = {s.id for s in svc.list_stories(StoryQuery(status="all")).items}
     assert absorbed not in listed and survivor in listed
     with svc.store.read() as reader:
         kinds = [(e.kind, e.other_id) for e in reader.story_events(survivor)]

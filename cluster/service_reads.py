@@ -1,0 +1,172 @@
+"""The service's read side: related coverage, stories, articles and health.
+
+A mixin of ``StoryService``: reads take one consistent store snapshot and the
+in-memory index; they never write and never hold the write lock for longer
+than a clusterer lookup.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from cluster.clustering import Neighbour, OnlineClusterer
+from cluster.embedding import Embedder, embedding_text, text_fingerprint
+from cluster.errors import InvalidInput, NotFound
+from cluster.index import VectorIndex
+from cluster.lexical import TermStats, article_terms
+from cluster.reading import (
+    RelatedFilters,
+    StoryQuery,
+    iso,
+    related_items,
+    story_detail,
+    story_history,
+    story_page,
+    story_summaries,
+)
+from cluster.settings import Settings
+from cluster.store import Reader, SQLiteStore
+from cluster.types import StoryId, Vector
+from cluster.views import (
+    ArticleView,
+    Readiness,
+    RelatedResult,
+    StoryDetail,
+    StoryGuess,
+    StoryHistory,
+    StoryPage,
+)
+
+
+class ServiceReads:
+    settings: Settings
+    store: SQLiteStore
+    index: VectorIndex
+    embedder: Embedder
+    clusterer: OnlineClusterer
+    terms: TermStats
+    _lock: threading.RLock
+    _snapshot_seq: int
+
+    def _clock(self) -> float | None:
+        raise NotImplementedError
+
+    def _neighbours(
+        self, reader: Reader, vector: Vector, exclude: int | None, k: int,
+        pairs: list[tuple[int, float]] | None = None,
+    ) -> list[Neighbour]:
+        raise NotImplementedError
+
+    # -- articles ------------------------------------------------------------
+    def get_article(self, article_id: str) -> ArticleView:
+        with self.store.read() as reader:
+            article = reader.article_by_id(article_id)
+        if article is None:
+            raise NotFound("article", article_id)
+        return ArticleView(
+            article.id, article.title, article.text, article.source, article.url,
+            iso(article.published_at), article.lang, article.story_id, article.duplicate_of,
+        )
+
+    def article_count(self) -> int:
+        with self.store.read() as reader:
+            return reader.article_count()
+
+    # -- related coverage ----------------------------------------------------
+    def related(self, article_id: str, filters: RelatedFilters | None = None) -> RelatedResult:
+        """Other coverage of a stored article: its story first, then neighbours."""
+        filters = self._checked(filters)
+        with self.store.read() as reader:
+            article = reader.article_by_id(article_id)
+            if article is None:
+                raise NotFound("article", article_id)
+            vector = reader.vectors([article.key])[0]
+            items = related_items(reader, self.index, vector, filters, article.key,
+                                  article.story_id, article.duplicate_of or article.id,
+                                  article.embed_hash)
+        return RelatedResult(article.id, article.story_id, items)
+
+    def related_to_text(
+        self, title: str, text: str, filters: RelatedFilters | None = None,
+        timestamp: float | None = None,
+    ) -> RelatedResult:
+        """Related coverage for an unstored article, and the story it would join
+        if it were published at ``timestamp`` (default: the service's clock)."""
+        filters = self._checked(filters)
+        if not title.strip():
+            raise InvalidInput("title", "must not be empty")
+        body = embedding_text(title, text, self.settings.lead_chars)
+        vector = self.embedder.embed([body])[0]
+        with self.store.read() as reader:
+            neighbours = self._neighbours(reader, vector, None, self.settings.cluster.neighbours)
+            with self._lock:
+                decision = self.clusterer.predict_one(
+                    vector, self._clock() if timestamp is None else timestamp, neighbours,
+                    body_chars=len(text.strip()), terms=self.terms.weigh(article_terms(body)))
+            label = None
+            if decision.story_id is not None:
+                row = reader.story(decision.story_id)
+                label = row.label if row is not None else None
+            items = related_items(reader, self.index, vector, filters, None, decision.story_id,
+                                  None, text_fingerprint(body, self.embedder.model_name))
+        guess = StoryGuess(decision.story_id, round(decision.score, 4), label)
+        return RelatedResult(None, decision.story_id, items, guess)
+
+    def _checked(self, filters: RelatedFilters | None) -> RelatedFilters:
+        filters = filters or RelatedFilters()
+        if not 1 <= filters.k <= self.settings.max_k:
+            raise InvalidInput("k", f"must be between 1 and {self.settings.max_k}")
+        if not 0 <= filters.per_source <= self.settings.max_k:
+            raise InvalidInput("per_source",
+                               f"must be between 0 (no limit) and {self.settings.max_k}")
+        if (filters.since is not None and filters.until is not None
+                and filters.since > filters.until):
+            raise InvalidInput("since", "must not be after until")
+        return filters
+
+    # -- stories -------------------------------------------------------------
+    def list_stories(self, query: StoryQuery | None = None) -> StoryPage:
+        query = query or StoryQuery()
+        with self.store.read() as reader:
+            return story_page(reader, query, self._clock(), self.settings.hotness_half_life_hours)
+
+    def search_stories(self, text: str, query: StoryQuery | None = None) -> StoryPage:
+        """Joinable (active and dormant) stories nearest to ``text`` by centroid."""
+        query = query or StoryQuery(status="all")
+        query.statuses()
+        if not text.strip():
+            raise InvalidInput("q", "must not be empty")
+        vector = self.embedder.embed([text.strip()])[0]
+        with self._lock:
+            nearest = self.clusterer.nearest_stories(vector, 4 * query.limit + 20)
+        with self.store.read() as reader:
+            rows = reader.stories_by_ids(story for story, _ in nearest)
+            matches = dict(nearest)
+            chosen = [rows[s] for s, _ in nearest if s in rows and query.admits(rows[s])]
+            return StoryPage(story_summaries(
+                reader, chosen[:query.limit], self._clock(),
+                self.settings.hotness_half_life_hours, matches), None)
+
+    def get_story(self, story_id: int, limit: int = 50, cursor: str | None = None) -> StoryDetail:
+        with self.store.read() as reader:
+            return story_detail(reader, story_id, limit, cursor, self._clock(),
+                                self.settings.hotness_half_life_hours)
+
+    def story_events(self, story_id: int, limit: int = 100,
+                     cursor: str | None = None) -> StoryHistory:
+        with self.store.read() as reader:
+            return story_history(reader, story_id, limit, cursor)
+
+    def assignments(self) -> dict[str, StoryId]:
+        """Every article id with its story id (evaluation)."""
+        with self.store.read() as reader:
+            return reader.assignments()
+
+    # -- health --------------------------------------------------------------
+    def readiness(self) -> Readiness:
+        """Store reachable, index loaded and holding exactly the store's articles."""
+        with self.store.read() as reader:
+            stored = reader.article_count()
+            seq = reader.index_seq()
+        indexed = len(self.index)
+        return Readiness(stored, indexed, stored == indexed, seq, self._snapshot_seq)
