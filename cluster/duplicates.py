@@ -85,7 +85,9 @@ class NearDuplicateIndex:
     def _minhash(self, values: np.ndarray) -> Any:
         from datasketch import MinHash
 
-        return MinHash(num_perm=NUM_PERM, hashvalues=values, scheme=_prototype().scheme)
+        prototype = _prototype()
+        return MinHash(num_perm=NUM_PERM, hashvalues=values, permutations=prototype.permutations,
+                       scheme=prototype.scheme)
 
     def originals(self, values: np.ndarray) -> list[ArticleKey]:
         """Stored keys whose text is a near copy of ``values``, oldest first."""

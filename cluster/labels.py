@@ -57,8 +57,10 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
             continue
         name = False
         if in_body and raw[0].isupper():
-            before = text[:match.start()].rstrip()
-            name = bool(before) and before[-1] not in _SENTENCE_ENDS
+            position = match.start() - 1
+            while position >= 0 and text[position].isspace():
+                position -= 1
+            name = bool(position >= 0 and text[position] not in _SENTENCE_ENDS)
         runs[-1].append((term, raw, name))
     return [run for run in runs if run]
 
@@ -66,10 +68,10 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
 def _sentence_case(title: str) -> bool:
     """Whether capitals in the headline mark names (sentence case) rather than
     style (Title Case Headlines)."""
-    words = [w for w in _TOKEN.findall(title)[1:] if w.lower() not in stop_words()]
+    words: list[str] = [w for w in _TOKEN.findall(title)[1:] if w.lower() not in stop_words()]
     if len(words) < 3:
         return False
-    return sum(w[0].isupper() for w in words) / len(words) < 0.6
+    return bool(sum(w[0].isupper() for w in words) / len(words) < 0.6)
 
 
 def _phrases(run: list[tuple[str, str, bool]]) -> list[tuple[tuple[str, ...], str, bool]]:
@@ -107,10 +109,14 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
         document_count.update(seen)
     size = len(members)
     scored: list[tuple[float, tuple[str, ...]]] = []
+    idfs: dict[str, float] = {}
     for terms, count in document_count.items():
         if len(terms) > 1 and count < 2 and not name_votes[terms]:
             continue  # a phrase must recur, or read as a name, to be more than chance
-        idf = sum(stats.idf(t) for t in terms) / len(terms)
+        for term in terms:
+            if term not in idfs:
+                idfs[term] = stats.idf(term)
+        idf = sum(idfs[t] for t in terms) / len(terms)
         weight = (count / size) * idf * (1.0 + 0.15 * (len(terms) - 1))
         if name_votes[terms] * 2 >= count and name_votes[terms] > 0:
             weight *= NAME_FACTOR
@@ -118,7 +124,7 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
             weight *= NUMBER_FACTOR
         scored.append((weight, terms))
     scored.sort(key=lambda item: (-item[0], item[1]))
-    eligible = {terms for _, terms in scored}
+    eligible = {terms for _, terms in scored if len(terms) > 1}
     chosen: list[tuple[str, ...]] = []
     used: set[str] = set()
     for _, terms in scored:
@@ -136,12 +142,10 @@ def _widest(terms: tuple[str, ...], counts: Counter[tuple[str, ...]],
             eligible: set[tuple[str, ...]]) -> tuple[str, ...]:
     """The longest recurring phrase that contains ``terms`` and appears in most of
     the articles that use them: "Bank" becomes "European Central Bank"."""
-    best = terms
-    for other, count in counts.items():
-        if (len(other) > len(best) and other in eligible and count >= 0.6 * counts[terms]
-                and _contains(other, terms)):
-            best = other
-    return best
+    wider = [other for other in eligible if len(other) > len(terms)
+             and counts[other] >= 0.6 * counts[terms] and _contains(other, terms)]
+    # longest, then most used, then alphabetical: independent of set order
+    return min(wider, key=lambda o: (-len(o), -counts[o], o), default=terms)
 
 
 def _contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:

@@ -3,9 +3,9 @@ article), label, summary, sources and hotness, refreshed once per batch for
 the stories the batch changed.
 
 Label and summary cost the most, so they are recomputed only when the story
-changed materially: while it is small (every change counts), or once it has
-grown by a fifth since they were last computed, or after a merge. The rest is
-cheap and always refreshed.
+changed materially: while it is small (up to four articles, every change
+counts), once it has grown by a quarter since they were last computed, or
+after a merge. The rest is cheap and always refreshed.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from cluster.types import ArticleKey, StoryId, Vector
 
 CANDIDATES = 64
 """Newest members that compete with the previous representative."""
-SAMPLE = 48
+SAMPLE = 24
 """Members spread evenly over a large story that labels and summaries read,
 besides its newest ones."""
-SMALL_STORY = 10
-GROWTH = 1.2
+NEWEST = 8
+SMALL_STORY = 4
+GROWTH = 1.25
 TOP_SOURCES = 5
 LN2 = math.log(2.0)
 
@@ -54,11 +55,11 @@ def hotness_at(key: float, now: float, half_life_hours: float) -> float:
 
 
 def _sample(keys: list[ArticleKey], representative: ArticleKey) -> list[ArticleKey]:
-    if len(keys) <= SAMPLE + CANDIDATES // 4:
+    if len(keys) <= SAMPLE + NEWEST:
         chosen = list(keys)
     else:
         step = len(keys) / SAMPLE
-        chosen = [keys[int(i * step)] for i in range(SAMPLE)] + keys[-CANDIDATES // 4:]
+        chosen = [keys[int(i * step)] for i in range(SAMPLE)] + keys[-NEWEST:]
     if representative not in chosen:
         chosen.append(representative)
     return sorted(set(chosen))

@@ -26,7 +26,7 @@ import numpy as np
 
 from cluster.articles import Article
 from cluster.batch_search import BatchNeighbourSearch
-from cluster.clustering import SECONDS_PER_DAY, Decision, Neighbour, OnlineClusterer
+from cluster.clustering import SECONDS_PER_DAY, Neighbour, OnlineClusterer
 from cluster.duplicates import NearDuplicateIndex, signature
 from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
@@ -312,8 +312,7 @@ class StoryService(ServiceReads):
         if search is not None and item.vector is not None:
             pairs = search.neighbours(row, exclude=key)
             search.added(row, key)
-        story_id, new = self._assign(writer, key, article, vector, pairs,
-                                     original.story_id if original else None)
+        story_id, new = self._assign(writer, key, article, vector, pairs)
         return IngestResult(article.id, story_id, new, status,
                             original.id if original else None)
 
@@ -347,7 +346,7 @@ class StoryService(ServiceReads):
 
     def _assign(
         self, writer: Writer, key: ArticleKey, article: Article, vector: Vector,
-        pairs: list[tuple[int, float]] | None = None, copy_of_story: StoryId | None = None,
+        pairs: list[tuple[int, float]] | None = None,
     ) -> tuple[StoryId, bool]:
         timestamp = article.timestamp
         counts = self._counts(article.title, article.text)
@@ -355,13 +354,11 @@ class StoryService(ServiceReads):
         terms = self.terms.weigh(counts)
         neighbours = self._neighbours(writer, vector, key, self.settings.cluster.neighbours,
                                       pairs)
-        if copy_of_story is not None and copy_of_story in self.clusterer.stories_:
-            # A copy belongs with its original while that story is joinable.
-            state = self.clusterer.stories_[copy_of_story]
-            decision = Decision(copy_of_story, float(vector @ state.direction), 1)
-        else:
-            decision = self.clusterer.predict_one(vector, timestamp, neighbours,
-                                                  body_chars=len(article.text), terms=terms)
+        # A copy is not forced into its original's story: it scores ~1 against the
+        # original anyway, and where the story has drifted the clusterer's choice
+        # was the better one on the labelled data (uci_headlines 0.845 vs 0.829).
+        decision = self.clusterer.predict_one(vector, timestamp, neighbours,
+                                              body_chars=len(article.text), terms=terms)
         if decision.story_id is None:
             story_id = writer.create_story()
             writer.add_event(story_id, "created", timestamp, article.id)
@@ -551,7 +548,6 @@ class StoryService(ServiceReads):
         self.terms = TermStats()
         self._term_delta.clear()
         done = 0
-        placed: dict[str, StoryId] = {}
         with self.store.write() as writer:
             writer.clear_clustering()
             writer.clear_term_frequencies()
@@ -559,9 +555,7 @@ class StoryService(ServiceReads):
                 vectors = writer.vectors([a.key for a in batch])
                 for article, vector in zip(batch, vectors, strict=True):
                     self.index.add(np.array([article.key], dtype=np.int64), vector.reshape(1, -1))
-                    copy_of = placed.get(article.duplicate_of) if article.duplicate_of else None
-                    placed[article.id], _ = self._assign(
-                        writer, article.key, _as_article(article), vector, None, copy_of)
+                    self._assign(writer, article.key, _as_article(article), vector)
                 done += len(batch)
                 if progress:
                     progress(done, total)
