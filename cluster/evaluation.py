@@ -5,8 +5,10 @@ with the baselines on the same embeddings."""
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from cluster.embedding import Embedder, embedding_text
 from cluster.importer import import_articles
 from cluster.jsonl import LabelledArticle, read_labelled
 from cluster.metrics import Scores, score
+from cluster.rouge import Rouge, mean_rouge
 from cluster.service import StoryService
 from cluster.settings import Settings
 
@@ -40,6 +43,8 @@ class FileEvaluation:
     file: str
     articles: int
     methods: list[MethodResult] = field(default_factory=list)
+    headlines: list[HeadlineResult] = field(default_factory=list)
+    """ROUGE against the gold stories' human headlines (files with story_title)."""
 
     def result(self, method: str) -> MethodResult | None:
         return next((m for m in self.methods if m.method == method), None)
@@ -52,6 +57,52 @@ class FileEvaluation:
         if ours is None or not others:
             return None
         return ours.scores.bcubed_f1 - max(others)
+
+
+@dataclass(frozen=True)
+class HeadlineResult:
+    method: str
+    stories: int
+    rouge: Rouge
+
+
+GENERATED_HEADLINE = "headline (representative)"
+GENERATED_LABEL = "label (key terms)"
+FIRST_TITLE = "first article's title"
+RANDOM_TITLE = "random member's title"
+
+
+def headline_rouge(
+    items: Sequence[LabelledArticle], predicted: Sequence[int],
+    presented: dict[int, tuple[str, str]], seed: int = 0,
+) -> list[HeadlineResult]:
+    """For each gold story with a human headline, the predicted story holding most
+    of its articles: its generated headline and label, and two baselines from
+    the same predicted story (its first article's title, a random member's
+    title), each scored by ROUGE F1 against the human headline."""
+    rng = random.Random(seed)
+    members: dict[int, list[LabelledArticle]] = {}
+    for item, story in zip(items, predicted, strict=True):
+        members.setdefault(story, []).append(item)
+    by_gold: dict[str, Counter[int]] = {}
+    reference: dict[str, str] = {}
+    for item, story in zip(items, predicted, strict=True):
+        if item.cluster is not None and item.story_title:
+            by_gold.setdefault(item.cluster, Counter())[story] += 1
+            reference[item.cluster] = item.story_title
+    pairs: dict[str, list[tuple[str, str]]] = {
+        GENERATED_HEADLINE: [], GENERATED_LABEL: [], FIRST_TITLE: [], RANDOM_TITLE: []}
+    for gold in sorted(by_gold):
+        story = min(by_gold[gold].items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        headline, label = presented.get(story, ("", ""))
+        truth = reference[gold]
+        group = members[story]  # in replay order: the first is the earliest
+        pairs[GENERATED_HEADLINE].append((headline, truth))
+        pairs[GENERATED_LABEL].append((label.replace(" · ", " "), truth))
+        pairs[FIRST_TITLE].append((group[0].article.title, truth))
+        pairs[RANDOM_TITLE].append((rng.choice(group).article.title, truth))
+    return [HeadlineResult(method, len(found), mean_rouge(found))
+            for method, found in pairs.items() if found]
 
 
 def labelled_items(path: Path, limit: int | None = None) -> list[LabelledArticle]:
@@ -75,6 +126,7 @@ def scratch_service(settings: Settings, embedder: Embedder) -> Iterator[StorySer
 def run_clusterer(
     settings: Settings, embedder: Embedder, items: Sequence[LabelledArticle],
     batch_size: int = 64, progress: Callable[[int], None] | None = None,
+    presented: dict[int, tuple[str, str]] | None = None,
 ) -> tuple[list[int], float]:
     """Story id per item, and the seconds the ingest took (embedding excluded
     when the embedder already holds the vectors)."""
@@ -83,6 +135,8 @@ def run_clusterer(
         import_articles(service, items, batch_size, progress)
         seconds = time.perf_counter() - started
         assignment = service.assignments()
+        if presented is not None:
+            presented.update(service.story_headlines())
     return [int(assignment[i.article.id]) for i in items], seconds
 
 
@@ -96,9 +150,12 @@ def evaluate_items(
     gold = [i.cluster for i in items]
     evaluation = FileEvaluation(name, len(items))
 
-    predicted, seconds = run_clusterer(settings, embedder, items, progress=progress)
+    presented: dict[int, tuple[str, str]] = {}
+    predicted, seconds = run_clusterer(settings, embedder, items, progress=progress,
+                                       presented=presented)
     evaluation.methods.append(MethodResult(CLUSTERER, score(gold, predicted), seconds,
                                            len(items) / max(seconds, 1e-9)))
+    evaluation.headlines = headline_rouge(items, predicted, presented)
 
     started = time.perf_counter()
     stamps = [i.article.timestamp for i in items]
@@ -132,6 +189,16 @@ def format_table(evaluations: Sequence[FileEvaluation]) -> str:
         if evaluation.margin is not None:
             lines.append(f"{evaluation.file:<22} {'margin over best other':<26} "
                          f"{'':6} {'':6} {evaluation.margin:+6.3f}")
+    for evaluation in evaluations:
+        if evaluation.headlines:
+            lines.append("")
+            lines.append(f"{evaluation.file}: ROUGE F1 against the gold stories' human "
+                         f"headlines ({evaluation.headlines[0].stories} stories)")
+            lines.append(f"{'':<4}{'candidate':<28} {'R-1':>6} {'R-2':>6} {'R-L':>6}")
+            for headline in evaluation.headlines:
+                r = headline.rouge
+                lines.append(f"{'':<4}{headline.method:<28} {r.rouge1:6.3f} {r.rouge2:6.3f} "
+                             f"{r.rougeL:6.3f}")
     if len(evaluations) > 1:
         f1s = [e.result(CLUSTERER).scores.bcubed_f1 for e in evaluations  # type: ignore[union-attr]
                if e.result(CLUSTERER) is not None]

@@ -22,6 +22,8 @@ _FIELDS = {"id": "id", "title": "title", "text": "text", "date": "published_at",
 class LabelledArticle:
     article: Article
     cluster: str | None
+    story_title: str | None = None
+    """A human-written headline for the gold story, where the file has one."""
 
 
 def parse_line(line: str, where: str, limits: TextLimits | None = None) -> LabelledArticle:
@@ -41,7 +43,9 @@ def parse_line(line: str, where: str, limits: TextLimits | None = None) -> Label
         field = ".".join(str(p) for p in error["loc"]) or "record"
         raise InvalidInput(f"{where}.{field}", error["msg"]) from None
     label = record.get("cluster")
-    return LabelledArticle(to_article(incoming), None if label is None else str(label))
+    title = record.get("story_title")
+    return LabelledArticle(to_article(incoming), None if label is None else str(label),
+                           title if isinstance(title, str) and title.strip() else None)
 
 
 def iter_labelled(path: Path, limits: TextLimits | None = None) -> Iterator[LabelledArticle]:

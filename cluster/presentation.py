@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from cluster.labels import LabelSource, format_label, label_terms
-from cluster.lexical import TermStats
+from cluster.lexical import TermStats, term_counts
 from cluster.store import Writer
 from cluster.summaries import SummaryMember, summarise
 from cluster.types import ArticleKey, StoryId, Vector
@@ -52,6 +52,29 @@ def hotness_key(times: list[float], sources: int, half_life_hours: float) -> flo
 def hotness_at(key: float, now: float, half_life_hours: float) -> float:
     """The key seen from ``now``: ln(Σ 2^-(age/half-life)) + ln(1 + sources)."""
     return key - now * (LN2 / (half_life_hours * 3600.0))
+
+
+def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, writer: Writer,
+            terms: TermStats) -> ArticleKey:
+    """The member closest to the story: half its dense closeness to the centroid,
+    half how much its headline shares with the other headlines (TF-IDF cosine
+    to their sum), so the chosen headline is the story's common wording."""
+    if len(candidates) <= 2:
+        return candidates[int(np.argmax(closeness))]
+    titles = writer.articles_by_keys(candidates)
+    weights = [terms.weigh(term_counts(titles[k].title)) if k in titles else {}
+               for k in candidates]
+    total: dict[str, float] = {}
+    for vector in weights:
+        for term, value in vector.items():
+            total[term] = total.get(term, 0.0) + value
+    scores = []
+    for row, vector in enumerate(weights):
+        others = {t: v - vector.get(t, 0.0) for t, v in total.items()}
+        norm = math.sqrt(sum(v * v for v in others.values())) or 1.0
+        shared = sum(value * others.get(t, 0.0) for t, value in vector.items()) / norm
+        scores.append(0.5 * float(closeness[row]) + 0.5 * shared)
+    return candidates[int(np.argmax(scores))]
 
 
 def _sample(keys: list[ArticleKey], representative: ArticleKey) -> list[ArticleKey]:
@@ -97,7 +120,7 @@ def refresh_presentation(
     if direction is None:
         direction = np.asarray(row.centroid_sum, dtype=np.float32)
         direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
-    best = candidates[int(np.argmax(vectors @ direction))]
+    best = _medoid(candidates, vectors @ direction, writer, terms)
     outlets = writer.story_outlets(story_id)
     originals = [(source, n) for source, n in outlets if n > 0]
     source_count = len(originals) or len(outlets)

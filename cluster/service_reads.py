@@ -170,3 +170,13 @@ class ServiceReads:
             seq = reader.index_seq()
         indexed = len(self.index)
         return Readiness(stored, indexed, stored == indexed, seq, self._snapshot_seq)
+
+    def story_headlines(self) -> dict[int, tuple[str, str]]:
+        """(headline, label) of every live story (evaluation)."""
+        with self.store.read() as reader:
+            rows = reader.stories_with_status(("active", "dormant", "archived"))
+            titles = reader.articles_by_keys(
+                r.representative for r in rows if r.representative is not None)
+        return {int(r.id): (titles[r.representative].title
+                            if r.representative is not None and r.representative in titles
+                            else "", r.label) for r in rows}
