@@ -25,6 +25,8 @@ NAME_FACTOR = 1.5
 NUMBER_FACTOR = 1.2
 LEAD_CHARS = 600
 STEM = 5
+WIDEN = 0.75
+"""A longer phrase replaces a term when it appears in this share of its articles."""
 SEPARATOR = " · "
 WEEKDAYS = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
                       "sunday", "today", "yesterday", "tomorrow"})
@@ -143,7 +145,7 @@ def _widest(terms: tuple[str, ...], counts: Counter[tuple[str, ...]],
     """The longest recurring phrase that contains ``terms`` and appears in most of
     the articles that use them: "Bank" becomes "European Central Bank"."""
     wider = [other for other in eligible if len(other) > len(terms)
-             and counts[other] >= 0.6 * counts[terms] and _contains(other, terms)]
+             and counts[other] >= WIDEN * counts[terms] and _contains(other, terms)]
     # longest, then most used, then alphabetical: independent of set order
     return min(wider, key=lambda o: (-len(o), -counts[o], o), default=terms)
 

@@ -99,19 +99,9 @@ def summarise(members: Sequence[SummaryMember], vectors: Matrix, direction: Vect
             centroid[term] = centroid.get(term, 0.0) + weight
     norm = math.sqrt(sum(w * w for w in centroid.values())) or 1.0
     story_terms = {t: w / norm for t, w in centroid.items()}
-    candidates: list[tuple[float, int, str, dict[str, float]]] = []
-    headline_only = all(not members[row].text.strip() for row in rows)
-    for rank, row in enumerate(rows):
-        member = members[row]
-        pieces = ([member.title] if headline_only
-                  else split_sentences(member.text)[:LEAD_SENTENCES])
-        for position, sentence in enumerate(pieces):
-            if not headline_only and not MIN_CHARS <= len(sentence) <= MAX_CHARS:
-                continue
-            terms = _tfidf(sentence, stats)
-            relevance = (_cosine(terms, story_terms) + 0.1 / (1 + position)
-                         + 0.05 / (1 + rank))
-            candidates.append((relevance, row, sentence, terms))
+    candidates = _candidates(members, rows, story_terms, stats, headline_only=False)
+    if not candidates:  # no body sentence of a usable length: summarise with headlines
+        candidates = _candidates(members, rows, story_terms, stats, headline_only=True)
     picked: list[tuple[int, str, dict[str, float]]] = []
     total = 0
     while len(picked) < sentences:
@@ -131,3 +121,23 @@ def summarise(members: Sequence[SummaryMember], vectors: Matrix, direction: Vect
     return [SummarySentence(text, members[row].id, members[row].source)
             for row, text, _ in picked]
 
+
+def _candidates(
+    members: Sequence[SummaryMember], rows: list[int], story_terms: dict[str, float],
+    stats: TermStats, headline_only: bool,
+) -> list[tuple[float, int, str, dict[str, float]]]:
+    """(relevance, row, sentence, its terms) for the lead sentences of the picked
+    articles, or for their headlines."""
+    candidates: list[tuple[float, int, str, dict[str, float]]] = []
+    for rank, row in enumerate(rows):
+        member = members[row]
+        pieces = ([member.title] if headline_only
+                  else split_sentences(member.text)[:LEAD_SENTENCES])
+        for position, sentence in enumerate(pieces):
+            if not headline_only and not MIN_CHARS <= len(sentence) <= MAX_CHARS:
+                continue
+            terms = _tfidf(sentence, stats)
+            relevance = (_cosine(terms, story_terms) + 0.1 / (1 + position)
+                         + 0.05 / (1 + rank))
+            candidates.append((relevance, row, sentence, terms))
+    return candidates

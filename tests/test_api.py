@@ -251,3 +251,55 @@ def test_hostile_text_is_stored_as_data(client: FlaskClient) -> None:
     raw = client.get("/api/v1/articles/h1").get_data(as_text=True)
     assert "<script>" not in raw  # JSON-escaped, never raw HTML
     assert client.get("/readyz").get_json()["articles"] == 1
+
+
+def test_story_endpoints_of_the_lifecycle_issue(seeded: FlaskClient) -> None:
+    hot = seeded.get("/api/v1/stories").get_json()["items"]
+    assert hot[0]["article_count"] == 2  # two outlets, newest growth: hottest
+    quake = hot[0]
+    assert quake["headline"] and quake["label"] and quake["summary"]
+    assert {"top_sources", "hotness", "first_seen", "last_updated", "status"} <= set(quake)
+    detail = seeded.get(f"/api/v1/stories/{quake['id']}").get_json()
+    assert detail["timeline"] == [{"day": "2026-11-14", "articles": 2, "sources": [
+        {"source": "AP", "articles": 1}, {"source": "Reuters", "articles": 1}]}]
+    events = seeded.get(f"/api/v1/stories/{quake['id']}/events").get_json()
+    assert [e["kind"] for e in events["events"]] == ["created", "grew"]
+    found = seeded.get("/api/v1/stories?q=interest+rates+central+bank").get_json()["items"]
+    assert found[0]["headline"] == BANK["title"] and found[0]["match"] > 0
+    since = seeded.get("/api/v1/stories?since=2026-11-14T08:30:00Z&order=last_updated")
+    assert [s["headline"] for s in since.get_json()["items"]] == [BANK["title"]]
+    wide = seeded.get("/api/v1/stories?min_sources=2").get_json()["items"]
+    assert [s["id"] for s in wide] == [quake["id"]]
+    related = seeded.get(
+        "/api/v1/articles/ecb-1/related?k=5&per_source=0&exclude_sources=AP,reuters")
+    assert related.status_code == 200 and related.get_json()["items"] == []
+
+
+@pytest.mark.parametrize(("url", "field"), [
+    ("/api/v1/stories?order=random", "order"),
+    ("/api/v1/stories?min_sources=0", "min_sources"),
+    ("/api/v1/stories?since=yesterday", "since"),
+    ("/api/v1/stories?q=", "q"),
+    ("/api/v1/stories/1/events?limit=0", "limit"),
+    ("/api/v1/stories/1/events?cursor=%%%", "cursor"),
+    ("/api/v1/articles/ecb-1/related?per_source=-1", "per_source"),
+    ("/api/v1/articles/ecb-1/related?until=not-a-date", "until"),
+    ("/api/v1/articles/ecb-1/related?since=2026-11-15&until=2026-11-14", "since"),
+])
+def test_story_and_related_parameters_are_checked(
+    seeded: FlaskClient, url: str, field: str
+) -> None:
+    assert_problem(seeded.get(url), 422, field)
+
+
+def test_unknown_story_events_are_404(seeded: FlaskClient) -> None:
+    assert_problem(seeded.get("/api/v1/stories/424242/events"), 404)
+
+
+def test_related_post_takes_filters(seeded: FlaskClient) -> None:
+    body = seeded.post("/api/v1/related", json={
+        "title": QUAKE["title"], "k": 5, "per_source": 0, "exclude_sources": ["AP"],
+        "since": "2026-11-14T00:00:00Z"}).get_json()
+    assert body["items"] and all(item["source"] != "AP" for item in body["items"])
+    assert_problem(seeded.post("/api/v1/related", json={
+        "title": "x", "per_source": -1}), 422, "per_source")

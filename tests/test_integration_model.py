@@ -56,7 +56,11 @@ def test_demo_corpus_finds_the_north_korea_story(
     assert overlap >= 5, members
     assert len(members - gold_nk) == 0, members - gold_nk
     assert detail["story"]["source_count"] >= 5
-    assert "Korea" in detail["story"]["label"] or "Korean" in detail["story"]["label"]
+    assert "North Korea" in detail["story"]["label"]
+    summary = detail["story"]["summary"]
+    assert len(summary) >= 2 and len({s["source"] for s in summary}) == len(summary)
+    assert all(s["article_id"] in gold_nk for s in summary)
+    assert detail["timeline"] and sum(d["articles"] for d in detail["timeline"]) == overlap
     # No story mixes two of the demo's events.
     gold_of = {i.article.id: i.cluster for i in items}
     for story in stories:
@@ -68,5 +72,9 @@ def test_demo_corpus_finds_the_north_korea_story(
         "text": "Diplomats met before the APEC leaders' summit in Shenzhen.", "k": 5,
     }).get_json()
     assert related["would_join"]["story_id"] == detail["story"]["id"]
-    assert related["items"][0]["article"]["id"] in gold_nk
+    assert related["items"][0]["id"] in gold_nk and related["items"][0]["same_story"]
+    outlets = [item["source"] for item in related["items"]]
+    assert len(outlets) == len(set(outlets))
+    found = client.get("/api/v1/stories?q=pilots+strike+at+the+German+airline").get_json()
+    assert "Lufthansa" in found["items"][0]["label"]
     service.store.close()
