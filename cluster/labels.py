@@ -14,9 +14,11 @@ in its most frequent spelling.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cluster.lexical import _SENTENCE_ENDS, _TOKEN, TermStats, stop_words
 
@@ -41,6 +43,10 @@ class LabelSource:
     text: str
 
 
+_BREAK = re.compile(r"[,;:()\"“”!?.\n]")
+"""Punctuation between two words that ends a phrase."""
+
+
 def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
     """Runs of consecutive content words as (term, surface, looks like a name)."""
     stops = stop_words()
@@ -52,7 +58,7 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
         raw = raw.removesuffix("'s").removesuffix("’s")
         gap = text[last_end:match.start()]
         last_end = match.end()
-        if any(ch in gap for ch in ",;:()\"“”!?.") or "\n" in gap:
+        if gap != " " and _BREAK.search(gap):
             runs.append([])
         if term in stops or term in WEEKDAYS or (len(term) <= 1 and not term.isdigit()):
             runs.append([])
@@ -91,6 +97,17 @@ def _phrases(run: list[tuple[str, str, bool]]) -> list[tuple[tuple[str, ...], st
     return found
 
 
+@lru_cache(maxsize=8192)
+def _article_phrases(title: str, lead: str) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
+    """Every candidate phrase occurrence of one article; cached, because a story's
+    label is recomputed as it grows and its older members do not change."""
+    found: list[tuple[tuple[str, ...], str, bool]] = []
+    for text, in_body in ((title, _sentence_case(title)), (lead, True)):
+        for run in _runs(text, in_body):
+            found.extend(_phrases(run))
+    return tuple(found)
+
+
 def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     """3-5 key terms of a story, best first; fewer only when the text has fewer."""
     if not members:
@@ -99,16 +116,12 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     name_votes: Counter[tuple[str, ...]] = Counter()
     spellings: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
     for member in members:
-        seen: set[tuple[str, ...]] = set()
-        title_names = _sentence_case(member.title)
-        for text, in_body in ((member.title, title_names), (member.text[:LEAD_CHARS], True)):
-            for run in _runs(text, in_body):
-                for terms, surface, name in _phrases(run):
-                    seen.add(terms)
-                    spellings[terms][surface] += 1
-                    if name:
-                        name_votes[terms] += 1
-        document_count.update(seen)
+        phrases = _article_phrases(member.title, member.text[:LEAD_CHARS])
+        for terms, surface, name in phrases:
+            spellings[terms][surface] += 1
+            if name:
+                name_votes[terms] += 1
+        document_count.update({terms for terms, _, _ in phrases})
     size = len(members)
     scored: list[tuple[float, tuple[str, ...]]] = []
     idfs: dict[str, float] = {}

@@ -17,8 +17,10 @@ Every sentence names its article and source.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cluster.lexical import TermStats, term_counts
 from cluster.sentences import split_sentences
@@ -27,6 +29,8 @@ from cluster.types import Matrix, Vector
 SENTENCES = 3
 ARTICLES = 6
 LEAD_SENTENCES = 4
+LEAD_SCAN_CHARS = 3000
+"""Enough body for four lead sentences; long articles are not split whole."""
 MIN_CHARS = 40
 MAX_CHARS = 400
 MAX_SUMMARY_CHARS = 700
@@ -75,8 +79,18 @@ def pick_articles(vectors: Matrix, direction: Vector, sources: Sequence[str],
     return chosen
 
 
+@lru_cache(maxsize=16384)
+def _counts(text: str) -> Counter[str]:
+    return term_counts(text)
+
+
+@lru_cache(maxsize=8192)
+def _lead_sentences(text: str) -> tuple[str, ...]:
+    return tuple(split_sentences(text[:LEAD_SCAN_CHARS])[:LEAD_SENTENCES])
+
+
 def _tfidf(text: str, stats: TermStats) -> dict[str, float]:
-    counts = term_counts(text)
+    counts = _counts(text)
     raw = {t: (1.0 + math.log(n)) * stats.idf(t) for t, n in counts.items()}
     norm = math.sqrt(sum(w * w for w in raw.values()))
     return {t: w / norm for t, w in raw.items()} if norm else {}
@@ -132,7 +146,7 @@ def _candidates(
     for rank, row in enumerate(rows):
         member = members[row]
         pieces = ([member.title] if headline_only
-                  else split_sentences(member.text)[:LEAD_SENTENCES])
+                  else _lead_sentences(member.text))
         for position, sentence in enumerate(pieces):
             if not headline_only and not MIN_CHARS <= len(sentence) <= MAX_CHARS:
                 continue
