@@ -25,6 +25,8 @@ from cluster.lexical import _SENTENCE_ENDS, _TOKEN, TermStats, stop_words
 MAX_TERMS = 5
 NAME_FACTOR = 1.5
 NUMBER_FACTOR = 1.2
+HEADLINE_FACTOR = 1.5
+"""Weight of a term used in every headline of the story (linear in the share)."""
 LEAD_CHARS = 600
 STEM = 5
 WIDEN = 0.75
@@ -98,13 +100,17 @@ def _phrases(run: list[tuple[str, str, bool]]) -> list[tuple[tuple[str, ...], st
 
 
 @lru_cache(maxsize=8192)
-def _article_phrases(title: str, lead: str) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
-    """Every candidate phrase occurrence of one article; cached, because a story's
-    label is recomputed as it grows and its older members do not change."""
-    found: list[tuple[tuple[str, ...], str, bool]] = []
-    for text, in_body in ((title, _sentence_case(title)), (lead, True)):
+def _article_phrases(
+    title: str, lead: str
+) -> tuple[tuple[tuple[str, ...], str, bool, bool], ...]:
+    """Every candidate phrase occurrence of one article as (terms, surface, looks
+    like a name, in the headline); cached, because a story's label is
+    recomputed as it grows and its older members do not change."""
+    found: list[tuple[tuple[str, ...], str, bool, bool]] = []
+    for text, in_body, in_title in ((title, _sentence_case(title), True), (lead, True, False)):
         for run in _runs(text, in_body):
-            found.extend(_phrases(run))
+            found.extend((terms, surface, name, in_title)
+                         for terms, surface, name in _phrases(run))
     return tuple(found)
 
 
@@ -114,14 +120,16 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
         return []
     document_count: Counter[tuple[str, ...]] = Counter()
     name_votes: Counter[tuple[str, ...]] = Counter()
+    headline_votes: Counter[tuple[str, ...]] = Counter()
     spellings: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
     for member in members:
         phrases = _article_phrases(member.title, member.text[:LEAD_CHARS])
-        for terms, surface, name in phrases:
+        for terms, surface, name, _ in phrases:
             spellings[terms][surface] += 1
             if name:
                 name_votes[terms] += 1
-        document_count.update({terms for terms, _, _ in phrases})
+        document_count.update({terms for terms, _, _, _ in phrases})
+        headline_votes.update({terms for terms, _, _, in_title in phrases if in_title})
     size = len(members)
     scored: list[tuple[float, tuple[str, ...]]] = []
     idfs: dict[str, float] = {}
@@ -135,8 +143,12 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
         weight = (count / size) * idf * (1.0 + 0.15 * (len(terms) - 1))
         if name_votes[terms] * 2 >= count and name_votes[terms] > 0:
             weight *= NAME_FACTOR
-        if len(terms) == 1 and terms[0].isdigit() and len(terms[0]) >= 2:
-            weight *= NUMBER_FACTOR
+        if headline_votes[terms]:
+            weight *= 1.0 + (HEADLINE_FACTOR - 1.0) * headline_votes[terms] / size
+        if any(any(ch.isdigit() for ch in t) for t in terms):
+            # a figure in a headline names the event ("7.1", "$3.5 trillion"); one
+            # deep in a body is usually an incidental statistic
+            weight *= NUMBER_FACTOR if headline_votes[terms] else 0.5
         scored.append((weight, terms))
     scored.sort(key=lambda item: (-item[0], item[1]))
     eligible = {terms for _, terms in scored if len(terms) > 1}
