@@ -58,6 +58,8 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
         raw = match.group()
         term = raw.lower().replace("’", "'").removesuffix("'s")
         raw = raw.removesuffix("'s").removesuffix("’s")
+        if "." in raw and text[match.end():match.end() + 1] == ".":
+            raw += "."  # an abbreviation keeps its last dot: "U.S."
         gap = text[last_end:match.start()]
         last_end = match.end()
         if gap != " " and _BREAK.search(gap):
