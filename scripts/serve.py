@@ -2,7 +2,7 @@
 """Run the service: ingest the demo corpus into an empty store, then serve the
 API on 127.0.0.1 (settings: NEWSCLUSTERS_HOST / NEWSCLUSTERS_PORT).
 
-    python scripts/serve.py [--no-demo]
+    python scripts/serve.py [--no-demo] [--feeds sources.toml]
 """
 
 from __future__ import annotations
@@ -35,10 +35,31 @@ def start_maintenance(service: Any, every: float) -> None:
     threading.Thread(target=loop, name="maintenance", daemon=True).start()
 
 
+def start_feeds(service: Any, sources: Path) -> None:
+    """Poll feeds inside the server process: one writer for the store, and the
+    API sees new stories at once."""
+    from cluster.feeds.config import load_feed_settings
+    from cluster.feeds.poller import FeedPoller
+    from cluster.feeds.state import FeedState
+
+    feeds = load_feed_settings(sources)
+    state = FeedState(service.settings.data_dir / "feeds.sqlite3")
+    poller = FeedPoller(service, feeds, state)
+    stop = threading.Event()
+
+    def loop() -> None:
+        poller.run_forever(stop, lambda report: print(report.line(), flush=True))
+
+    threading.Thread(target=loop, name="feeds", daemon=True).start()
+    print(f"polling {len(feeds.feeds)} feeds from {sources}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-demo", action="store_true",
                         help="do not import the demo corpus into an empty store")
+    parser.add_argument("--feeds", type=Path, default=None,
+                        help="a sources TOML file: poll those feeds in the background")
     args = parser.parse_args()
 
     from api import create_app
@@ -55,6 +76,8 @@ def main() -> None:
               f"{report.new_stories} stories")
     if settings.clock == "wall":
         start_maintenance(service, MAINTENANCE_SECONDS)
+    if args.feeds is not None:
+        start_feeds(service, args.feeds)
     app = create_app(service=service)
     print(f"serving on http://{settings.host}:{settings.port}/ "
           f"(API docs: http://{settings.host}:{settings.port}/api/docs)")

@@ -1,0 +1,183 @@
+"""A polite HTTP client: timeouts, a User-Agent naming the product, response
+size caps, conditional GET, retries with backoff on 5xx and timeouts, and per
+host at most ``per_host`` requests in flight, spaced ``min_interval`` apart.
+
+Standard library only (``urllib``): the feeds module needs nothing an
+operator would have to configure, and every byte it parses came through here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+import urllib.robotparser
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+USER_AGENT = "newsclusters/0.1 (+https://github.com/newsclusters; story clustering feed poller)"
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    timeout_s: float = 10.0
+    max_bytes: int = 5 * 1024 * 1024
+    retries: int = 2
+    backoff_s: float = 1.0
+    per_host: int = 2
+    min_interval_s: float = 1.0
+    user_agent: str = USER_AGENT
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    status: int
+    body: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class FetchError(Exception):
+    """A request that failed for good (after retries): the reason is the message."""
+
+
+@dataclass
+class _Host:
+    gate: threading.Semaphore
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last: float = 0.0
+
+
+class PoliteClient:
+    def __init__(self, policy: FetchPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.policy = policy or FetchPolicy()
+        self._sleep = sleep
+        self._hosts: dict[str, _Host] = {}
+        self._hosts_lock = threading.Lock()
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._robots_lock = threading.Lock()
+
+    def _host(self, url: str) -> _Host:
+        key = (urlsplit(url).netloc or "").lower()
+        with self._hosts_lock:
+            host = self._hosts.get(key)
+            if host is None:
+                host = self._hosts[key] = _Host(threading.Semaphore(self.policy.per_host))
+            return host
+
+    def get(self, url: str, etag: str | None = None,
+            last_modified: str | None = None) -> Response:
+        """GET with the policy; 304 is a normal answer; other 4xx and exhausted
+        retries raise FetchError."""
+        attempt = 0
+        while True:
+            try:
+                return self._get_once(url, etag, last_modified)
+            except _Retryable as exc:
+                attempt += 1
+                if attempt > self.policy.retries:
+                    raise FetchError(f"{exc} (after {attempt} attempts)") from None
+                self._sleep(self.policy.backoff_s * 2 ** (attempt - 1))
+
+    def _get_once(self, url: str, etag: str | None, last_modified: str | None) -> Response:
+        headers = {"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate",
+                   "Accept": "application/rss+xml, application/atom+xml, application/xml, "
+                             "text/xml, text/html;q=0.9, */*;q=0.5"}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        request = urllib.request.Request(url, headers=headers)
+        host = self._host(url)
+        with host.gate:
+            with host.lock:
+                wait = host.last + self.policy.min_interval_s - time.monotonic()
+                if wait > 0:
+                    self._sleep(wait)
+                host.last = time.monotonic()
+            try:
+                with urllib.request.urlopen(request, timeout=self.policy.timeout_s) as answer:
+                    body = self._read_capped(answer)
+                    return Response(answer.geturl(), answer.status,
+                                    _decoded(body, answer.headers.get("Content-Encoding"),
+                                             self.policy.max_bytes),
+                                    answer.headers.get("ETag"),
+                                    answer.headers.get("Last-Modified"),
+                                    answer.headers.get("Content-Type", ""))
+            except urllib.error.HTTPError as exc:
+                if exc.code == 304:
+                    return Response(url, 304, b"", etag, last_modified)
+                if exc.code in RETRYABLE:
+                    raise _Retryable(f"HTTP {exc.code}") from None
+                raise FetchError(f"HTTP {exc.code}") from None
+            except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
+                    raise _Retryable(f"timed out after {self.policy.timeout_s:g} s") from None
+                raise _Retryable(f"connection failed: {reason}") from None
+
+    def _read_capped(self, answer: object) -> bytes:
+        read = answer.read  # type: ignore[attr-defined]
+        body: bytes = read(self.policy.max_bytes + 1)
+        if len(body) > self.policy.max_bytes:
+            raise FetchError(f"response larger than {self.policy.max_bytes} bytes")
+        return body
+
+    def allowed(self, url: str) -> bool:
+        """Whether robots.txt lets this product fetch ``url`` (RFC 9309: a missing
+        robots.txt allows everything; an unreachable one allows nothing)."""
+        parts = urlsplit(url)
+        root = f"{parts.scheme}://{parts.netloc}"
+        with self._robots_lock:
+            known = root in self._robots
+            rules = self._robots.get(root)
+        if not known:
+            rules = self._load_robots(root)
+            with self._robots_lock:
+                self._robots[root] = rules
+        if rules is None:
+            return False
+        return rules.can_fetch(self.policy.user_agent, url)
+
+    def _load_robots(self, root: str) -> urllib.robotparser.RobotFileParser | None:
+        parser = urllib.robotparser.RobotFileParser(root + "/robots.txt")
+        try:
+            answer = self.get(root + "/robots.txt")
+        except FetchError as exc:
+            if str(exc).startswith("HTTP 4"):
+                parser.parse([])  # no robots.txt: everything allowed
+                return parser
+            return None
+        parser.parse(answer.body.decode("utf-8", errors="replace").splitlines())
+        return parser
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _decoded(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body without its content coding, refusing to inflate past ``limit``
+    bytes (a small gzip can unpack to gigabytes)."""
+    if not encoding or encoding.lower() not in ("gzip", "deflate"):
+        return body
+    wbits = 31 if encoding.lower() == "gzip" else 15
+    inflater = zlib.decompressobj(wbits)
+    try:
+        plain = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise FetchError(f"bad {encoding} body: {exc}") from None
+    if len(plain) > limit or inflater.unconsumed_tail:
+        raise FetchError(f"response inflates past {limit} bytes")
+    return plain

@@ -1,0 +1,251 @@
+"""Feeds, offline: a local HTTP server on 127.0.0.1 serves fixture feeds (RSS,
+Atom, RDF, one malformed, one slow, one that answers 304 to a conditional
+GET, one that fails with 500) and fixture article pages; the poller ingests
+through a real service (SQLite, FAISS, hashing embedder)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from cluster.errors import ConfigurationError
+from cluster.feeds.config import FeedConfig, FeedSettings, load_feed_settings
+from cluster.feeds.http import FetchPolicy, PoliteClient
+from cluster.feeds.parse import normalise_url, parse_feed
+from cluster.feeds.poller import FeedPoller, PassReport
+from cluster.feeds.state import FeedState
+from cluster.service import StoryService
+from cluster.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+ROBOTS = b"User-agent: *\nDisallow: /private/\n"
+
+
+def big_feed(items: int) -> str:
+    entries = "".join(
+        f"<item><title>Fixture item {n} about topic {n % 37} in region {n % 11}</title>"
+        f"<link>http://HOST/big/{n}</link><guid>big-{n}</guid>"
+        f"<pubDate>Mon, 23 Nov 2026 {n % 24:02d}:00:00 +0000</pubDate>"
+        f"<description>Body of fixture item {n}, topic {n % 37}, region {n % 11}.</description>"
+        "</item>" for n in range(items))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{entries}' \
+           "</channel></rss>"
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the slow fixture's client has hung up by design
+
+
+class FixtureServer:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.requests.append((self.path, dict(self.headers.items())))
+                status, body, headers = server.route(self.path, dict(self.headers.items()))
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def fixture(self, name: str) -> bytes:
+        return (FIXTURES / name).read_text(encoding="utf-8").replace(
+            "http://HOST", self.base).encode()
+
+    def route(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        xml = {"Content-Type": "application/xml; charset=utf-8"}
+        if path == "/rss.xml":
+            if headers.get("If-None-Match") == '"rss-v1"':
+                return 304, b"", {"ETag": '"rss-v1"'}
+            return 200, self.fixture("rss.xml"), {**xml, "ETag": '"rss-v1"'}
+        if path in ("/atom.xml", "/rdf.xml"):
+            return 200, self.fixture(path[1:]), xml
+        if path == "/broken.xml":
+            return 200, self.fixture("broken.xml"), {"Content-Type": "text/html"}
+        if path == "/slow.xml":
+            time.sleep(1.5)
+            return 200, self.fixture("rss.xml"), xml
+        if path == "/error.xml":
+            return 500, b"upstream exploded", {"Content-Type": "text/plain"}
+        if path == "/big.xml":
+            return 200, big_feed(300).replace("http://HOST", self.base).encode(), xml
+        if path == "/robots.txt":
+            return 200, ROBOTS, {"Content-Type": "text/plain"}
+        if path.startswith("/articles/"):
+            name = path.split("/")[-1].split("?")[0]
+            if (FIXTURES / name).exists():
+                return 200, self.fixture(name), {"Content-Type": "text/html; charset=utf-8"}
+        if path.startswith("/private/"):
+            return 200, b"<html><body><p>Should never be fetched.</p></body></html>", {}
+        return 404, b"not found", {"Content-Type": "text/plain"}
+
+    def paths(self) -> list[str]:
+        return [p for p, _ in self.requests]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FixtureServer]:
+    fixture = FixtureServer()
+    yield fixture
+    fixture.close()
+
+
+def feeds_for(server: FixtureServer, *names: str) -> FeedSettings:
+    sources = {"rss": ("Harbour Gazette", True), "atom": ("Valley Courier", False),
+               "rdf": ("Coastal Bulletin", False), "broken": ("Broken Times", False),
+               "slow": ("Slow Post", False), "error": ("Error Daily", False),
+               "big": ("Big Feed", False)}
+    return FeedSettings(feeds=[
+        FeedConfig(url=f"{server.base}/{name}.xml", source=sources[name][0],
+                   full_text=sources[name][1], lang="en")
+        for name in names])
+
+
+def poller(service: StoryService, settings: Settings, feeds: FeedSettings) -> FeedPoller:
+    policy = FetchPolicy(timeout_s=0.5, retries=1, backoff_s=0.01, min_interval_s=0.0,
+                         per_host=4)
+    state = FeedState(settings.data_dir / "feeds.sqlite3")
+    return FeedPoller(service, feeds, state, PoliteClient(policy), workers=4)
+
+
+def by_source(report: PassReport) -> dict[str, tuple[str, int, int, int]]:
+    return {f.source: (f.status, f.new, f.duplicate, f.failed) for f in report.feeds}
+
+
+ALL = ("rss", "atom", "rdf", "broken", "slow", "error")
+
+
+def test_one_pass_ingests_good_feeds_and_isolates_broken_ones(
+    server: FixtureServer, service: StoryService, settings: Settings
+) -> None:
+    report = poller(service, settings, feeds_for(server, *ALL)).poll_once()
+    found = by_source(report)
+    assert found["Harbour Gazette"] == ("ok", 3, 0, 0)
+    assert found["Valley Courier"] == ("ok", 2, 0, 0)
+    assert found["Coastal Bulletin"] == ("ok", 1, 0, 0)
+    assert found["Broken Times"][0].startswith("failed: not a readable feed")
+    assert "timed out" in found["Slow Post"][0]
+    assert found["Error Daily"][0] == "failed: HTTP 500 (after 2 attempts)"
+    assert service.article_count() == 6
+    stored = service.store
+    with stored.read() as reader:
+        urls = {a.url for batch in reader.iter_articles_in_time_order() for a in batch}
+    assert f"{server.base}/articles/storm-elin.html?id=7" in urls  # resolved, utm_* dropped
+    assert f"{server.base}/courier/rail-suspended" in urls  # fbclid dropped
+    assert f"{server.base}/articles/shelters.html" in urls  # fragment dropped
+
+
+def test_full_text_comes_from_article_pages_and_robots_txt_is_obeyed(
+    server: FixtureServer, service: StoryService, settings: Settings
+) -> None:
+    report = poller(service, settings, feeds_for(server, "rss")).poll_once()
+    feed = report.feeds[0]
+    assert (feed.pages_fetched, feed.pages_failed, feed.pages_blocked) == (2, 0, 1)
+    with service.store.read() as reader:
+        articles = {a.title: a for batch in reader.iter_articles_in_time_order() for a in batch}
+    storm = articles["Storm Elin floods the old harbour of Portmere"]
+    assert "Gusts of up to 140 kilometres an hour" in storm.text  # from the page
+    assert "fixture reporter" not in storm.text and "Home" not in storm.text.split()[:3]
+    private = articles["Private briefing on harbour wall repairs"]
+    assert private.text == "Engineers briefed the council on repairs to the harbour wall."
+    assert not any(p.startswith("/private/") for p in server.paths())
+    assert all(h.get("User-Agent", "").startswith("newsclusters/") for _, h in server.requests)
+    assert storm.published_at is not None
+
+
+def test_second_pass_uses_conditional_get_and_ingests_nothing_new(
+    server: FixtureServer, service: StoryService, settings: Settings
+) -> None:
+    feeds = feeds_for(server, "rss", "atom")
+    first = poller(service, settings, feeds)
+    first.poll_once()
+    count = service.article_count()
+    second = first.poll_once()
+    found = by_source(second)
+    assert found["Harbour Gazette"] == ("not modified", 0, 0, 0)
+    assert found["Valley Courier"] == ("ok", 0, 2, 0)  # no validators: refetched, all seen
+    rss_requests = [h for p, h in server.requests if p == "/rss.xml"]
+    assert rss_requests[-1].get("If-None-Match") == '"rss-v1"'
+    assert service.article_count() == count
+    # A restart (new state object on the same file) remembers everything.
+    first.state.close()
+    restarted = poller(service, settings, feeds).poll_once()
+    assert sum(f.new for f in restarted.feeds) == 0 and service.article_count() == count
+
+
+def test_a_pass_over_hundreds_of_items_reports_its_throughput(
+    server: FixtureServer, service: StoryService, settings: Settings
+) -> None:
+    report = poller(service, settings, feeds_for(server, "big")).poll_once()
+    assert by_source(report)["Big Feed"] == ("ok", 300, 0, 0)
+    assert "300 items" in report.summary() and "items/s" in report.summary()
+
+
+def test_urls_are_normalised() -> None:
+    assert normalise_url("/a/b?utm_campaign=x&q=1#frag", "HTTP://Example.ORG:80/feed") == \
+        "http://example.org/a/b?q=1"
+    assert normalise_url("https://example.org:443/x?gclid=1") == "https://example.org/x"
+    assert normalise_url("https://example.org:8443/x") == "https://example.org:8443/x"
+    assert normalise_url("javascript:alert(1)") is None and normalise_url("  ") is None
+
+
+def test_feed_dates_are_utc_and_entries_without_titles_are_skipped() -> None:
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+            b"<item><title>One</title><link>http://x.example/1</link>"
+            b"<pubDate>Mon, 23 Nov 2026 11:00:00 +0100</pubDate></item>"
+            b"<item><title></title><link>http://x.example/2</link></item>"
+            b"</channel></rss>")
+    parsed = parse_feed(body, "http://x.example/feed")
+    assert [i.title for i in parsed.items] == ["One"]
+    item = parsed.items[0]
+    assert item.published_at is not None and item.published_at.isoformat() == \
+        "2026-11-23T10:00:00+00:00"
+    assert item.key == "url:http://x.example/1"
+
+
+def test_sources_file_is_validated(tmp_path: Path) -> None:
+    good = tmp_path / "sources.toml"
+    good.write_text('[defaults]\npoll_minutes = 5\n\n[[feeds]]\nurl = "https://a.example/rss"\n'
+                    'source = "A"\nfull_text = true\n', encoding="utf-8")
+    loaded = load_feed_settings(good)
+    assert loaded.poll_seconds(loaded.feeds[0]) == 300 and loaded.full_text(loaded.feeds[0])
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[feeds]]\nurl = "ftp://a.example/rss"\nsource = "A"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"feeds\.0\.url"):
+        load_feed_settings(bad)
+    example = Path(__file__).resolve().parent.parent / "sources.example.toml"
+    assert len(load_feed_settings(example).feeds) >= 2
+
+
+def test_responses_are_capped_even_when_compressed() -> None:
+    import gzip
+
+    from cluster.feeds.http import FetchError, _decoded
+
+    bomb = gzip.compress(b"\0" * 2_000_000)
+    assert len(bomb) < 10_000
+    with pytest.raises(FetchError, match="inflates past"):
+        _decoded(bomb, "gzip", 1_000_000)
+    assert _decoded(gzip.compress(b"<rss/>"), "gzip", 1_000) == b"<rss/>"
