@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BROWSER := $(VENV)/.browser
 
 .PHONY: run test check lint types bench clean
 
@@ -15,10 +16,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Debian's Chromium for the end-to-end page test (Playwright drives it by path;
+# no browser is ever downloaded by the test tool). Without root or apt the
+# browser test skips and says why.
+$(BROWSER): $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  >/dev/null 2>&1 || echo "could not install chromium: the browser test will skip"; }
+	touch $(BROWSER)
+
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/serve.py
 
-test: $(STAMP) lint types
+test: $(STAMP) $(BROWSER) lint types
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)

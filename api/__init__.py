@@ -15,7 +15,7 @@ class NewsApp(Flask):
 
 def create_app(settings: Settings | None = None, service: StoryService | None = None) -> Flask:
     """Build the app around a story service (opened from ``settings`` if not given)."""
-    from api import articles, health, openapi, problems, related, stories
+    from api import articles, health, openapi, pages, problems, related, stories
     from api.context import EXTENSION
 
     if service is None:
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, service: StoryService | None = 
     app.extensions[EXTENSION] = service
     problems.init_app(app)
     openapi.init_app(app)
-    for blueprint in (articles.bp, related.bp, stories.bp, health.bp):
+    for blueprint in (articles.bp, related.bp, stories.bp, health.bp, pages.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -208,6 +208,14 @@ def resolve_story(reader: Reader, story_id: int) -> tuple[StoryRow, StoryId | No
     return row, merged_into
 
 
+def story_timeline(reader: Reader, story_id: StoryId) -> list[DayCount]:
+    """Articles per UTC day, and per source within each day."""
+    days: dict[str, list[SourceCount]] = {}
+    for day, source, count in reader.story_timeline(story_id):
+        days.setdefault(day, []).append(SourceCount(source, count))
+    return [DayCount(day, sum(s.articles for s in per), per) for day, per in days.items()]
+
+
 def story_detail(reader: Reader, story_id: int, limit: int, cursor: str | None,
                  now: float | None, half_life_hours: float) -> StoryDetail:
     """One story with its timeline and a page of its articles; an absorbed
@@ -218,10 +226,7 @@ def story_detail(reader: Reader, story_id: int, limit: int, cursor: str | None,
     row, merged_into = resolve_story(reader, story_id)
     members = reader.story_articles(row.id, limit + 1, after)
     sources = [SourceCount(s, n) for s, n in reader.story_sources(row.id)]
-    days: dict[str, list[SourceCount]] = {}
-    for day, source, count in reader.story_timeline(row.id):
-        days.setdefault(day, []).append(SourceCount(source, count))
-    timeline = [DayCount(day, sum(s.articles for s in per), per) for day, per in days.items()]
+    timeline = story_timeline(reader, row.id)
     page = members[:limit]
     next_cursor = None
     if len(members) > limit:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 from cluster.clustering import Neighbour, OnlineClusterer
 from cluster.embedding import Embedder, embedding_text, text_fingerprint
 from cluster.errors import InvalidInput, NotFound
@@ -19,22 +21,26 @@ from cluster.reading import (
     StoryQuery,
     iso,
     related_items,
+    resolve_story,
     story_detail,
     story_history,
     story_page,
     story_summaries,
+    story_timeline,
 )
 from cluster.settings import Settings
 from cluster.store import Reader, SQLiteStore
 from cluster.types import StoryId, Vector
 from cluster.views import (
     ArticleView,
+    DayCount,
     Readiness,
     RelatedResult,
     StoryDetail,
     StoryGuess,
     StoryHistory,
     StoryPage,
+    StorySummary,
 )
 
 
@@ -180,3 +186,23 @@ class ServiceReads:
         return {int(r.id): (titles[r.representative].title
                             if r.representative is not None and r.representative in titles
                             else "", r.label) for r in rows}
+
+    def story_timelines(self, story_ids: list[int]) -> dict[int, list[DayCount]]:
+        """Per-day article counts of several stories (the web page's sparklines)."""
+        with self.store.read() as reader:
+            return {sid: story_timeline(reader, StoryId(sid)) for sid in story_ids}
+
+    def related_stories(self, story_id: int, k: int = 5) -> list[StorySummary]:
+        """The joinable stories whose centroids are nearest to this story's."""
+        with self.store.read() as reader:
+            row, _ = resolve_story(reader, story_id)
+            direction = np.asarray(row.centroid_sum, dtype=np.float32)
+            norm = float(np.linalg.norm(direction))
+            if norm == 0.0:
+                return []
+            with self._lock:
+                nearest = self.clusterer.nearest_stories(direction / norm, k + 1)
+            rows = reader.stories_by_ids(s for s, _ in nearest if s != row.id)
+            chosen = [rows[s] for s, _ in nearest if s in rows][:k]
+            return story_summaries(reader, chosen, self._clock(),
+                                   self.settings.hotness_half_life_hours, dict(nearest))

@@ -1,0 +1,137 @@
+"""The web pages for people: active stories, one story, related coverage.
+
+Server-rendered Jinja (autoescaped: every text from the data is escaped), one
+small stylesheet, no JavaScript needed to read anything, nothing loaded from
+outside the service. The pages call the same service as the JSON API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
+
+from api.context import service
+from cluster.errors import ClusterError, InvalidInput, NotFound
+from cluster.reading import STATUSES, RelatedFilters, StoryQuery
+from cluster.views import ArticleRef, DayCount, StoryPage
+
+bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static")
+
+MAX_DAYS = 60
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    day: str
+    articles: int
+
+
+def timeline_bars(days: Sequence[DayCount], width: float, height: float) -> list[Bar]:
+    """Bars of articles per day, empty days included, at most the last 60 days."""
+    if not days:
+        return []
+    counts = {d.day: d.articles for d in days}
+    first = date.fromisoformat(days[0].day)
+    last = date.fromisoformat(days[-1].day)
+    span = min((last - first).days + 1, MAX_DAYS)
+    start = last - timedelta(days=span - 1)
+    peak = max(counts.values())
+    slot = width / span
+    bars = []
+    for offset in range(span):
+        day = (start + timedelta(days=offset)).isoformat()
+        n = counts.get(day, 0)
+        bar_height = 0.0 if n == 0 else max(2.0, height * n / peak)
+        bars.append(Bar(round(offset * slot + slot * 0.1, 2), round(height - bar_height, 2),
+                        round(slot * 0.8, 2), round(bar_height, 2), day, n))
+    return bars
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name, "")
+    try:
+        value = int(raw) if raw.strip() else default
+    except ValueError:
+        raise InvalidInput(name, "must be a whole number") from None
+    if not low <= value <= high:
+        raise InvalidInput(name, f"must be between {low} and {high}")
+    return value
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    status = request.args.get("status", "active") or "active"
+    q = (request.args.get("q") or "").strip()
+    error = None
+    page = StoryPage([], None)
+    try:
+        query = StoryQuery(status=status, limit=20, cursor=request.args.get("cursor") or None,
+                           min_sources=_int("min_sources", 1, 1, 1000),
+                           order=request.args.get("order", "hotness") or "hotness")
+        page = service().search_stories(q, query) if q else service().list_stories(query)
+    except ClusterError as exc:
+        error = str(exc)
+    timelines = service().story_timelines([s.id for s in page.items])
+    bars = {sid: timeline_bars(days, 120, 24) for sid, days in timelines.items()}
+    arguments = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    return render_template("index.html", page=page, bars=bars, status=status, q=q,
+                           statuses=(*STATUSES, "all"), args=request.args, error=error,
+                           next_args={**arguments, "cursor": page.next_cursor}), (
+        422 if error else 200)
+
+
+@bp.get("/stories/<int:story_id>")
+def story(story_id: int) -> ResponseReturnValue:
+    try:
+        detail = service().get_story(story_id, limit=500)
+        history = service().story_events(detail.story.id, limit=200)
+    except NotFound:
+        return render_template("error.html", title="Story not found",
+                               message=f"There is no story {story_id}."), 404
+    by_source: dict[str, list[ArticleRef]] = {}
+    for article in detail.articles:
+        by_source.setdefault(article.source, []).append(article)
+    articles = {a.id: a for a in detail.articles}
+    related = service().related_stories(detail.story.id)
+    return render_template("story.html", detail=detail, story=detail.story,
+                           by_source=sorted(by_source.items(), key=lambda kv: (-len(kv[1]),
+                                                                               kv[0])),
+                           articles=articles, history=history, related=related,
+                           bars=timeline_bars(detail.timeline, 600, 90), requested=story_id)
+
+
+@bp.get("/related")
+def related() -> ResponseReturnValue:
+    title = (request.args.get("title") or "").strip()
+    text = (request.args.get("text") or "").strip()
+    article_id = (request.args.get("article_id") or "").strip()
+    result, joined, error, status = None, None, None, 200
+    if title or article_id or "submitted" in request.args:
+        try:
+            filters = RelatedFilters(k=_int("k", 10, 1, service().settings.max_k),
+                                     per_source=_int("per_source", 1, 0, 100))
+            if article_id:
+                result = service().related(article_id, filters)
+            else:
+                if len(title) > service().settings.max_title_chars:
+                    raise InvalidInput("title", "is too long")
+                result = service().related_to_text(
+                    title, text[:service().settings.max_text_chars], filters)
+            story_id = result.story_id
+            if story_id is not None:
+                joined = service().get_story(story_id, limit=1).story
+        except NotFound as exc:
+            error, status = str(exc), 404
+        except ClusterError as exc:
+            error, status = str(exc), 422
+    return render_template("related.html", title=title, text=text, article_id=article_id,
+                           result=result, joined=joined, error=error), status

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Take the README's screenshots: the demo corpus in a scratch store, served on
+127.0.0.1, visited in Debian's headless Chromium (Playwright).
+
+    python scripts/screenshots.py [--out docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scripts._common import run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args()
+
+    from api import create_app
+    from cluster.importer import import_articles, read_files
+    from cluster.service import StoryService
+    from cluster.settings import load_settings
+    from tests.browser import browser_page, missing_browser, served, tour
+
+    reason = missing_browser()
+    if reason is not None:
+        raise SystemExit(f"cannot take screenshots: {reason}")
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings({"data_dir": Path(folder) / "var",
+                                  "index_dir": Path(folder) / "indexes"})
+        service = StoryService(settings)
+        import_articles(service, read_files([ROOT / "cluster" / "demo" / "demo.jsonl"]))
+        with served(create_app(service=service)) as base, browser_page() as page:
+            seen = tour(base, page, args.out)
+        service.store.close()
+    for name in ("home", "story", "related"):
+        print(f"{args.out / (name + '.png')}  ({seen[name].splitlines()[0][:60]})")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,102 @@
+"""The web pages: Flask test-client checks of each page, and an end-to-end run
+in a real headless browser (Debian's Chromium via Playwright)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api.pages import timeline_bars
+from cluster.importer import import_articles, read_files
+from cluster.service import StoryService
+from cluster.views import DayCount
+from tests.browser import browser_page, missing_browser, served, tour
+from tests.conftest import DEMO
+
+HOSTILE = "<script>alert('x')</script> & <b>bold</b>"
+
+
+@pytest.fixture
+def demo(service: StoryService, client: FlaskClient) -> FlaskClient:
+    import_articles(service, read_files([DEMO]))
+    return client
+
+
+def test_home_lists_stories_with_labels_summaries_and_timelines(demo: FlaskClient) -> None:
+    page = demo.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert html.count('<article class="story">') >= 5
+    assert 'class="label"' in html and 'class="summary"' in html
+    assert "<svg class=\"timeline\"" in html and "outlet" in html
+    assert 'href="/static/style.css"' in html and "http://" not in html.split("<main")[0]
+    sheet = demo.get("/static/style.css")
+    assert sheet.status_code == 200 and b"--accent" in sheet.data
+    sheet.close()
+
+
+def test_filters_search_and_pagination(demo: FlaskClient, service: StoryService) -> None:
+    everything = demo.get("/").get_data(as_text=True).count('<article class="story">')
+    wide = demo.get("/?min_sources=2").get_data(as_text=True).count('<article class="story">')
+    assert 1 <= wide < everything
+    assert demo.get("/?status=all").status_code == 200
+    found = demo.get("/?q=pilots+strike+at+Lufthansa").get_data(as_text=True)
+    assert "match" in found
+    first = demo.get("/?status=all").get_data(as_text=True)
+    assert 'rel="next"' in first  # 16+ stories, 20 per page: the demo has more
+    assert demo.get("/?min_sources=abc").status_code == 422
+    assert demo.get("/?status=sleeping").status_code == 422
+
+
+def test_story_page_shows_summary_timeline_sources_history(
+    demo: FlaskClient, service: StoryService
+) -> None:
+    story = service.list_stories().items[0]
+    html = demo.get(f"/stories/{story.id}").get_data(as_text=True)
+    for part in ("Summary", "Timeline", "Coverage by outlet", "History", "Related stories"):
+        assert part in html
+    assert "created" in html and "<cite>" in html
+    assert demo.get("/stories/424242").status_code == 404
+
+
+def test_related_page_by_text_and_by_article(demo: FlaskClient) -> None:
+    assert "Find coverage" in demo.get("/related").get_data(as_text=True)
+    html = demo.get("/related?title=Lufthansa+pilots+strike+over+pensions&submitted=1")
+    assert html.status_code == 200 and "Lufthansa" in html.get_data(as_text=True)
+    assert demo.get("/related?article_id=nk-1").status_code == 200
+    assert demo.get("/related?article_id=missing&submitted=1").status_code == 404
+    assert demo.get("/related?submitted=1").status_code == 422  # no headline
+
+
+def test_hostile_text_is_escaped_everywhere(client: FlaskClient, app: Flask) -> None:
+    body = {"id": "evil", "title": HOSTILE, "text": f"{HOSTILE} is what the page said.",
+            "source": "<img src=x onerror=alert(1)>", "published_at": "2026-11-20T10:00:00Z",
+            "url": "https://evil.example/a?x=\"><script>"}
+    assert client.post("/api/v1/articles", json=body).status_code == 201
+    story_id = client.get("/api/v1/articles/evil").get_json()["story_id"]
+    for url in ("/", f"/stories/{story_id}", "/related?article_id=evil",
+                f"/related?title={HOSTILE}&submitted=1"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script>alert" not in html and "<img src=x" not in html, url
+        assert "&lt;script&gt;" in html or "&lt;img" in html, url
+
+
+def test_timeline_bars_fill_gaps_and_scale() -> None:
+    bars = timeline_bars([DayCount("2026-11-01", 4, []), DayCount("2026-11-03", 2, [])], 30, 10)
+    assert [b.day for b in bars] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert [b.height for b in bars] == [10, 0, 5] and timeline_bars([], 30, 10) == []
+
+
+def test_pages_in_a_real_browser(demo: FlaskClient, app: Flask, tmp_path: Path) -> None:
+    reason = missing_browser()
+    if reason is not None:
+        pytest.skip(f"browser test skipped: {reason}")
+    with served(app) as base, browser_page() as page:
+        seen = tour(base, page, tmp_path / "screenshots")
+    assert seen["home"] == "Active stories" and seen["story"]
+    assert "Related coverage" not in seen["related"] and seen["related"].strip()
+    for name in ("home", "story", "related"):
+        assert (tmp_path / "screenshots" / f"{name}.png").stat().st_size > 5_000
