@@ -15,7 +15,17 @@ class NewsApp(Flask):
 
 def create_app(settings: Settings | None = None, service: StoryService | None = None) -> Flask:
     """Build the app around a story service (opened from ``settings`` if not given)."""
-    from api import articles, health, openapi, pages, problems, related, stories
+    from api import (
+        articles,
+        health,
+        observability,
+        openapi,
+        pages,
+        problems,
+        related,
+        security,
+        stories,
+    )
     from api.context import EXTENSION
 
     if service is None:
@@ -24,6 +34,8 @@ def create_app(settings: Settings | None = None, service: StoryService | None = 
     app.config["MAX_CONTENT_LENGTH"] = service.settings.max_body_bytes
     app.extensions[EXTENSION] = service
     problems.init_app(app)
+    observability.init_app(app)
+    security.init_app(app, service.settings)
     openapi.init_app(app)
     for blueprint in (articles.bp, related.bp, stories.bp, health.bp, pages.bp):
         app.register_blueprint(blueprint)

@@ -9,6 +9,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from api.context import respond, service, settings
+from api.observability import metrics
 from api.openapi import Param, operation
 from api.problems import invalid
 from api.schemas import ArticleBatch, IngestBatchResult
@@ -61,6 +62,7 @@ def post_articles() -> ResponseReturnValue:
         incoming = [validate(ArticleIn, body, context)]
     received = datetime.now(UTC)
     results = service().ingest([to_article(item, received) for item in incoming])
+    metrics().count_ingest([r.status for r in results])
     status = 201 if any(r.status != "unchanged" for r in results) else 200
     if single:
         return respond(results[0], status)

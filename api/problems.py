@@ -59,7 +59,11 @@ def problem_response(
 
 
 def _from_problem(error: ApiProblem) -> Response:
-    return problem_response(error.status, error.title, error.detail, error.slug, error.errors)
+    response = problem_response(error.status, error.title, error.detail, error.slug,
+                                error.errors)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="newsclusters"'
+    return response
 
 
 def _from_cluster_error(error: ClusterError) -> Response:

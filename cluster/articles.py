@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +22,9 @@ ARTICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@-]{0,199}$"
 _ARTICLE_ID_RE = re.compile(ARTICLE_ID_PATTERN)
 # Control characters other than tab/newline/carriage return carry no meaning in
 # news text and break terminals and JSON consumers downstream.
+FUTURE_TOLERANCE = timedelta(days=1)
+"""Clock skew and time zones allowed for; a date further ahead is a mistake."""
+EARLIEST_YEAR = 1900
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -62,7 +65,8 @@ class ArticleIn(BaseModel):
     )
     url: str | None = Field(None, max_length=2000, description="http(s) address of the article.")
     published_at: datetime | None = Field(
-        None, description="ISO 8601; naive means UTC. Defaults to the time of receipt."
+        None, description="ISO 8601; naive means UTC; at most a day in the future and not "
+        "before 1900. Defaults to the time of receipt."
     )
     lang: str | None = Field(
         None, pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$", description="ISO 639-1 language code."
@@ -122,9 +126,14 @@ class ArticleIn(BaseModel):
         if not isinstance(value, str):
             raise ValueError("must be an ISO 8601 date-time string")
         try:
-            return parse_timestamp(value)
-        except ValueError:
+            parsed = parse_timestamp(value)
+        except (ValueError, OverflowError):
             raise ValueError("must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z") from None
+        if parsed > datetime.now(UTC) + FUTURE_TOLERANCE:
+            raise ValueError("must not be more than a day in the future")
+        if parsed.year < EARLIEST_YEAR:
+            raise ValueError(f"must not be before {EARLIEST_YEAR}")
+        return parsed
 
 
 def _limits(info: ValidationInfo) -> TextLimits:

@@ -206,3 +206,9 @@ class ServiceReads:
             chosen = [rows[s] for s, _ in nearest if s in rows][:k]
             return story_summaries(reader, chosen, self._clock(),
                                    self.settings.hotness_half_life_hours, dict(nearest))
+
+    def story_counts(self) -> dict[str, int]:
+        """Stories per status (metrics)."""
+        with self.store.read() as reader:
+            return {status: reader.story_count((status,))
+                    for status in ("active", "dormant", "archived", "merged")}

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from cluster.errors import ConfigurationError
 
@@ -158,11 +158,37 @@ class Settings(BaseModel):
         description="Near-duplicates are looked for among articles published this many days "
         "back (bounds the memory of the duplicate index).",
     )
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated API keys; when set, writes (ingest, delete) need one in "
+        "'Authorization: Bearer KEY' or 'X-API-Key'. Never logged.",
+    )
+    read_requires_key: bool = Field(
+        False, description="Reads need an API key too (when api_keys is set)."
+    )
+    allow_anonymous_writes: bool = Field(
+        False,
+        description="Let the production server start without api_keys (writes open to anyone "
+        "who can reach it).",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser "
+        "(CORS); empty: CORS off.",
+    )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the server listens on.")
     cluster: ClusterParams = Field(
         default_factory=ClusterParams, description="Online clusterer parameters."
     )
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip())
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def store_path(self) -> Path:

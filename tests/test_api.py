@@ -126,9 +126,9 @@ def test_openapi_document_and_docs_page(client: FlaskClient, app: Flask) -> None
     document = client.get("/api/v1/openapi.json").get_json()
     assert document["openapi"].startswith("3.")
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
-    # every JSON route is documented; the HTML pages (blueprint "pages") are not API
+    # every JSON route is documented; the HTML pages and /metrics (text) are not API
     for rule in app.url_map.iter_rules():
-        skipped = ("static", "swagger_ui", "pages.")
+        skipped = ("static", "swagger_ui", "pages.", "metrics.")
         if rule.endpoint.startswith(skipped) or "openapi" in rule.endpoint:
             continue
         path = rule.rule.replace("<path:article_id>", "{article_id}").replace(

@@ -1,0 +1,115 @@
+"""Production concerns through the test client: API keys, CORS, request ids,
+metrics, date rules, backups."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from api import create_app
+from cluster.service import StoryService
+from tests.conftest import make_settings
+from tests.test_api import BANK, QUAKE, assert_problem
+
+KEY = "s3cret-key-for-tests"
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> FlaskClient:
+    service = StoryService(make_settings(tmp_path, api_keys=f"other-key, {KEY}"))
+    return create_app(service=service).test_client()
+
+
+def test_writes_need_a_key_when_keys_are_configured(locked: FlaskClient) -> None:
+    body = assert_problem(locked.post("/api/v1/articles", json=QUAKE), 401, "Authorization")
+    assert KEY not in str(body)
+    wrong = locked.post("/api/v1/articles", json=QUAKE, headers={"X-API-Key": KEY + "x"})
+    assert wrong.status_code == 401 and KEY not in wrong.get_data(as_text=True)
+    assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+    ok = locked.post("/api/v1/articles", json=BANK, headers={"Authorization": f"Bearer {KEY}"})
+    assert ok.status_code == 201
+    assert locked.post("/api/v1/articles", json=QUAKE,
+                       headers={"X-API-Key": "other-key"}).status_code == 201
+    assert_problem(locked.delete("/api/v1/articles/ecb-1"), 401)
+    # reads, the read-only POST, health and docs stay open
+    assert locked.get("/api/v1/stories").status_code == 200
+    assert locked.post("/api/v1/related", json={"title": "rates"}).status_code == 200
+    assert locked.get("/readyz").status_code == 200
+    assert locked.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_reads_can_require_a_key(tmp_path: Path) -> None:
+    service = StoryService(make_settings(tmp_path, api_keys=KEY, read_requires_key=True))
+    client = create_app(service=service).test_client()
+    assert_problem(client.get("/api/v1/stories"), 401)
+    assert client.get("/api/v1/stories", headers={"X-API-Key": KEY}).status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_cors_is_off_unless_configured(client: FlaskClient, tmp_path: Path) -> None:
+    response = client.get("/api/v1/stories", headers={"Origin": "https://app.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+    service = StoryService(make_settings(tmp_path / "cors", cors_origins="https://app.example"))
+    allowed = create_app(service=service).test_client()
+    response = allowed.get("/api/v1/stories", headers={"Origin": "https://app.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    other = allowed.get("/api/v1/stories", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_request_ids_and_structured_logs(client: FlaskClient,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="newsclusters.access"):
+        response = client.get("/api/v1/stories", headers={"X-Request-ID": "req-42"})
+        generated = client.get("/healthz", headers={"X-Request-ID": "bad id!"})
+    assert response.headers["X-Request-ID"] == "req-42"
+    assert len(generated.headers["X-Request-ID"]) == 32
+    assert any('"request_id": "req-42"' in r.getMessage() and '"status": 200' in r.getMessage()
+               for r in caplog.records)
+
+
+def test_metrics_in_prometheus_format(client: FlaskClient) -> None:
+    client.post("/api/v1/articles", json=[QUAKE, BANK])
+    client.get("/api/v1/stories")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'newsclusters_requests_total{endpoint="/api/v1/stories",method="GET",status="200"} 1' \
+        in text
+    assert 'newsclusters_ingested_articles_total{status="created"} 2' in text
+    assert "newsclusters_store_articles 2" in text and "newsclusters_index_vectors 2" in text
+    assert 'newsclusters_stories{status="active"} 2' in text
+    assert 'newsclusters_request_seconds_bucket{endpoint="/api/v1/articles",method="POST",' \
+           'le="+Inf"} 1' in text
+
+
+@pytest.mark.parametrize(("published_at", "message"), [
+    ("2999-01-01T00:00:00Z", "future"),
+    ("1850-01-01T00:00:00Z", "1900"),
+    ("2026-13-45T00:00:00Z", "ISO 8601"),
+])
+def test_implausible_dates_are_rejected(client: FlaskClient, published_at: str,
+                                        message: str) -> None:
+    body = assert_problem(client.post("/api/v1/articles", json={
+        "title": "x", "published_at": published_at}), 422, "published_at")
+    assert message in body["detail"]
+
+
+@pytest.mark.parametrize("body", [
+    '{"title": "x", "k": 1e400}',
+    '{"title": "x", "k": 1000000000000000000000000000000}',
+    '{"title": "x", "k": -1}',
+    '{"title": "x", "k": 2.5}',
+])
+def test_huge_numbers_are_rejected(client: FlaskClient, body: str) -> None:
+    response = client.post("/api/v1/related", data=body, content_type="application/json")
+    assert_problem(response, 422, "k")
+
+
+def test_control_characters_are_removed_not_stored(client: FlaskClient) -> None:
+    response = client.post("/api/v1/articles", json={
+        "id": "ctl", "title": "Bell\x07 and\x00 null", "text": "tab\tkept\x1b[31m"})
+    assert response.status_code == 201
+    stored = client.get("/api/v1/articles/ctl").get_json()
+    assert stored["title"] == "Bell and null" and stored["text"] == "tab\tkept[31m"
