@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROWSER := $(VENV)/.browser
 
-.PHONY: run test check lint types bench clean
+.PHONY: run serve test check lint types bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ $(BROWSER): $(STAMP)
 
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/serve.py
+
+# Production: gunicorn, one process with threads, loopback unless
+# NEWSCLUSTERS_BIND says otherwise; needs NEWSCLUSTERS_API_KEYS (or an explicit
+# NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true).
+serve: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/gunicorn -c gunicorn.conf.py 'api.wsgi:production_app()'
 
 test: $(STAMP) $(BROWSER) lint types
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

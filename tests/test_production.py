@@ -113,3 +113,27 @@ def test_control_characters_are_removed_not_stored(client: FlaskClient) -> None:
     assert response.status_code == 201
     stored = client.get("/api/v1/articles/ctl").get_json()
     assert stored["title"] == "Bell and null" and stored["text"] == "tab\tkept[31m"
+
+
+def test_online_backup_and_restore(tmp_path: Path) -> None:
+    from cluster.backup import backup_store, restore_store
+    from cluster.errors import ConfigurationError
+
+    live = StoryService(make_settings(tmp_path / "live"))
+    client = create_app(service=live).test_client()
+    client.post("/api/v1/articles", json=[QUAKE, BANK])
+    copy = tmp_path / "backups" / "store.sqlite3"
+    assert backup_store(live.settings.store_path, copy) == 2
+    client.post("/api/v1/articles", json={"title": "after the backup"})  # service still writes
+    before = {k: v for k, v in live.assignments().items() if k != "c-after"}
+    live.store.close()
+
+    fresh = make_settings(tmp_path / "restored")
+    restore_store(copy, fresh.store_path, fresh.index_dir)
+    restored = StoryService(fresh)
+    assert restored.readiness().in_sync and restored.article_count() == 2
+    assert all(restored.assignments()[k] == v for k, v in before.items()
+               if k in restored.assignments())
+    restored.store.close()
+    with pytest.raises(ConfigurationError, match="--force"):
+        restore_store(copy, fresh.store_path, fresh.index_dir)
