@@ -28,8 +28,8 @@ $(BROWSER): $(STAMP)
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/serve.py
 
-# Production: gunicorn, one process with threads, loopback unless
-# NEWSCLUSTERS_BIND says otherwise; needs NEWSCLUSTERS_API_KEYS (or an explicit
+# Production: gunicorn, one process with NEWSCLUSTERS_THREADS threads, on
+# NEWSCLUSTERS_HOST:NEWSCLUSTERS_PORT (loopback by default); needs NEWSCLUSTERS_API_KEYS (or an explicit
 # NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true).
 serve: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/gunicorn -c gunicorn.conf.py 'api.wsgi:production_app()'

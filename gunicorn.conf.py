@@ -8,16 +8,14 @@ index; scale reads by threads here, or by the distributed backends of
 DESIGN §8.
 """
 
-import os
-
 from cluster.settings import load_settings
 
 _settings = load_settings()
 
-bind = os.environ.get("NEWSCLUSTERS_BIND", f"{_settings.host}:{_settings.port}")
+bind = f"{_settings.host}:{_settings.port}"
 workers = 1
 worker_class = "gthread"
-threads = int(os.environ.get("NEWSCLUSTERS_THREADS", "8"))
+threads = _settings.threads
 # An ingest batch embeds up to max_batch texts; give it time before the
 # worker is considered stuck.
 timeout = 300

@@ -178,6 +178,9 @@ class Settings(BaseModel):
     )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the server listens on.")
+    threads: int = Field(
+        8, ge=1, le=256, description="Request threads of the production server (one process)."
+    )
     cluster: ClusterParams = Field(
         default_factory=ClusterParams, description="Online clusterer parameters."
     )

@@ -1,0 +1,152 @@
+"""Crash safety of the real production server: ingest continuously from a
+client, SIGKILL the server (master and worker) at random moments, restart it,
+and check that every acknowledged article is back, once, with its story, and
+that the store, the index and the stories agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cluster.service import StoryService
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CYCLES = 4
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing",
+           "NEWSCLUSTERS_DATA_DIR": str(tmp / "var"), "NEWSCLUSTERS_INDEX_DIR": str(tmp / "idx"),
+           "NEWSCLUSTERS_PORT": str(port), "NEWSCLUSTERS_SNAPSHOT_EVERY": "40",
+           "NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES": "true", "NEWSCLUSTERS_THREADS": "4"}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return subprocess.Popen(
+        [str(gunicorn), "-c", "gunicorn.conf.py", "api.wsgi:production_app()"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+
+
+def wait_ready(port: int, deadline_s: float = 60.0) -> dict[str, object]:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
+                body: dict[str, object] = json.loads(reply.read())
+                return body
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise AssertionError("the server did not become ready")
+
+
+def post_batch(port: int, batch: list[dict[str, str]]) -> bool:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/articles", data=json.dumps(batch).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            reply.read()
+            return reply.status in (200, 201)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+TOPICS = ["harbour storm floods quay", "central bank holds rates", "pilots strike airline",
+          "earthquake strikes coast", "summit talks on missiles", "river floods valley towns"]
+
+
+@pytest.mark.timeout(300)
+def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
+    rng = random.Random(20261127)
+    port = free_port()
+    acknowledged: list[str] = []
+    attempted = 0
+    for cycle in range(CYCLES):
+        server = start_server(tmp_path, port)
+        stop = threading.Event()
+        thread: threading.Thread | None = None
+        try:
+            ready = wait_ready(port)
+            assert ready["in_sync"] is True, ready
+
+            def client(cycle: int = cycle) -> None:
+                nonlocal attempted
+                n = 0
+                while not stop.is_set():
+                    batch = [{"id": f"c{cycle}-{n + i}",
+                              "title": f"{TOPICS[(n + i) % len(TOPICS)]} report {n + i}",
+                              "text": f"Update {n + i} on the {TOPICS[(n + i) % len(TOPICS)]}.",
+                              "source": f"Outlet {(n + i) % 7}",
+                              "published_at": f"2026-11-2{cycle}T{(n // 25) % 24:02d}:00:00Z"}
+                             for i in range(5)]
+                    attempted += len(batch)
+                    if post_batch(port, batch):
+                        acknowledged.extend(a["id"] for a in batch)
+                    n += 5
+
+            thread = threading.Thread(target=client, daemon=True)
+            thread.start()
+            time.sleep(rng.uniform(0.4, 2.0))
+        finally:
+            os.killpg(server.pid, signal.SIGKILL)  # master and worker, mid-write
+            server.wait(timeout=30)
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=15)
+    assert len(acknowledged) >= 20 * CYCLES, "too few writes to test anything"
+
+    # A last restart through the real server: ready and in sync.
+    server = start_server(tmp_path, port)
+    try:
+        ready = wait_ready(port)
+        assert ready["in_sync"] is True and ready["articles"] == ready["indexed"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+    service = StoryService(make_settings(tmp_path, index_dir=tmp_path / "idx"))
+    try:
+        placed = service.assignments()
+        missing = [a for a in acknowledged if a not in placed]
+        assert not missing, f"{len(missing)} acknowledged articles lost, e.g. {missing[:5]}"
+        assert len(set(acknowledged)) == len(acknowledged)  # the client never re-sent an id
+        assert service.readiness().in_sync
+        # Unacknowledged batches are all or nothing: whole batches of 5 or none.
+        batches: dict[str, int] = {}
+        for article_id in placed:
+            cycle, number = article_id.split("-")
+            key = f"{cycle}-{int(number) // 5}"
+            batches[key] = batches.get(key, 0) + 1
+        assert set(batches.values()) == {5}
+        # Every article in exactly one live story, and story counts match members.
+        with service.store.read() as reader:
+            live = {s.id: s for s in reader.stories_with_status(("active", "dormant", "archived"))}
+            for story_id in set(placed.values()):
+                assert story_id in live, f"article in a missing or merged story {story_id}"
+            members: dict[int, int] = {}
+            for story_id in placed.values():
+                members[story_id] = members.get(story_id, 0) + 1
+            for story_id, row in live.items():
+                assert row.article_count == members.get(story_id, 0), story_id
+        print(f"\n{CYCLES} SIGKILL cycles: {attempted} articles sent, {len(acknowledged)} "
+              f"acknowledged, {len(placed)} stored, 0 acknowledged lost")
+    finally:
+        service.store.close()
