@@ -87,7 +87,7 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
             ready = wait_ready(port)
             assert ready["in_sync"] is True, ready
 
-            def client(cycle: int = cycle) -> None:
+            def client(cycle: int = cycle, stop: threading.Event = stop) -> None:
                 nonlocal attempted
                 n = 0
                 while not stop.is_set():
