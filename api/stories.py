@@ -14,7 +14,7 @@ from cluster.views import StoryDetail, StoryHistory, StoryPage
 bp = Blueprint("stories", __name__, url_prefix="/api/v1/stories")
 
 CURSOR = Param("cursor", "query", {"type": "string"}, "next_cursor of the previous page.")
-STORY_ID = Param("story_id", "path", {"type": "integer"}, "The story's id.")
+STORY_ID = Param("story_id", "path", {"type": "integer", "format": "int64"}, "The story's id.")
 
 
 @bp.get("")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 
 from cluster.errors import InvalidInput
 
@@ -21,6 +22,9 @@ def decode_cursor(cursor: str, field: str = "cursor") -> tuple[float, int]:
         activity, item_id = value
         if isinstance(activity, bool) or isinstance(item_id, bool):
             raise TypeError
-        return float(activity), int(item_id)
+        value_f, value_i = float(activity), int(item_id)
+        if not math.isfinite(value_f) or abs(value_i) > 2**63 - 1:
+            raise ValueError
+        return value_f, value_i
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(field, "is not a cursor returned by this API") from None

@@ -193,9 +193,13 @@ def story_page(reader: Reader, query: StoryQuery, now: float | None,
     return StoryPage(items, next_cursor)
 
 
+MAX_ID = 2**63 - 1
+"""SQLite's largest integer: an id beyond it names no story."""
+
+
 def resolve_story(reader: Reader, story_id: int) -> tuple[StoryRow, StoryId | None]:
     """The story, or the live story that absorbed it (and that story's id)."""
-    row = reader.story(story_id)
+    row = reader.story(story_id) if -MAX_ID <= story_id <= MAX_ID else None
     if row is None:
         raise NotFound("story", story_id)
     merged_into: StoryId | None = None
@@ -242,7 +246,7 @@ def story_history(reader: Reader, story_id: int, limit: int, cursor: str | None)
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit", "must be between 1 and 1000")
     after = int(decode_cursor(cursor)[1]) if cursor else 0
-    row = reader.story(story_id)
+    row = reader.story(story_id) if -MAX_ID <= story_id <= MAX_ID else None
     if row is None:
         raise NotFound("story", story_id)
     events = reader.story_events(story_id, after, limit + 1)
