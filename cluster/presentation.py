@@ -11,6 +11,8 @@ after a merge. The rest is cheap and always refreshed.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from functools import lru_cache
 
 import numpy as np
 
@@ -54,6 +56,11 @@ def hotness_at(key: float, now: float, half_life_hours: float) -> float:
     return key - now * (LN2 / (half_life_hours * 3600.0))
 
 
+@lru_cache(maxsize=16384)
+def _title_terms(title: str) -> Counter[str]:
+    return term_counts(title)
+
+
 def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, writer: Writer,
             terms: TermStats) -> ArticleKey:
     """The member closest to the story: half its dense closeness to the centroid,
@@ -62,17 +69,20 @@ def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, writer: Writer,
     if len(candidates) <= 2:
         return candidates[int(np.argmax(closeness))]
     titles = writer.articles_by_keys(candidates)
-    weights = [terms.weigh(term_counts(titles[k].title)) if k in titles else {}
+    weights = [terms.weigh(_title_terms(titles[k].title)) if k in titles else {}
                for k in candidates]
     total: dict[str, float] = {}
     for vector in weights:
         for term, value in vector.items():
             total[term] = total.get(term, 0.0) + value
+    total_norm2 = sum(v * v for v in total.values())
     scores = []
     for row, vector in enumerate(weights):
-        others = {t: v - vector.get(t, 0.0) for t, v in total.items()}
-        norm = math.sqrt(sum(v * v for v in others.values())) or 1.0
-        shared = sum(value * others.get(t, 0.0) for t, value in vector.items()) / norm
+        # cosine(v, total - v) from the sums, without building total - v
+        dot = sum(value * total[t] for t, value in vector.items())
+        own = sum(value * value for value in vector.values())
+        rest = math.sqrt(max(total_norm2 - 2 * dot + own, 0.0)) or 1.0
+        shared = (dot - own) / rest
         scores.append(0.5 * float(closeness[row]) + 0.5 * shared)
     return candidates[int(np.argmax(scores))]
 
