@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
+from cluster.articles import Article
 from cluster.types import ArticleKey, StoryId, Vector
 
 ARTICLE_COLUMNS = (
@@ -99,3 +101,9 @@ def blob_vector(blob: bytes) -> Vector:
     return np.frombuffer(blob, dtype=np.float32).copy()
 
 
+def as_article(stored: StoredArticle) -> Article:
+    """A stored article back as the ingest path's record (re-clustering)."""
+    published = (None if stored.published_at is None
+                 else datetime.fromtimestamp(stored.published_at, UTC))
+    return Article(stored.id, stored.title, stored.text, stored.source, stored.url, published,
+                   stored.lang)

@@ -79,7 +79,8 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     """,
     # 3: near-duplicate fingerprints, story presentation (summary, hotness, top
-    # sources) and the indexes that read duplicates and copies quickly.
+    # sources) and the indexes that read duplicates and copies quickly; existing
+    # stories are marked for a presentation refresh at the next start.
     """
     ALTER TABLE articles ADD COLUMN minhash BLOB;
     CREATE INDEX articles_embed_hash ON articles (embed_hash);
@@ -90,5 +91,6 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE stories ADD COLUMN top_sources TEXT NOT NULL DEFAULT '[]';
     CREATE INDEX stories_hotness ON stories (status, hotness DESC, id DESC);
     CREATE INDEX stories_sources ON stories (status, source_count);
+    UPDATE stories SET dirty = 1 WHERE status != 'merged';
     """,
 )

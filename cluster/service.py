@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
 from cluster.presentation import refresh_presentation
 from cluster.rebuild import Progress, index_from_store, reembed_store, replay_index_log
+from cluster.records import as_article
 from cluster.service_reads import ServiceReads
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
@@ -90,6 +90,10 @@ class StoryService(ServiceReads):
         self._load_index()
         self._restore_clusterer()
         self._load_duplicates()
+        with self.store.read() as reader:
+            stale = reader.has_dirty_stories()
+        if stale:  # e.g. stories from before a migration added their presentation
+            self.maintain()
 
     @classmethod
     def for_rebuild(cls, settings: Settings, embedder: Embedder | None = None) -> StoryService:
@@ -555,7 +559,7 @@ class StoryService(ServiceReads):
                 vectors = writer.vectors([a.key for a in batch])
                 for article, vector in zip(batch, vectors, strict=True):
                     self.index.add(np.array([article.key], dtype=np.int64), vector.reshape(1, -1))
-                    self._assign(writer, article.key, _as_article(article), vector)
+                    self._assign(writer, article.key, as_article(article), vector)
                 done += len(batch)
                 if progress:
                     progress(done, total)
@@ -585,9 +589,3 @@ class StoryService(ServiceReads):
                               merged_into=target)
             writer.add_event(old_id, "merged", now, other_id=target)
 
-
-def _as_article(stored: StoredArticle) -> Article:
-    published = (None if stored.published_at is None
-                 else datetime.fromtimestamp(stored.published_at, UTC))
-    return Article(stored.id, stored.title, stored.text, stored.source, stored.url, published,
-                   stored.lang)

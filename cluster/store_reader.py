@@ -304,6 +304,11 @@ class Reader:
             "SELECT id, merged_into FROM stories WHERE status = 'merged' "
             "AND merged_into IS NOT NULL ORDER BY id")]
 
+    def has_dirty_stories(self) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM stories WHERE dirty = 1 AND status != 'merged' LIMIT 1"
+        ).fetchone() is not None
+
     def story_count(self, statuses: Sequence[str]) -> int:
         marks = ",".join("?" * len(statuses))
         return int(self._db.execute(
