@@ -62,8 +62,12 @@ class StoryService(ServiceReads):
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *,
         changing_model: bool = False, wall_clock: Callable[[], float] = time.time,
+        present_per_batch: bool = True,
     ) -> None:
         self.settings = settings
+        # Off only where nobody reads between batches (evaluation): stories then
+        # get their labels and summaries from one refresh_presentations() at the end.
+        self._present_per_batch = present_per_batch
         self._wall_clock = wall_clock
         self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
                                              settings.duplicate_window_days)
@@ -460,11 +464,22 @@ class StoryService(ServiceReads):
                 )
             writer.add_event(keep, "merged", now, other_id=absorb)
             writer.add_event(absorb, "merged", now, other_id=keep)
+        if self._present_per_batch:
+            self._present(writer, merged)
+
+    def _present(self, writer: Writer, merged: set[StoryId] | None = None) -> None:
+        """Headline, label, summary, sources and hotness of every changed story."""
         for story_id in writer.dirty_stories():
             state = self.clusterer.stories_.get(story_id)
             refresh_presentation(writer, story_id, state.direction if state else None,
                                  self.terms, self.settings.hotness_half_life_hours,
-                                 merged=story_id in merged)
+                                 merged=merged is not None and story_id in merged)
+
+    def refresh_presentations(self) -> None:
+        """Present every changed story now (after an import with per-batch
+        presentation off)."""
+        with self._lock, self.store.write() as writer:
+            self._present(writer)
 
     def maintain(self) -> None:
         """Age stories and merge converged ones now. On the wall clock nothing else
