@@ -150,3 +150,33 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
               f"acknowledged, {len(placed)} stored, 0 acknowledged lost")
     finally:
         service.store.close()
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_lets_an_inflight_write_finish(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(tmp_path, port)
+    try:
+        wait_ready(port)
+        batch = [{"id": f"t-{n}", "title": f"{TOPICS[n % len(TOPICS)]} item {n}",
+                  "text": " ".join(TOPICS) * 20, "source": f"Outlet {n % 5}",
+                  "published_at": "2026-11-20T10:00:00Z"} for n in range(500)]
+        outcome: list[bool] = []
+        sender = threading.Thread(target=lambda: outcome.append(post_batch(port, batch)))
+        sender.start()
+        time.sleep(0.3)  # the batch is being written
+        os.killpg(server.pid, signal.SIGTERM)
+        sender.join(timeout=120)
+        assert server.wait(timeout=90) == 0  # a clean exit
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    service = StoryService(make_settings(tmp_path, index_dir=tmp_path / "idx"))
+    try:
+        stored = service.article_count()
+        # acknowledged means stored; an unacknowledged batch left nothing behind
+        assert stored == (500 if outcome == [True] else 0)
+        assert outcome == [True], "the in-flight write should have been let finish"
+        assert service.readiness().in_sync and service.readiness().snapshot_seq > 0
+    finally:
+        service.store.close()
