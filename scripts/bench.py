@@ -30,7 +30,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="use the first N articles")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--scale", default="",
+                        help="comma-separated sizes (e.g. 10000,100000,1000000): the synthetic "
+                             "scale benchmark instead of the corpus one")
     args = parser.parse_args()
+    if args.scale:
+        scale(args)
+        return
 
     from cluster.benchmark import run_benchmark
     from cluster.embedding import create_embedder
@@ -60,6 +66,31 @@ def main() -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
+
+
+def scale(args: argparse.Namespace) -> None:
+    from cluster.scale_bench import run_scale
+    from cluster.settings import load_settings
+
+    settings = load_settings()
+    reports = []
+    for size in (int(n) for n in args.scale.split(",") if n.strip()):
+        print(f"scale {size}: generating and loading...", file=sys.stderr, flush=True)
+        reports.append(run_scale(settings, size, queries=args.queries))
+    if args.json:
+        print(json.dumps([asdict(r) for r in reports], indent=2))
+        return
+    header = (f"{'articles':>9} {'stories':>8} {'ingest/s':>9} {'rel p50':>8} {'rel p99':>8} "
+              f"{'new p50':>8} {'new p99':>8} {'list p50':>9} {'list p99':>9} {'start s':>8} "
+              f"{'RSS B/art':>10} {'rebuild s':>10} {'index MB':>9}")
+    print("(ingest excludes embedding; latencies in ms)")
+    print(header)
+    for r in reports:
+        print(f"{r.articles:>9} {r.stories:>8} {r.ingest_per_s:>9} {r.related_stored_p50_ms:>8} "
+              f"{r.related_stored_p99_ms:>8} {r.related_text_p50_ms:>8} "
+              f"{r.related_text_p99_ms:>8} {r.listing_p50_ms:>9} {r.listing_p99_ms:>9} "
+              f"{r.startup_s:>8} {r.rss_per_article_bytes:>10} {r.rebuild_s:>10} "
+              f"{r.index_bytes / 1e6:>9.1f}")
 
 
 if __name__ == "__main__":

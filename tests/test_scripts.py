@@ -54,3 +54,30 @@ def test_bench_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     result = run_script(tmp_path, "scripts/bench.py", "--file", str(DEMO), "--queries", "10")
     assert result.returncode == 0, result.stderr
     assert "articles/s" in result.stdout and "p99" in result.stdout
+
+
+def test_synthetic_stream_keeps_the_similarity_structure() -> None:
+    import numpy as np
+
+    from cluster.synthetic import generate
+
+    corpus = generate(2000, seed=3)
+    assert len(corpus.articles) == 2000 == len(corpus.vectors) == len(corpus.stories)
+    stamps = [a.published_at for a in corpus.articles]
+    assert stamps == sorted(stamps)
+    gold = np.array(corpus.stories)
+    vectors = corpus.vectors
+    same = [float(vectors[i] @ vectors[j]) for i in range(300) for j in range(i + 1, 300)
+            if gold[i] == gold[j]]
+    other = [float(vectors[i] @ vectors[i + 1]) for i in range(300) if gold[i] != gold[i + 1]]
+    assert 0.55 < float(np.mean(same)) < 0.85 and abs(float(np.mean(other))) < 0.2
+
+
+def test_scale_benchmark_runs_end_to_end(tmp_path: Path) -> None:
+    from cluster.scale_bench import run_scale
+    from tests.conftest import make_settings
+
+    report = run_scale(make_settings(tmp_path), 400, queries=20)
+    assert report.articles == 400 and report.stories > 50
+    assert report.index_bytes > 400 * 384 * 4 and report.startup_s > 0
+    assert report.related_stored_p50_ms > 0 and report.listing_p50_ms > 0

@@ -1,0 +1,132 @@
+"""The scale mode of scripts/bench.py: a synthetic stream of N articles through
+the real store, index and clusterer (embedding replaced by precomputed
+vectors), then the figures a large deployment cares about."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cluster.benchmark import percentile
+from cluster.reading import RelatedFilters, StoryQuery
+from cluster.service import StoryService
+from cluster.settings import Settings
+from cluster.synthetic import PrecomputedEmbedder, generate
+from cluster.types import Matrix
+
+
+@dataclass(frozen=True)
+class ScaleReport:
+    articles: int
+    stories: int
+    ingest_per_s: float
+    """Articles/s through store, index, clusterer and maintenance; no embedding."""
+    related_stored_p50_ms: float
+    related_stored_p99_ms: float
+    related_text_p50_ms: float
+    related_text_p99_ms: float
+    listing_p50_ms: float
+    listing_p99_ms: float
+    startup_s: float
+    rss_per_article_bytes: float
+    rebuild_s: float
+    index_bytes: int
+    store_bytes: int
+
+
+class NamedEmbedder:
+    """Opens a synthetic store again without its vectors (it never embeds)."""
+
+    def __init__(self, model_name: str, dimension: int) -> None:
+        self.model_name = model_name
+        self.dimension = dimension
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        raise RuntimeError("the start-up probe does not embed")
+
+
+STARTUP_PROBE = """
+import json, sys, time
+from pathlib import Path
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096
+from cluster.scale_bench import NamedEmbedder
+from cluster.service import StoryService
+from cluster.settings import load_settings
+settings = load_settings({"data_dir": Path(sys.argv[1]), "index_dir": Path(sys.argv[2]),
+                          "embedder": "hashing"})
+import numpy, faiss, sqlite3  # libraries count as baseline, not as per-article memory
+before = rss()
+started = time.perf_counter()
+service = StoryService(settings, NamedEmbedder("synthetic-structure", 384))
+seconds = time.perf_counter() - started
+after = rss()
+print(json.dumps({"startup_s": seconds, "rss_bytes": after - before,
+                  "articles": service.article_count()}))
+"""
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def run_scale(settings: Settings, count: int, queries: int = 200, seed: int = 7) -> ScaleReport:
+    corpus = generate(count, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="newsclusters-scale-") as folder:
+        local = settings.model_copy(update={
+            "data_dir": Path(folder) / "var", "index_dir": Path(folder) / "indexes",
+            "max_batch": max(settings.max_batch, 500)})
+        embedder = PrecomputedEmbedder(corpus, local.lead_chars)
+        service = StoryService(local, embedder)
+        started = time.perf_counter()
+        for start in range(0, len(corpus.articles), 500):
+            service.ingest(corpus.articles[start:start + 500])
+        ingest_rate = len(corpus.articles) / (time.perf_counter() - started)
+        service.snapshot()
+        rng = random.Random(seed)
+        stored: list[float] = []
+        for article in rng.sample(corpus.articles, min(queries, len(corpus.articles))):
+            t0 = time.perf_counter()
+            service.related(article.id, RelatedFilters(k=10))
+            stored.append((time.perf_counter() - t0) * 1000)
+        fresh: list[float] = []
+        for title, lead in rng.sample(corpus.queries, min(queries // 2, len(corpus.queries))):
+            t0 = time.perf_counter()
+            service.related_to_text(title, lead, RelatedFilters(k=10))
+            fresh.append((time.perf_counter() - t0) * 1000)
+        listing: list[float] = []
+        for n in range(100):
+            t0 = time.perf_counter()
+            service.list_stories(StoryQuery(status="all" if n % 2 else "active",
+                                            order="hotness" if n % 3 else "last_updated"))
+            listing.append((time.perf_counter() - t0) * 1000)
+        with service.store.read() as reader:
+            stories = reader.story_count(("active", "dormant", "archived"))
+        started = time.perf_counter()
+        service.rebuild()
+        rebuild_s = time.perf_counter() - started
+        service.store.close()
+        probe = subprocess.run(
+            [sys.executable, "-c", STARTUP_PROBE, str(local.data_dir), str(local.index_dir)],
+            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+        started_info = json.loads(probe.stdout.strip().splitlines()[-1])
+        return ScaleReport(
+            articles=len(corpus.articles), stories=stories, ingest_per_s=round(ingest_rate, 1),
+            related_stored_p50_ms=round(percentile(stored, 50), 2),
+            related_stored_p99_ms=round(percentile(stored, 99), 2),
+            related_text_p50_ms=round(percentile(fresh, 50), 2),
+            related_text_p99_ms=round(percentile(fresh, 99), 2),
+            listing_p50_ms=round(percentile(listing, 50), 2),
+            listing_p99_ms=round(percentile(listing, 99), 2),
+            startup_s=round(started_info["startup_s"], 2),
+            rss_per_article_bytes=round(started_info["rss_bytes"] / len(corpus.articles), 1),
+            rebuild_s=round(rebuild_s, 2),
+            index_bytes=_size(local.index_dir), store_bytes=_size(local.data_dir),
+        )
