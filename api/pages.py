@@ -57,7 +57,7 @@ def timeline_bars(days: Sequence[DayCount], width: float, height: float) -> list
 
 
 def _int(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name, "")
+    raw = request.values.get(name, "")
     try:
         value = int(raw) if raw.strip() else default
     except ValueError:
@@ -109,13 +109,16 @@ def story(story_id: int) -> ResponseReturnValue:
                            bars=timeline_bars(detail.timeline, 600, 90), requested=story_id)
 
 
-@bp.get("/related")
+@bp.route("/related", methods=["GET", "POST"])
 def related() -> ResponseReturnValue:
-    title = (request.args.get("title") or "").strip()
-    text = (request.args.get("text") or "").strip()
-    article_id = (request.args.get("article_id") or "").strip()
+    """GET for links (``?article_id=``), POST for the form: a pasted article can be
+    longer than a URL may be. Either way nothing is stored."""
+    values = request.values
+    title = (values.get("title") or "").strip()
+    text = (values.get("text") or "").strip()
+    article_id = (values.get("article_id") or "").strip()
     result, joined, error, status = None, None, None, 200
-    if title or article_id or "submitted" in request.args:
+    if title or article_id or "submitted" in values:
         try:
             filters = RelatedFilters(k=_int("k", 10, 1, service().settings.max_k),
                                      per_source=_int("per_source", 1, 0, 100))

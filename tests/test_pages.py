@@ -69,6 +69,9 @@ def test_related_page_by_text_and_by_article(demo: FlaskClient) -> None:
     assert demo.get("/related?article_id=nk-1").status_code == 200
     assert demo.get("/related?article_id=missing&submitted=1").status_code == 404
     assert demo.get("/related?submitted=1").status_code == 422  # no headline
+    posted = demo.post("/related", data={"title": "Lufthansa pilots strike",
+                                         "text": "x " * 5000, "submitted": "1"})
+    assert posted.status_code == 200 and "Lufthansa" in posted.get_data(as_text=True)
 
 
 def test_hostile_text_is_escaped_everywhere(client: FlaskClient, app: Flask) -> None:
