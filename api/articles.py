@@ -13,7 +13,7 @@ from api.observability import metrics
 from api.openapi import Param, operation
 from api.problems import invalid
 from api.schemas import ArticleBatch, IngestBatchResult
-from api.validation import int_arg, json_body, list_arg, time_arg, validate
+from api.validation import float_arg, int_arg, json_body, list_arg, time_arg, validate
 from cluster.articles import (
     ARTICLE_ID_PATTERN,
     ArticleIn,
@@ -95,6 +95,8 @@ RELATED_PARAMS = (
           "Only coverage published at or before this time."),
     Param("exclude_sources", "query", {"type": "array", "items": {"type": "string"}},
           "Outlets to leave out (repeat or separate with commas)."),
+    Param("min_score", "query", {"type": "number", "minimum": -1, "maximum": 1, "default": -1},
+          "Leave out other stories' coverage less similar than this."),
 )
 
 
@@ -104,6 +106,7 @@ def related_filters() -> RelatedFilters:
         int_arg("k", 10, 1, limit), int_arg("per_source", 1, 0, limit),
         time_arg("since"), time_arg("until"),
         frozenset(s.lower() for s in list_arg("exclude_sources")),
+        float_arg("min_score", -1.0, -1.0, 1.0),
     )
 
 

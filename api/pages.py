@@ -23,6 +23,8 @@ bp = Blueprint("pages", __name__, template_folder="templates", static_folder="st
                static_url_path="/static")
 
 MAX_DAYS = 60
+PAGE_MIN_SCORE = 0.35
+"""Other stories' coverage below this similarity is noise to a reader."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ def related() -> ResponseReturnValue:
     if title or article_id or "submitted" in values:
         try:
             filters = RelatedFilters(k=_int("k", 10, 1, service().settings.max_k),
-                                     per_source=_int("per_source", 1, 0, 100))
+                                     per_source=_int("per_source", 1, 0, 100),
+                                     min_score=PAGE_MIN_SCORE)
             if article_id:
                 result = service().related(article_id, filters)
             else:

@@ -34,6 +34,8 @@ class RelatedQuery(BaseModel):
     until: datetime | None = Field(None, description="Only coverage published at or before.")
     exclude_sources: list[str] = Field(
         default_factory=list, max_length=100, description="Outlets to leave out.")
+    min_score: float = Field(-1.0, ge=-1.0, le=1.0, allow_inf_nan=False,
+                             description="Leave out other stories' coverage less similar.")
     published_at: datetime | None = Field(
         None, description="When the text was published (ISO 8601); defaults to the newest "
         "publication time the service has seen, i.e. 'if it arrived now'.")
@@ -48,7 +50,8 @@ class RelatedQuery(BaseModel):
         return RelatedFilters(
             self.k, self.per_source, self.since.timestamp() if self.since else None,
             self.until.timestamp() if self.until else None,
-            frozenset(s.strip().lower() for s in self.exclude_sources if s.strip()))
+            frozenset(s.strip().lower() for s in self.exclude_sources if s.strip()),
+            self.min_score)
 
 
 @dataclass(frozen=True)

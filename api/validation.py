@@ -103,6 +103,19 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def float_arg(name: str, default: float, low: float, high: float) -> float:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise invalid(name, "must be a number") from None
+    if not low <= value <= high:  # also refuses nan
+        raise invalid(name, f"must be between {low:g} and {high:g}")
+    return value
+
+
 def str_arg(name: str, default: str | None = None, max_length: int = 2000) -> str | None:
     raw = request.args.get(name, default)
     if raw is not None and len(raw) > max_length:

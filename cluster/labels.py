@@ -35,6 +35,11 @@ SEPARATOR = " · "
 WEEKDAYS = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
                       "sunday", "today", "yesterday", "tomorrow"})
 """Every story has one; none tells stories apart."""
+REPORTING = frozenset({
+    "say", "says", "said", "saying", "tell", "tells", "told", "according", "reported",
+    "reports", "breaking", "live", "watch", "video", "photos",
+})
+"""Reporting verbs and page furniture: in every story's text, telling none apart."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,8 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
         last_end = match.end()
         if gap != " " and _BREAK.search(gap):
             runs.append([])
-        if term in stops or term in WEEKDAYS or (len(term) <= 1 and not term.isdigit()):
+        if (term in stops or term in WEEKDAYS or term in REPORTING
+                or (len(term) <= 1 and not term.isdigit())):
             runs.append([])
             continue
         name = False

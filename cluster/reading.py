@@ -54,6 +54,9 @@ class RelatedFilters:
     until: float | None = None
     exclude_sources: frozenset[str] = field(default_factory=frozenset)
     """Lower-cased outlet names."""
+    min_score: float = -1.0
+    """Coverage from other stories must be at least this similar (the query's own
+    story is always shown)."""
 
     def admits(self, article: StoredArticle) -> bool:
         if article.source.lower() in self.exclude_sources:
@@ -92,6 +95,8 @@ def related_items(
             continue
         root = article.duplicate_of or article.id
         if root == own_root or not filters.admits(article):
+            continue
+        if score < filters.min_score and (story_id is None or article.story_id != story_id):
             continue
         best = groups.get(root)
         if best is None or (score, -article.key) > (best[0], -best[1].key):

@@ -285,6 +285,8 @@ def test_story_endpoints_of_the_lifecycle_issue(seeded: FlaskClient) -> None:
     ("/api/v1/stories/1/events?limit=0", "limit"),
     ("/api/v1/stories/1/events?cursor=%%%", "cursor"),
     ("/api/v1/articles/ecb-1/related?per_source=-1", "per_source"),
+    ("/api/v1/articles/ecb-1/related?min_score=2", "min_score"),
+    ("/api/v1/articles/ecb-1/related?min_score=nan", "min_score"),
     ("/api/v1/articles/ecb-1/related?until=not-a-date", "until"),
     ("/api/v1/articles/ecb-1/related?since=2026-11-15&until=2026-11-14", "since"),
 ])

@@ -276,3 +276,14 @@ def test_timeline_and_events_of_a_story(loose: StoryService, make_article: MakeA
     assert [e.kind for e in rest.events] == ["grew"] and rest.next_cursor is None
     with pytest.raises(NotFound):
         loose.story_events(99999)
+
+
+def test_related_min_score_drops_weak_coverage_of_other_stories(
+    loose: StoryService, make_article: MakeArticle
+) -> None:
+    loose.ingest([make_article(QUAKES[0], id="q0"), make_article(QUAKES[1], id="q1", hours=1),
+                  make_article("chess champion wins title", id="c", hours=2)])
+    everything = loose.related("q0", RelatedFilters(k=10, per_source=0))
+    assert any(not item.same_story for item in everything.items)
+    strict = loose.related("q0", RelatedFilters(k=10, per_source=0, min_score=0.99))
+    assert strict.items and all(item.same_story for item in strict.items)
