@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cluster.centroid import CentroidTable, StoryState
+from cluster.centroid import CentroidSimilarities, CentroidTable, StoryState
 from cluster.lexical import Weights
 from cluster.settings import ClusterParams
 from cluster.types import StoryId, Vector
@@ -111,7 +111,7 @@ class OnlineClusterer:
     def score(
         self, vector: Vector, timestamp: float | None, story_id: StoryId,
         best_member: float | None, terms: Weights | None = None,
-        centroid_sim: float | None = None,
+        centroid_sim: float | None = None, timeless: bool = False,
     ) -> float:
         state = self.stories_[story_id]
         if centroid_sim is None:
@@ -122,6 +122,8 @@ class OnlineClusterer:
         beta = self.params.lexical_weight
         if beta > 0.0 and terms is not None:
             dense = (1.0 - beta) * dense + beta * state.profile.cosine(terms)
+        if timeless:
+            return dense
         penalty = self.params.time_weight * (1.0 - self.time_factor(state, timestamp))
         return dense * (1.0 - penalty)
 
@@ -148,12 +150,16 @@ class OnlineClusterer:
             previous = best_member.get(story_id)
             if previous is None or neighbour.similarity > previous:
                 best_member[story_id] = neighbour.similarity
+        sleeping = {s for s in best_member if s in self.stories_
+                    and not self.is_joinable(s, timestamp)}
         best_member = {s: v for s, v in best_member.items() if self.is_joinable(s, timestamp)}
         candidates = set(best_member)
         similarities = self.centroids_.similarities(vector)
         for story_id, _ in similarities.nearest(self.params.centroid_candidates):
             if self.is_joinable(story_id, timestamp):
                 candidates.add(story_id)
+            elif story_id in self.stories_:
+                sleeping.add(story_id)
         best: tuple[float, StoryId] | None = None
         for story_id in sorted(candidates):
             value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms,
@@ -163,7 +169,27 @@ class OnlineClusterer:
         threshold = self.threshold_for(body_chars)
         if best is not None and best[0] >= threshold:
             return Decision(best[1], best[0], len(candidates))
+        woken = self._wake(vector, timestamp, sleeping, best_member, terms, similarities)
+        if woken is not None:
+            return Decision(woken[1], woken[0], len(candidates) + len(sleeping))
         return Decision(None, 0.0 if best is None else best[0], len(candidates))
+
+    def _wake(
+        self, vector: Vector, timestamp: float | None, sleeping: set[StoryId],
+        best_member: dict[StoryId, float], terms: Weights | None,
+        similarities: CentroidSimilarities,
+    ) -> tuple[float, StoryId] | None:
+        """A quiet (dormant) story outside the time window wakes up when an
+        article matches it strongly on content alone: a follow-up days later."""
+        if self.params.wake_threshold > 1.0:
+            return None
+        best: tuple[float, StoryId] | None = None
+        for story_id in sorted(sleeping):
+            value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms,
+                               similarities.of(story_id), timeless=True)
+            if value >= self.params.wake_threshold and (best is None or value > best[0]):
+                best = (value, story_id)
+        return best
 
     # -- learning ------------------------------------------------------------
     def learn_one(

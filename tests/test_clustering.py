@@ -112,8 +112,20 @@ def test_best_member_similarity_counts(tmp_path: Path) -> None:
 def test_stories_outside_the_window_are_not_candidates() -> None:
     clusterer = OnlineClusterer(ClusterParams(join_threshold=0.5, window_days=1), 2)
     clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0)
-    assert clusterer.predict_one(unit([1, 0]), 3 * 86400.0, []).new_story
-    assert clusterer.predict_one(unit([1, 0]), 3600.0, []).story_id == StoryId(1)
+    similar = unit([0.8, 0.6])  # cosine 0.8: joins inside the window, not outside
+    assert clusterer.predict_one(similar, 3600.0, []).story_id == StoryId(1)
+    assert clusterer.predict_one(similar, 3 * 86400.0, []).new_story
+
+
+def test_a_quiet_story_wakes_only_for_a_strong_match() -> None:
+    params = ClusterParams(join_threshold=0.5, window_days=1, wake_threshold=0.9)
+    clusterer = OnlineClusterer(params, 2)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0)
+    assert clusterer.predict_one(unit([1, 0.1]), 3 * 86400.0, []).story_id == StoryId(1)
+    assert clusterer.predict_one(unit([0.8, 0.6]), 3 * 86400.0, []).new_story
+    off = OnlineClusterer(params.model_copy(update={"wake_threshold": 1.01}), 2)
+    off.learn_one(StoryId(1), unit([1, 0]), 0.0)
+    assert off.predict_one(unit([1, 0]), 3 * 86400.0, []).new_story
 
 
 def test_centroid_state_adds_and_removes_exactly() -> None:

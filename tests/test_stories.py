@@ -287,3 +287,18 @@ def test_related_min_score_drops_weak_coverage_of_other_stories(
     assert any(not item.same_story for item in everything.items)
     strict = loose.related("q0", RelatedFilters(k=10, per_source=0, min_score=0.99))
     assert strict.items and all(item.same_story for item in strict.items)
+
+
+def test_a_dormant_story_wakes_up_for_a_strong_follow_up(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    first = service.ingest([make_article(WIRE[:200], WIRE, id="w0", source="AP")])[0]
+    service.ingest([make_article("chess champion wins title", id="c", hours=24 * 5)])
+    assert service.get_story(first.story_id).story.status == "dormant"
+    follow = service.ingest([make_article(WIRE[:200], WIRE + " Repairs began on Friday.",
+                                          id="w1", source="BBC", hours=24 * 6)])[0]
+    assert follow.story_id == first.story_id and not follow.new_story
+    assert service.get_story(first.story_id).story.status == "active"
+    weak = service.ingest([make_article("Peru weather forecast", "Rain in Lima.", id="p",
+                                        hours=24 * 14)])[0]
+    assert weak.new_story
