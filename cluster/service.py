@@ -206,11 +206,11 @@ class StoryService(ServiceReads):
         self.index.remove(keys)
         self.duplicates.remove(keys.tolist())
         with self.store.read() as reader:
-            present = [k for k in keys.tolist() if k in reader.articles_by_keys(keys.tolist())]
+            stored = reader.articles_by_keys(keys.tolist())
+            present = [k for k in keys.tolist() if k in stored]
             if present:
                 self.index.add(np.array(present, dtype=np.int64), reader.vectors(present))
-            self.duplicates.load([row for row in reader.recent_signatures(None)
-                                  if row[0] in set(present)])
+                self.duplicates.load(reader.signatures_of(present))
         self._restore_clusterer()
 
     # -- ingest --------------------------------------------------------------

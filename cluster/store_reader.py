@@ -249,6 +249,17 @@ class Reader:
                 found[article.id] = article
         return found
 
+    def signatures_of(self, keys: Sequence[int]) -> list[tuple[int, float | None, bytes]]:
+        """(key, time, MinHash) of those of ``keys`` that have a sketch."""
+        found: list[tuple[int, float | None, bytes]] = []
+        for start in range(0, len(keys), 500):
+            chunk = [int(k) for k in keys[start:start + 500]]
+            marks = ",".join("?" * len(chunk))
+            found += [(int(k), t, bytes(b)) for k, t, b in self._db.execute(
+                f"SELECT key, published_at, minhash FROM articles WHERE key IN ({marks}) "
+                "AND minhash IS NOT NULL", chunk)]
+        return found
+
     def recent_signatures(self, horizon: float | None) -> list[tuple[int, float | None, bytes]]:
         """(key, time, MinHash) of articles published at or after ``horizon``
         (all when None) and of undated ones."""

@@ -77,7 +77,9 @@ def test_batch_limit(tmp_path: Path, make_article: MakeArticle) -> None:
 def test_a_failing_batch_leaves_store_index_and_stories_untouched(
     service: StoryService, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service.ingest([make_article(QUAKE, id="kept")])
+    long_text = " ".join(f"word{n} of the long wire report" for n in range(40))
+    service.ingest([make_article(QUAKE, id="kept"),
+                    make_article("Harbour wall report", long_text, id="long", hours=0.5)])
     calls = {"n": 0}
     original = service._assign
 
@@ -90,13 +92,15 @@ def test_a_failing_batch_leaves_store_index_and_stories_untouched(
     monkeypatch.setattr(service, "_assign", fail_on_second)
     with pytest.raises(RuntimeError):
         service.ingest([make_article(QUAKE + " aftershock", id="n1", hours=1),
-                        make_article(BANK, id="n2", hours=2)])
+                        make_article(BANK, long_text + " bank", id="n2", hours=2)])
     monkeypatch.undo()
-    assert service.article_count() == 1
-    assert len(service.index) == 1
+    assert service.article_count() == 2
+    assert len(service.index) == 2 and len(service.duplicates) == 1  # rolled back too
     assert service.get_story(service.get_article("kept").story_id or 0).story.article_count == 1
     result = service.ingest([make_article(QUAKE + " aftershock", id="n1", hours=1)])[0]
     assert result.story_id == service.get_article("kept").story_id
+    copy = service.ingest([make_article(BANK, long_text + " bank", id="n3", hours=3)])[0]
+    assert copy.duplicate_of == "long"  # matched to the stored article, not a rolled-back one
 
 
 def test_delete_removes_article_from_store_index_and_story(
