@@ -93,4 +93,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX stories_sources ON stories (status, source_count);
     UPDATE stories SET dirty = 1 WHERE status != 'merged';
     """,
+    # 4: listing every story (status=all) in hotness or activity order walks an
+    # index instead of sorting all stories.
+    """
+    CREATE INDEX stories_hotness_all ON stories (hotness DESC, id DESC);
+    CREATE INDEX stories_activity_all ON stories (activity DESC, id DESC);
+    """,
 )
