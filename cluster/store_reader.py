@@ -39,17 +39,18 @@ class Reader:
         return None if row is None else article_record(row)
 
     def articles_by_keys(self, keys: Iterable[int]) -> dict[ArticleKey, StoredArticle]:
-        wanted = sorted({int(k) for k in keys})
-        found: dict[ArticleKey, StoredArticle] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
+        return {a.key: a for a in self._articles_where("a.key", sorted({int(k) for k in keys}))}
+
+    def _articles_where(self, column: str, values: Sequence[object]) -> list[StoredArticle]:
+        """Articles whose ``column`` is one of ``values``, in chunks that stay
+        under SQLite's parameter limit."""
+        found: list[StoredArticle] = []
+        for start in range(0, len(values), 500):
+            chunk = list(values[start:start + 500])
             marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(
+            found += [article_record(row) for row in self._db.execute(
                 f"SELECT {ARTICLE_COLUMNS} FROM articles a LEFT JOIN assignments s "
-                f"ON s.article_key = a.key WHERE a.key IN ({marks})", chunk,
-            ):
-                article = article_record(row)
-                found[article.key] = article
+                f"ON s.article_key = a.key WHERE {column} IN ({marks})", chunk)]
         return found
 
     def placement(self, keys: Iterable[int]) -> dict[int, tuple[StoryId, float | None]]:
@@ -239,18 +240,7 @@ class Reader:
         return counts
 
     def articles_by_ids(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
-        wanted = sorted(set(ids))
-        found: dict[str, StoredArticle] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(
-                f"SELECT {ARTICLE_COLUMNS} FROM articles a LEFT JOIN assignments s "
-                f"ON s.article_key = a.key WHERE a.id IN ({marks})", chunk,
-            ):
-                article = article_record(row)
-                found[article.id] = article
-        return found
+        return {a.id: a for a in self._articles_where("a.id", sorted(set(ids)))}
 
     def signatures_of(self, keys: Sequence[int]) -> list[tuple[int, float | None, bytes]]:
         """(key, time, MinHash) of those of ``keys`` that have a sketch."""
