@@ -10,8 +10,9 @@ import numpy as np
 
 from cluster.embedding import Embedder, embedding_text, text_fingerprint
 from cluster.index import VectorIndex, create_index
-from cluster.store import Reader, SQLiteStore
-from cluster.types import ArticleKey, Vector
+from cluster.store import Reader, SQLiteStore, Writer
+from cluster.story_ids import vanished_story_targets
+from cluster.types import ArticleKey, StoryId, Vector
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) by long operations."""
@@ -79,3 +80,24 @@ def reembed_store(
                 last_updated=row.last_updated, activity=row.activity,
                 article_count=len(members), centroid_sum=centroid_sum,
             )
+
+
+def alias_vanished_stories(
+    writer: Writer, old: dict[str, StoryId], absorbed: list[tuple[StoryId, StoryId]],
+    now: float | None, dimension: int,
+) -> None:
+    """After a re-cluster: old story ids that no new story took keep answering,
+    with ``merged_into`` the new story that holds most of their articles; so do
+    ids absorbed by merges before the re-cluster."""
+    targets = vanished_story_targets(writer.assignments(), old)
+    for old_id, target in absorbed:
+        targets.setdefault(old_id, target)
+    empty = np.zeros(dimension, dtype=np.float64)
+    for old_id, target in sorted(targets.items()):
+        if writer.story(old_id) is not None:
+            continue
+        writer.create_story(old_id)
+        writer.save_story(old_id, status="merged", first_seen=None, last_updated=None,
+                          activity=0.0, article_count=0, centroid_sum=empty,
+                          merged_into=target)
+        writer.add_event(old_id, "merged", now, other_id=target)

@@ -32,13 +32,19 @@ from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
 from cluster.presentation import refresh_presentation
-from cluster.rebuild import Progress, index_from_store, reembed_store, replay_index_log
+from cluster.rebuild import (
+    Progress,
+    alias_vanished_stories,
+    index_from_store,
+    reembed_store,
+    replay_index_log,
+)
 from cluster.records import as_article
 from cluster.service_reads import ServiceReads
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
 from cluster.store import Reader, SQLiteStore, StoredArticle, Writer
-from cluster.story_ids import match_story_ids, vanished_story_targets
+from cluster.story_ids import match_story_ids
 from cluster.types import ArticleKey, StoryId, Vector
 from cluster.views import (
     IngestResult,
@@ -262,8 +268,10 @@ class StoryService(ServiceReads):
         prepared: list[_Prepared] = []
         for article, old, digest in zip(articles, existing, hashes, strict=True):
             vector = next(vectors) if old is None or old.embed_hash != digest else None
-            prepared.append(_Prepared(article, old, vector, digest,
-                                      signature(article.title, article.text)))
+            # a re-posted, unchanged article needs no sketch: it is not re-stored
+            changed = old is None or old.content_hash != article.content_hash
+            sketch = signature(article.title, article.text) if changed else None
+            prepared.append(_Prepared(article, old, vector, digest, sketch))
         return prepared
 
     def _batch_search(self, prepared: Sequence[_Prepared]) -> BatchNeighbourSearch:
@@ -580,27 +588,7 @@ class StoryService(ServiceReads):
                     progress(done, total)
             self._save_pending(writer)
             writer.rename_stories(match_story_ids(writer.assignments(), old))
-            self._keep_old_ids(writer, old, absorbed)
+            alias_vanished_stories(writer, old, absorbed, self._clock(), self._dimension)
             self._maintain(writer)
             self._flush_terms(writer)
         self._restore_clusterer()
-
-    def _keep_old_ids(self, writer: Writer, old: dict[str, StoryId],
-                      absorbed: list[tuple[StoryId, StoryId]]) -> None:
-        """Old story ids that no new story took keep answering, with ``merged_into``
-        the new story that holds most of their articles; so do ids absorbed
-        by merges before the re-cluster."""
-        targets = vanished_story_targets(writer.assignments(), old)
-        for old_id, target in absorbed:
-            targets.setdefault(old_id, target)
-        now = self._clock()
-        empty = np.zeros(self._dimension, dtype=np.float64)
-        for old_id, target in sorted(targets.items()):
-            if writer.story(old_id) is not None:
-                continue
-            writer.create_story(old_id)
-            writer.save_story(old_id, status="merged", first_seen=None, last_updated=None,
-                              activity=0.0, article_count=0, centroid_sum=empty,
-                              merged_into=target)
-            writer.add_event(old_id, "merged", now, other_id=target)
-
