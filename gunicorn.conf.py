@@ -42,4 +42,4 @@ def worker_exit(server, worker):
     service = getattr(app, "extensions", {}).get("story_service") if app else None
     if service is not None:
         service.snapshot()
-        service.store.close()
+        service.close()

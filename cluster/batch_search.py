@@ -5,9 +5,10 @@ Article i of a batch may only see what was stored before it: the index as it
 was when the batch began, plus the batch's articles 0..i-1. So the batch is
 searched once against the index (one BLAS call instead of n small ones; a
 single-vector FAISS search costs nearly as much as a 64-vector one) and
-each article's list is then completed with its similarities to the earlier
-articles of the batch. Keys that the batch replaces or removes are dropped
-from the index results and over-fetched for.
+each article's list is then completed with its k most similar earlier
+articles of the batch, from one batch-by-batch similarity matrix. Keys that
+the batch replaces or removes are dropped from the index results and
+over-fetched for.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class BatchNeighbourSearch:
         else:
             self._scores = np.zeros((len(vectors), 0), dtype=np.float32)
             self._keys = np.zeros((len(vectors), 0), dtype=np.int64)
+        self._within: np.ndarray | None = None
         self._added_rows: list[int] = []
         self._added_keys: list[int] = []
         self._stale: set[int] = set()
@@ -41,14 +43,26 @@ class BatchNeighbourSearch:
         stale = self._stale
         pairs = [
             (int(key), float(score))
-            for key, score in zip(self._keys[row], self._scores[row], strict=True)
+            for key, score in zip(self._keys[row].tolist(), self._scores[row].tolist(),
+                                  strict=True)
             if key >= 0 and key != exclude and key not in stale
         ]
         if self._added_rows:
-            sims = self._vectors[self._added_rows] @ self._vectors[row]
+            if self._within is None:
+                self._within = self._vectors @ self._vectors.T
+            sims = self._within[row, self._added_rows]
+            # Only the k best earlier articles can reach the final top k; one
+            # more covers an excluded key. Equal similarities at the cut are
+            # all kept so that ties still break by key.
+            take = self._k + 1
+            if len(sims) > take:
+                cut = np.partition(sims, len(sims) - take)[len(sims) - take]
+                chosen = np.flatnonzero(sims >= cut)
+            else:
+                chosen = np.arange(len(sims))
+            keys = self._added_keys
             pairs.extend(
-                (key, float(sim)) for key, sim in zip(self._added_keys, sims, strict=True)
-                if key != exclude
+                (keys[i], float(sims[i])) for i in chosen.tolist() if keys[i] != exclude
             )
         pairs.sort(key=lambda pair: (-pair[1], pair[0]))
         return pairs[: self._k]

@@ -4,6 +4,7 @@ cosine centroid) is sum / |sum| because members are unit vectors."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,6 +70,13 @@ class CentroidTable:
 
     def __contains__(self, story_id: object) -> bool:
         return story_id in self._row_of
+
+    def stories(self) -> list[StoryId]:
+        return list(self._row_of)
+
+    def rows(self, story_ids: Sequence[StoryId]) -> Vector:
+        """The centroids of ``story_ids``, in that order, as one matrix."""
+        return self._matrix[[self._row_of[s] for s in story_ids]]
 
     def put(self, story_id: StoryId, direction: Vector) -> None:
         row = self._row_of.get(story_id)

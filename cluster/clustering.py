@@ -30,13 +30,14 @@ function of the input order.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from cluster.centroid import CentroidSimilarities, CentroidTable, StoryState
+from cluster.centroid import CentroidTable, StoryState
 from cluster.lexical import Weights
 from cluster.settings import ClusterParams
 from cluster.types import StoryId, Vector
@@ -76,7 +77,13 @@ class OnlineClusterer:
         self.params = params
         self.dimension = dimension
         self.stories_: dict[StoryId, StoryState] = {}
+        # Only stories updated within the join window are scanned for every
+        # article; quieter ones (dormant, kept for wake-ups and story search)
+        # wait in a second table, so the per-article scan does not grow with
+        # the history the service keeps.
         self.centroids_ = CentroidTable(dimension)
+        self.quiet_ = CentroidTable(dimension)
+        self._by_last: list[tuple[float, StoryId]] = []
         # Stories changed since merges were last considered: a pair of unchanged
         # stories has the same merge score as last time, so only pairs with a
         # changed story need scoring.
@@ -90,8 +97,30 @@ class OnlineClusterer:
         for story_id, count, total, first, last in stories:
             state = StoryState(count, np.asarray(total, dtype=np.float64), first, last)
             self.stories_[story_id] = state
-            self.centroids_.put(story_id, state.direction)
+            self._place(story_id, state)
             self.changed_.add(story_id)
+
+    def _place(self, story_id: StoryId, state: StoryState) -> None:
+        """Put a story's current centroid in the recent table (it just changed)."""
+        self.quiet_.discard(story_id)
+        self.centroids_.put(story_id, state.direction)
+        if state.last is not None:
+            heapq.heappush(self._by_last, (state.last, story_id))
+
+    def age(self, now: float | None) -> None:
+        """Move stories not updated within the join window to the quiet table."""
+        if now is None:
+            return
+        cutoff = now - self.params.window_days * SECONDS_PER_DAY
+        heap = self._by_last
+        while heap and heap[0][0] < cutoff:
+            last, story_id = heapq.heappop(heap)
+            state = self.stories_.get(story_id)
+            # entries are not removed when a story changes: skip outdated ones
+            if state is None or state.last != last or story_id not in self.centroids_:
+                continue
+            self.centroids_.discard(story_id)
+            self.quiet_.put(story_id, state.direction)
 
     def is_joinable(self, story_id: StoryId, timestamp: float | None) -> bool:
         state = self.stories_.get(story_id)
@@ -169,7 +198,7 @@ class OnlineClusterer:
         threshold = self.threshold_for(body_chars)
         if best is not None and best[0] >= threshold:
             return Decision(best[1], best[0], len(candidates))
-        woken = self._wake(vector, timestamp, sleeping, best_member, terms, similarities)
+        woken = self._wake(vector, timestamp, sleeping, best_member, terms)
         if woken is not None:
             return Decision(woken[1], woken[0], len(candidates) + len(sleeping))
         return Decision(None, 0.0 if best is None else best[0], len(candidates))
@@ -177,16 +206,17 @@ class OnlineClusterer:
     def _wake(
         self, vector: Vector, timestamp: float | None, sleeping: set[StoryId],
         best_member: dict[StoryId, float], terms: Weights | None,
-        similarities: CentroidSimilarities,
     ) -> tuple[float, StoryId] | None:
         """A quiet (dormant) story outside the time window wakes up when an
-        article matches it strongly on content alone: a follow-up days later."""
+        article matches it strongly on content alone: a follow-up days later.
+        Quiet stories are found through the article's nearest stored
+        neighbours: a story it matches that strongly has members among them."""
         if self.params.wake_threshold > 1.0:
             return None
         best: tuple[float, StoryId] | None = None
         for story_id in sorted(sleeping):
             value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms,
-                               similarities.of(story_id), timeless=True)
+                               timeless=True)
             if value >= self.params.wake_threshold and (best is None or value > best[0]):
                 best = (value, story_id)
         return best
@@ -202,7 +232,7 @@ class OnlineClusterer:
             state = StoryState(0, np.zeros(self.dimension, dtype=np.float64), None, None)
             self.stories_[story_id] = state
         state.add(vector, timestamp, terms)
-        self.centroids_.put(story_id, state.direction)
+        self._place(story_id, state)
         self.changed_.add(story_id)
         return state
 
@@ -223,18 +253,22 @@ class OnlineClusterer:
         if state.count <= 0:
             self.drop(story_id)
             return None
-        self.centroids_.put(story_id, state.direction)
+        self._place(story_id, state)
         self.changed_.add(story_id)
         return state
 
     def nearest_stories(self, vector: Vector, k: int) -> list[tuple[StoryId, float]]:
-        """The k joinable stories whose centroids are most similar to ``vector``."""
-        return self.centroids_.nearest(vector, k)
+        """The k live stories (recent or quiet) whose centroids are most similar
+        to ``vector``."""
+        found = self.centroids_.nearest(vector, k) + self.quiet_.nearest(vector, k)
+        found.sort(key=lambda item: (-item[1], item[0]))
+        return found[:k]
 
     def drop(self, story_id: StoryId) -> None:
         """Stop considering a story (empty, archived or merged away)."""
         self.stories_.pop(story_id, None)
         self.centroids_.discard(story_id)
+        self.quiet_.discard(story_id)
         self.changed_.discard(story_id)
 
     def merge(self, keep: StoryId, absorb: StoryId) -> StoryState:
@@ -242,7 +276,7 @@ class OnlineClusterer:
         kept = self.stories_[keep]
         kept.absorb(self.stories_[absorb])
         self.drop(absorb)
-        self.centroids_.put(keep, kept.direction)
+        self._place(keep, kept)
         self.changed_.add(keep)
         return kept
 
@@ -272,11 +306,11 @@ class OnlineClusterer:
         changed, self.changed_ = self.changed_, set()
         if threshold > 1.0 or len(self.stories_) < 2:
             return []
-        ids = sorted(s for s in self.stories_ if self.is_joinable(s, now))
+        ids = sorted(s for s in self.centroids_.stories() if self.is_joinable(s, now))
         fresh = [i for i, story in enumerate(ids) if story in changed]
         if len(ids) < 2 or not fresh:
             return []
-        matrix = np.stack([self.stories_[s].direction for s in ids])
+        matrix = self.centroids_.rows(ids)
         sims = matrix[fresh] @ matrix.T
         # The score cannot exceed (1 - beta) * dense + beta, so pairs below this
         # dense similarity are skipped without computing lexical overlap.

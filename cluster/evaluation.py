@@ -123,7 +123,7 @@ def scratch_service(settings: Settings, embedder: Embedder,
         try:
             yield service
         finally:
-            service.store.close()
+            service.close()
 
 
 def run_clusterer(

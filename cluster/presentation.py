@@ -98,8 +98,8 @@ def _sample(keys: list[ArticleKey], representative: ArticleKey) -> list[ArticleK
     return sorted(set(chosen))
 
 
-def _materially_changed(count: int, presented: int, merged: bool) -> bool:
-    if presented == 0 or merged:
+def _materially_changed(count: int, presented: int) -> bool:
+    if presented == 0:
         return True
     if count == presented:
         return False
@@ -108,7 +108,7 @@ def _materially_changed(count: int, presented: int, merged: bool) -> bool:
 
 def refresh_presentation(
     writer: Writer, story_id: StoryId, direction: Vector | None, terms: TermStats,
-    half_life_hours: float, merged: bool = False,
+    half_life_hours: float,
 ) -> None:
     """Representative = the member closest to the centroid ``direction`` (the
     medoid's stand-in); then sources, hotness, and when due label and summary.
@@ -135,7 +135,7 @@ def refresh_presentation(
     originals = [(source, n) for source, n in outlets if n > 0]
     source_count = len(originals) or len(outlets)
     label, summary, presented = row.label, row.summary, row.presented_count
-    if _materially_changed(len(keys), row.presented_count, merged):
+    if _materially_changed(len(keys), row.presented_count):
         sample = _sample(keys, best)
         articles = writer.articles_by_keys(sample)
         members = [articles[k] for k in sample if k in articles]

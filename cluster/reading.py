@@ -133,12 +133,16 @@ def story_summaries(
     matches: dict[StoryId, float] | None = None,
 ) -> list[StorySummary]:
     """Summaries of several stories, their representatives read in one query."""
-    keys = [row.representative for row in rows if row.representative is not None]
-    representatives = reader.articles_by_keys(keys)
+    # A story not presented yet (the background presenter has not reached it)
+    # shows its first article until it gets a representative.
+    stand_ins = reader.first_members(r.id for r in rows if r.representative is None)
+    chosen = {row.id: row.representative if row.representative is not None
+              else stand_ins.get(row.id) for row in rows}
+    representatives = reader.articles_by_keys([k for k in chosen.values() if k is not None])
     summaries = []
     for row in rows:
-        found = (representatives.get(row.representative)
-                 if row.representative is not None else None)
+        key = chosen[row.id]
+        found = representatives.get(key) if key is not None else None
         hotness = row.hotness if now is None else hotness_at(row.hotness, now, half_life_hours)
         summaries.append(StorySummary(
             row.id, row.label, found.title if found is not None else None,

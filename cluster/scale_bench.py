@@ -112,7 +112,7 @@ def run_scale(settings: Settings, count: int, queries: int = 200, seed: int = 7)
         started = time.perf_counter()
         service.rebuild()
         rebuild_s = time.perf_counter() - started
-        service.store.close()
+        service.close()
         probe = subprocess.run(
             [sys.executable, "-c", STARTUP_PROBE, str(local.data_dir), str(local.index_dir)],
             capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)

@@ -99,4 +99,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX stories_hotness_all ON stories (hotness DESC, id DESC);
     CREATE INDEX stories_activity_all ON stories (activity DESC, id DESC);
     """,
+    # 5: finding the stories waiting for presentation must not scan every story.
+    """
+    CREATE INDEX stories_dirty ON stories (id) WHERE dirty = 1;
+    """,
 )

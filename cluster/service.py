@@ -31,26 +31,24 @@ from cluster.embedding import Embedder, create_embedder, embedding_text, text_fi
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
-from cluster.presentation import refresh_presentation
+from cluster.presenter import BackgroundPresenter, present_dirty
 from cluster.rebuild import (
     Progress,
-    alias_vanished_stories,
     index_from_store,
-    reembed_store,
     replay_index_log,
 )
-from cluster.records import as_article
 from cluster.service_reads import ServiceReads
+from cluster.service_rebuild import ServiceRebuild
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
 from cluster.store import Reader, SQLiteStore, StoredArticle, Writer
-from cluster.story_ids import match_story_ids
 from cluster.types import ArticleKey, StoryId, Vector
 from cluster.views import (
     IngestResult,
 )
 
 STATUSES = ("active", "dormant", "archived")
+PRESENT_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ class _Prepared:
     signature: np.ndarray | None
 
 
-class StoryService(ServiceReads):
+class StoryService(ServiceReads, ServiceRebuild):
     """Ingest, related coverage, stories, maintenance and rebuilds."""
 
     def __init__(
@@ -86,6 +84,7 @@ class StoryService(ServiceReads):
         self._term_delta: Counter[str] = Counter()
         self._statuses: dict[StoryId, str] = {}
         self._pending: set[StoryId] = set()
+        self._presenter: BackgroundPresenter | None = None
         stop_words()  # load the stop-word list now, not inside the first ingest
         if changing_model:
             # Opened only to re-embed: the stored vectors and snapshot belong to
@@ -100,9 +99,12 @@ class StoryService(ServiceReads):
         self._load_index()
         self._restore_clusterer()
         self._load_duplicates()
+        if present_per_batch and settings.presentation_delay_s > 0:
+            self._presenter = BackgroundPresenter(self._present_some,
+                                                  settings.presentation_delay_s)
         with self.store.read() as reader:
-            stale = reader.has_dirty_stories()
-        if stale:  # e.g. stories from before a migration added their presentation
+            stale = reader.dirty_story_count()
+        if stale:  # left by a crash, or stories from before presentation existed
             self.maintain()
 
     @classmethod
@@ -171,6 +173,7 @@ class StoryService(ServiceReads):
                         profile.add(self._weights(member.title, member.text))
             clock = reader.meta("stream_time")
         self._now = None if clock is None else float(clock)
+        self.clusterer.age(self._now)
 
     def _load_duplicates(self) -> None:
         """The duplicate index holds the articles of the last window of the stream."""
@@ -249,6 +252,7 @@ class StoryService(ServiceReads):
                 self._recover_memory(touched)
                 raise
             self._maybe_snapshot()
+        self._changed()
         return results
 
     def _prepare(self, articles: Sequence[Article]) -> list[_Prepared]:
@@ -453,6 +457,7 @@ class StoryService(ServiceReads):
             if status == "archived":
                 self.clusterer.drop(story_id)
                 self._statuses.pop(story_id, None)
+        self.clusterer.age(now)
         merged: set[StoryId] = set()
         for keep, absorb, _ in self.clusterer.merge_candidates(now):
             if keep in merged or absorb in merged:
@@ -472,22 +477,44 @@ class StoryService(ServiceReads):
                 )
             writer.add_event(keep, "merged", now, other_id=absorb)
             writer.add_event(absorb, "merged", now, other_id=keep)
-        if self._present_per_batch:
-            self._present(writer, merged)
+            writer.forget_presented_count(keep)  # a merged story is relabelled
+        if self._present_per_batch and self._presenter is None:
+            present_dirty(writer, self.clusterer, self.terms,
+                          self.settings.hotness_half_life_hours)
 
-    def _present(self, writer: Writer, merged: set[StoryId] | None = None) -> None:
-        """Headline, label, summary, sources and hotness of every changed story."""
-        for story_id in writer.dirty_stories():
-            state = self.clusterer.stories_.get(story_id)
-            refresh_presentation(writer, story_id, state.direction if state else None,
-                                 self.terms, self.settings.hotness_half_life_hours,
-                                 merged=merged is not None and story_id in merged)
-
-    def refresh_presentations(self) -> None:
-        """Present every changed story now (after an import with per-batch
-        presentation off)."""
+    def _present_some(self, limit: int) -> bool:
         with self._lock, self.store.write() as writer:
-            self._present(writer)
+            return present_dirty(writer, self.clusterer, self.terms,
+                                 self.settings.hotness_half_life_hours, limit)
+
+    def _changed(self) -> None:
+        if self._presenter is not None:
+            self._presenter.notify()
+
+    def refresh_presentations(self, progress: Progress | None = None) -> None:
+        """Present every changed story now (after an import with per-batch
+        presentation off), in chunks: an interruption keeps what was done."""
+        with self.store.read() as reader:
+            total = reader.dirty_story_count()
+        done = 0
+        while self._present_some(PRESENT_CHUNK):
+            done += PRESENT_CHUNK
+            if progress:
+                progress(min(done, total), total)
+        if progress:
+            progress(total, total)
+
+    def wait_for_presentation(self, timeout: float | None = None) -> bool:
+        """Block until the background thread has presented every change so far."""
+        return self._presenter is None or self._presenter.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Stop the background thread (changed stories stay marked in the store)
+        and close the store."""
+        if self._presenter is not None:
+            self._presenter.stop()
+            self._presenter = None
+        self.store.close()
 
     def maintain(self) -> None:
         """Age stories and merge converged ones now. On the wall clock nothing else
@@ -500,6 +527,7 @@ class StoryService(ServiceReads):
             except BaseException:
                 self._recover_memory([])
                 raise
+        self._changed()
 
     def _maybe_snapshot(self, force: bool = False) -> None:
         with self.store.read() as reader:
@@ -539,56 +567,4 @@ class StoryService(ServiceReads):
                 self._recover_memory(touched)
                 raise
             self._maybe_snapshot()
-
-    # -- rebuild -------------------------------------------------------------
-    def rebuild(
-        self, reembed: bool = False, recluster: bool = False, progress: Progress | None = None
-    ) -> dict[str, object]:
-        """Rebuild the index from the store (optionally re-embedding every article
-        and re-clustering in time order), then swap the snapshot atomically."""
-        started = time.perf_counter()
-        with self._lock:
-            if reembed:
-                reembed_store(self.store, self.embedder, self.settings.lead_chars, progress)
-                self._restore_clusterer()
-            with self.store.read() as reader:
-                index = index_from_store(reader, self.settings.index_backend, self._dimension,
-                                         None if recluster else progress)
-                seq = reader.index_seq()
-            if recluster:
-                self._recluster(progress)
-            write_snapshot(self.settings.index_dir, index, self.embedder.model_name, seq)
-            self.index, self._snapshot_seq = index, seq
-        return {"articles": len(self.index), "store_seq": seq,
-                "seconds": round(time.perf_counter() - started, 3)}
-
-    def _recluster(self, progress: Progress | None) -> None:
-        """Replay every article in time order through a fresh clusterer; new
-        stories take over the id of the old story they share most articles with."""
-        with self.store.read() as reader:
-            old = reader.assignments()
-            absorbed = reader.merged_stories()
-            total = reader.article_count()
-        self.index = create_index(self.settings.index_backend, self._dimension)
-        self.clusterer = OnlineClusterer(self.settings.cluster, self._dimension)
-        self._now = None
-        self.terms = TermStats()
-        self._term_delta.clear()
-        done = 0
-        with self.store.write() as writer:
-            writer.clear_clustering()
-            writer.clear_term_frequencies()
-            for batch in list(writer.iter_articles_in_time_order(batch=512)):
-                vectors = writer.vectors([a.key for a in batch])
-                for article, vector in zip(batch, vectors, strict=True):
-                    self.index.add(np.array([article.key], dtype=np.int64), vector.reshape(1, -1))
-                    self._assign(writer, article.key, as_article(article), vector)
-                done += len(batch)
-                if progress:
-                    progress(done, total)
-            self._save_pending(writer)
-            writer.rename_stories(match_story_ids(writer.assignments(), old))
-            alias_vanished_stories(writer, old, absorbed, self._clock(), self._dimension)
-            self._maintain(writer)
-            self._flush_terms(writer)
-        self._restore_clusterer()
+        self._changed()

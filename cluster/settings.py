@@ -125,6 +125,12 @@ class Settings(BaseModel):
         "faiss-flat",
         description="Vector index: exact FAISS inner product, or the NumPy reference.",
     )
+    presentation_delay_s: float = Field(
+        1.0, ge=0.0, le=3600.0,
+        description="Changed stories get their headline, label and summary refreshed by a "
+        "background thread once no change came for this many seconds (at most 5x this under "
+        "a steady stream); 0 refreshes them inside every ingest batch instead.",
+    )
     snapshot_every: int = Field(
         2000, ge=1,
         description="Write an index snapshot after this many index changes (start-up replays "

@@ -285,6 +285,18 @@ class Reader:
             "SELECT article_key FROM assignments WHERE story_id = ? ORDER BY article_key",
             (story_id,))]
 
+    def first_members(self, story_ids: Iterable[int]) -> dict[StoryId, ArticleKey]:
+        """Each story's first stored article (its stand-in before it is presented)."""
+        wanted = sorted({int(s) for s in story_ids})
+        found: dict[StoryId, ArticleKey] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update((StoryId(s), ArticleKey(k)) for s, k in self._db.execute(
+                f"SELECT story_id, MIN(article_key) FROM assignments "
+                f"WHERE story_id IN ({marks}) GROUP BY story_id", chunk))
+        return found
+
     def story_sources(self, story_id: int) -> list[tuple[str, int]]:
         return [(str(s), int(n)) for s, n in self._db.execute(
             "SELECT a.source, COUNT(*) AS n FROM assignments s JOIN articles a "
@@ -308,10 +320,11 @@ class Reader:
             "SELECT id, merged_into FROM stories WHERE status = 'merged' "
             "AND merged_into IS NOT NULL ORDER BY id")]
 
-    def has_dirty_stories(self) -> bool:
-        return self._db.execute(
-            "SELECT 1 FROM stories WHERE dirty = 1 AND status != 'merged' LIMIT 1"
-        ).fetchone() is not None
+    def dirty_story_count(self) -> int:
+        """Stories changed since they were last presented."""
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM stories WHERE dirty = 1 AND status != 'merged'"
+        ).fetchone()[0])
 
     def story_count(self, statuses: Sequence[str]) -> int:
         marks = ",".join("?" * len(statuses))

@@ -173,9 +173,15 @@ class Writer(Reader):
         self._db.execute("DELETE FROM stories WHERE id = ?", (story_id,))
         self._db.execute("DELETE FROM story_events WHERE story_id = ?", (story_id,))
 
-    def dirty_stories(self) -> list[StoryId]:
+    def dirty_stories(self, limit: int = -1) -> list[StoryId]:
+        """Stories changed since they were last presented, oldest id first."""
         return [StoryId(r[0]) for r in self._db.execute(
-            "SELECT id FROM stories WHERE dirty = 1 AND status != 'merged' ORDER BY id")]
+            "SELECT id FROM stories WHERE dirty = 1 AND status != 'merged' ORDER BY id "
+            "LIMIT ?", (limit,))]
+
+    def forget_presented_count(self, story_id: StoryId) -> None:
+        """The next presentation relabels the story whatever its size (after a merge)."""
+        self._db.execute("UPDATE stories SET presented_count = 0 WHERE id = ?", (story_id,))
 
     def add_event(
         self, story_id: StoryId, kind: str, at: float | None,

@@ -46,7 +46,7 @@ def main() -> None:
         seconds = time.perf_counter() - started
         logging.disable(logging.NOTSET)
         in_sync = service.readiness().in_sync
-        service.store.close()
+        service.close()
     for name, count in sorted(report.examples.items()):
         print(f"{name:<45} {count:>6} examples")
     statuses = ", ".join(f"{status}: {n}" for status, n in sorted(report.statuses.items()))

@@ -32,7 +32,8 @@ def main() -> None:
     from cluster.settings import load_settings
 
     settings = load_settings()
-    service = StoryService(settings)
+    # A bulk import presents each changed story once, at the end, not after every batch.
+    service = StoryService(settings, present_per_batch=False)
     try:
         if args.if_empty and service.article_count() > 0:
             print(f"store already holds {service.article_count()} articles; nothing imported")
@@ -41,12 +42,18 @@ def main() -> None:
                                                   settings.max_text_chars))
         with tqdm(total=len(items), unit="article", desc="ingest") as bar:
             report = import_articles(service, items, args.batch_size, bar.update)
+        with tqdm(unit="story", desc="present") as bar:
+            def presented(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            service.refresh_presentations(presented)
         service.snapshot()
         print(f"read {report.read}: created {report.created}, updated {report.updated}, "
               f"unchanged {report.unchanged}; {report.new_stories} new stories; "
               f"store holds {service.article_count()} articles")
     finally:
-        service.store.close()
+        service.close()
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def main() -> None:
             summary(poller.poll_once(progress=show))
     finally:
         service.snapshot()
-        service.store.close()
+        service.close()
         state.close()
 
 

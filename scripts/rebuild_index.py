@@ -47,7 +47,7 @@ def main() -> None:
     finally:
         for bar in bars.values():
             bar.close()
-        service.store.close()
+        service.close()
     print(f"rebuilt index: {result['articles']} articles, store sequence {result['store_seq']}, "
           f"{result['seconds']} s")
 

@@ -39,7 +39,7 @@ def main() -> None:
         import_articles(service, read_files([ROOT / "cluster" / "demo" / "demo.jsonl"]))
         with served(create_app(service=service)) as base, browser_page() as page:
             seen = tour(base, page, args.out)
-        service.store.close()
+        service.close()
     for name in ("home", "story", "related"):
         print(f"{args.out / (name + '.png')}  ({seen[name].splitlines()[0][:60]})")
 

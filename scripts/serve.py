@@ -71,6 +71,7 @@ def main() -> None:
     service = StoryService(settings)
     if not args.no_demo and service.article_count() == 0:
         report = import_articles(service, read_files([DEMO]))
+        service.refresh_presentations()
         service.snapshot()
         print(f"imported the demo corpus: {report.created} articles, "
               f"{report.new_stories} stories")
@@ -85,7 +86,7 @@ def main() -> None:
         app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
     finally:
         service.snapshot()
-        service.store.close()
+        service.close()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"data_dir": tmp_path / "var", "index_dir": tmp_path / "indexes",
-                              "embedder": "hashing"}
+                              "embedder": "hashing",
+                              # inline presentation: a story's label is current when the
+                              # write returns (the background thread has its own tests)
+                              "presentation_delay_s": 0.0}
     values.update(overrides)
     return load_settings(values, environ={})
 
@@ -40,7 +43,7 @@ def settings(tmp_path: Path) -> Settings:
 def service(settings: Settings) -> Iterator[StoryService]:
     svc = StoryService(settings)
     yield svc
-    svc.store.close()
+    svc.close()
 
 
 @pytest.fixture

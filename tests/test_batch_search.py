@@ -32,3 +32,25 @@ def test_batch_equals_sequential_search_including_replaced_keys() -> None:
         np.testing.assert_allclose([s for _, s in got], [s for _, s in expected], atol=1e-5)
         sequential.add(np.array([key]), batch[row:row + 1])
         search.added(row, key)
+
+
+def test_batch_keeps_ties_and_the_best_earlier_articles_of_a_long_batch() -> None:
+    rng = np.random.default_rng(9)
+    stored = normalise_rows(rng.normal(size=(30, 6)))
+    base = normalise_rows(rng.normal(size=(20, 6)))
+    batch = np.concatenate([base, base, base])  # every vector three times: exact ties
+    sequential = NumpyIndex(6)
+    sequential.add(np.arange(30), stored)
+    batched = NumpyIndex(6)
+    batched.add(np.arange(30), stored)
+    search = BatchNeighbourSearch(batched, batch, k=4)
+    for row in range(len(batch)):
+        key = 1000 + row
+        scores, keys = sequential.search(batch[row:row + 1], 5)
+        expected = sorted(
+            ((int(k), float(s)) for k, s in zip(keys[0], scores[0], strict=True)
+             if k >= 0 and k != key), key=lambda p: (-round(p[1], 5), p[0]))[:4]
+        got = search.neighbours(row, exclude=key)
+        assert [k for k, _ in got] == [k for k, _ in expected]
+        sequential.add(np.array([key]), batch[row:row + 1])
+        search.added(row, key)

@@ -41,7 +41,7 @@ def replay(tmp_path: Path, articles: list[Article]) -> dict[str, int]:
     for start in range(0, len(ordered), 7):
         service.ingest(ordered[start:start + 7])
     result = dict(service.assignments())
-    service.store.close()
+    service.close()
     return result
 
 
@@ -126,6 +126,27 @@ def test_a_quiet_story_wakes_only_for_a_strong_match() -> None:
     off = OnlineClusterer(params.model_copy(update={"wake_threshold": 1.01}), 2)
     off.learn_one(StoryId(1), unit([1, 0]), 0.0)
     assert off.predict_one(unit([1, 0]), 3 * 86400.0, []).new_story
+
+
+def test_quiet_stories_leave_the_per_article_scan_but_stay_findable() -> None:
+    params = ClusterParams(join_threshold=0.5, window_days=1, wake_threshold=0.9)
+    clusterer = OnlineClusterer(params, 2)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0)
+    clusterer.learn_one(StoryId(2), unit([0, 1]), 2.5 * 86400.0)
+    clusterer.age(3 * 86400.0)
+    assert StoryId(1) in clusterer.quiet_ and StoryId(1) not in clusterer.centroids_
+    assert StoryId(2) in clusterer.centroids_
+    # story search still sees it; the join scan does not, but a strong match
+    # among the article's stored neighbours wakes it up and brings it back
+    assert clusterer.nearest_stories(unit([1, 0]), 1)[0][0] == StoryId(1)
+    strong = unit([1, 0.1])
+    assert clusterer.predict_one(strong, 3 * 86400.0, []).new_story
+    near = [Neighbour(float(strong @ unit([1, 0])), StoryId(1), 0.0)]
+    assert clusterer.predict_one(strong, 3 * 86400.0, near).story_id == StoryId(1)
+    clusterer.learn_one(StoryId(1), strong, 3 * 86400.0)
+    assert StoryId(1) in clusterer.centroids_ and StoryId(1) not in clusterer.quiet_
+    clusterer.age(3.5 * 86400.0)  # its old entry in the ageing heap is outdated
+    assert StoryId(1) in clusterer.centroids_
 
 
 def test_centroid_state_adds_and_removes_exactly() -> None:

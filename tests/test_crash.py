@@ -149,7 +149,7 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
         print(f"\n{CYCLES} SIGKILL cycles: {attempted} articles sent, {len(acknowledged)} "
               f"acknowledged, {len(placed)} stored, 0 acknowledged lost")
     finally:
-        service.store.close()
+        service.close()
 
 
 @pytest.mark.timeout(180)
@@ -179,4 +179,4 @@ def test_sigterm_lets_an_inflight_write_finish(tmp_path: Path) -> None:
         assert outcome == [True], "the in-flight write should have been let finish"
         assert service.readiness().in_sync and service.readiness().snapshot_seq > 0
     finally:
-        service.store.close()
+        service.close()

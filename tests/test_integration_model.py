@@ -77,4 +77,4 @@ def test_demo_corpus_finds_the_north_korea_story(
     assert len(outlets) == len(set(outlets))
     found = client.get("/api/v1/stories?q=pilots+strike+at+the+German+airline").get_json()
     assert "Lufthansa" in found["items"][0]["label"]
-    service.store.close()
+    service.close()

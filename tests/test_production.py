@@ -126,7 +126,7 @@ def test_online_backup_and_restore(tmp_path: Path) -> None:
     assert backup_store(live.settings.store_path, copy) == 2
     client.post("/api/v1/articles", json={"title": "after the backup"})  # service still writes
     before = {k: v for k, v in live.assignments().items() if k != "c-after"}
-    live.store.close()
+    live.close()
 
     fresh = make_settings(tmp_path / "restored")
     restore_store(copy, fresh.store_path, fresh.index_dir)
@@ -134,6 +134,6 @@ def test_online_backup_and_restore(tmp_path: Path) -> None:
     assert restored.readiness().in_sync and restored.article_count() == 2
     assert all(restored.assignments()[k] == v for k, v in before.items()
                if k in restored.assignments())
-    restored.store.close()
+    restored.close()
     with pytest.raises(ConfigurationError, match="--force"):
         restore_store(copy, fresh.store_path, fresh.index_dir)

@@ -32,13 +32,13 @@ def test_ingest_is_resumable_and_rebuild_swaps_the_index(tmp_path: Path) -> None
 
     service = StoryService(make_settings(tmp_path))
     before = service.assignments()
-    service.store.close()
+    service.close()
     rebuilt = run_script(tmp_path, "scripts/rebuild_index.py", "--recluster")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert f"rebuilt index: {total} articles" in rebuilt.stdout
     service = StoryService(make_settings(tmp_path))
     assert service.assignments() == before and service.readiness().in_sync
-    service.store.close()
+    service.close()
 
 
 def test_ingest_reports_bad_lines_by_file_and_line(tmp_path: Path) -> None:

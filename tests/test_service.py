@@ -191,7 +191,7 @@ def test_restart_replays_what_the_snapshot_lacks(
     first.ingest([make_article(BANK + " update", id="b", hours=3)])  # updated after snapshot
     queries = first.embedder.embed([QUAKE, BANK])
     expected = first.index.search(queries, 5)
-    first.store.close()  # no final snapshot: as after a crash
+    first.close()  # no final snapshot: as after a crash
 
     second = StoryService(settings)
     assert second.readiness().in_sync and len(second.index) == 2
@@ -208,7 +208,7 @@ def test_snapshot_round_trip_gives_identical_search(
     first.snapshot()
     queries = first.embedder.embed([QUAKE, BANK])
     before = first.index.search(queries, 10)
-    first.store.close()
+    first.close()
     second = StoryService(settings)
     after = second.index.search(queries, 10)
     np.testing.assert_array_equal(before[1], after[1])
@@ -221,7 +221,7 @@ def test_a_store_or_snapshot_from_another_model_is_refused(
     svc = StoryService(make_settings(tmp_path))
     svc.ingest([make_article(QUAKE)])
     svc.snapshot()
-    svc.store.close()
+    svc.close()
     with pytest.raises(IndexMismatch, match=r"rebuild_index\.py --reembed"):
         StoryService(make_settings(tmp_path, embedder="sentence-transformers"))
 
@@ -267,7 +267,7 @@ def test_converging_stories_merge_and_the_old_id_keeps_answering(
     with svc.store.read() as reader:
         kinds = [(e.kind, e.other_id) for e in reader.story_events(survivor)]
     assert ("merged", absorbed) in kinds
-    svc.store.close()
+    svc.close()
     reopened = StoryService(make_settings(tmp_path, cluster=params))
     assert reopened.assignments() == assignments
     assert reopened.readiness().in_sync

@@ -45,7 +45,7 @@ def loose(tmp_path: Path) -> Iterator[StoryService]:
     params = {"join_threshold": 0.15, "headline_threshold": 0.15}
     svc = StoryService(make_settings(tmp_path, cluster=params))
     yield svc
-    svc.store.close()
+    svc.close()
 
 
 def _kinds(service: StoryService, story: int) -> list[str]:
@@ -80,7 +80,7 @@ def test_wall_clock_ages_stories_without_new_articles(
     now[0] += 40 * 86_400
     svc.maintain()
     assert svc.get_story(story).story.status == "archived"
-    svc.store.close()
+    svc.close()
 
 
 def test_recluster_keeps_ids_and_vanished_ids_answer(
@@ -99,7 +99,7 @@ def test_recluster_keeps_ids_and_vanished_ids_answer(
     targets = vanished_story_targets({"a": StoryId(1), "b": StoryId(1)},
                                      {"a": StoryId(7), "b": StoryId(8)})
     assert targets == {StoryId(7): StoryId(1), StoryId(8): StoryId(1)}
-    svc.store.close()
+    svc.close()
 
 
 def test_vanished_story_id_answers_after_recluster(
@@ -114,7 +114,7 @@ def test_vanished_story_id_answers_after_recluster(
         make_article("volcano erupts in iceland lava flows toward the town", id="v2", hours=1),
     ])
     assert first.story_id != second.story_id
-    svc.store.close()
+    svc.close()
     loose = {"join_threshold": 0.3, "headline_threshold": 0.3, "merge_threshold": 1.01}
     svc = StoryService(make_settings(tmp_path, cluster=loose))
     svc.rebuild(recluster=True)
@@ -123,7 +123,7 @@ def test_vanished_story_id_answers_after_recluster(
     detail = svc.get_story(second.story_id)
     assert detail.merged_into == first.story_id and detail.story.article_count == 2
     assert _kinds(svc, second.story_id) == ["merged"]
-    svc.store.close()
+    svc.close()
 
 
 def test_labels_favour_shared_names_and_are_deterministic() -> None:
