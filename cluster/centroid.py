@@ -22,7 +22,8 @@ class StoryState:
     total: NDArray[np.float64]
     first: float | None
     last: float | None
-    profile: Profile = field(default_factory=Profile)
+    profile: Profile | None = field(default_factory=Profile)
+    """None until loaded (see ``OnlineClusterer.profile``)."""
 
     @property
     def direction(self) -> Vector:
@@ -40,6 +41,8 @@ class StoryState:
         self.count += 1
         self.total = self.total + vector.astype(np.float64)
         if terms:
+            if self.profile is None:
+                raise RuntimeError("load the story's profile before adding to it")
             self.profile.add(terms)
         if timestamp is not None:
             self.first = timestamp if self.first is None else min(self.first, timestamp)
@@ -48,6 +51,8 @@ class StoryState:
     def absorb(self, other: StoryState) -> None:
         self.count += other.count
         self.total = self.total + other.total
+        if self.profile is None or other.profile is None:
+            raise RuntimeError("load both stories' profiles before merging them")
         self.profile.absorb(other.profile)
         for stamp in (other.first, other.last):
             if stamp is not None:

@@ -34,16 +34,27 @@ import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from cluster.centroid import CentroidTable, StoryState
-from cluster.lexical import Weights
+from cluster.lexical import Profile, Weights
 from cluster.settings import ClusterParams
 from cluster.types import StoryId, Vector
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
+
+
+class StoryLoader(Protocol):
+    """Reads a story's state back from the store (see ``OnlineClusterer``)."""
+
+    def state(self, story_id: StoryId) -> StoryState | None:
+        """Count, sum and time span; the profile is left to ``profile``."""
+
+    def profile(self, story_id: StoryId) -> Profile:
+        """The lexical profile of the story's current members."""
 
 
 @dataclass(frozen=True)
@@ -73,14 +84,20 @@ class OnlineClusterer:
 
     MERGE_PARTNERS = 5
 
-    def __init__(self, params: ClusterParams, dimension: int) -> None:
+    def __init__(
+        self, params: ClusterParams, dimension: int, loader: StoryLoader | None = None
+    ) -> None:
         self.params = params
         self.dimension = dimension
+        self.loader = loader
         self.stories_: dict[StoryId, StoryState] = {}
         # Only stories updated within the join window are scanned for every
         # article; quieter ones (dormant, kept for wake-ups and story search)
         # wait in a second table, so the per-article scan does not grow with
-        # the history the service keeps.
+        # the history the service keeps. With a loader, a quiet story keeps
+        # only its centroid in memory; its full state (sum, lexical profile)
+        # is read back from the store on the rare occasions it is needed, so
+        # memory follows the join window, not the dormant period.
         self.centroids_ = CentroidTable(dimension)
         self.quiet_ = CentroidTable(dimension)
         self._by_last: list[tuple[float, StoryId]] = []
@@ -91,14 +108,41 @@ class OnlineClusterer:
 
     # -- state ---------------------------------------------------------------
     def restore(
-        self, stories: Iterable[tuple[StoryId, int, np.ndarray, float | None, float | None]]
+        self, stories: Iterable[tuple[StoryId, int, np.ndarray, float | None, float | None]],
+        now: float | None = None,
     ) -> None:
-        """Load joinable stories as (id, count, sum, first, last)."""
+        """Load live stories as (id, count, sum, first, last). With ``now`` and a
+        loader, those outside the join window keep only their centroid; lexical
+        profiles are loaded when first needed."""
+        cutoff = None if now is None or self.loader is None else (
+            now - self.params.window_days * SECONDS_PER_DAY)
         for story_id, count, total, first, last in stories:
-            state = StoryState(count, np.asarray(total, dtype=np.float64), first, last)
+            total = np.asarray(total, dtype=np.float64)
+            if cutoff is not None and last is not None and last < cutoff:
+                norm = float(np.linalg.norm(total))
+                self.quiet_.put(story_id, (total / max(norm, 1e-12)).astype(np.float32))
+                continue
+            lazy = None if self.loader is not None else Profile()
+            state = StoryState(count, total, first, last, lazy)
             self.stories_[story_id] = state
             self._place(story_id, state)
             self.changed_.add(story_id)
+
+    def state(self, story_id: StoryId) -> StoryState | None:
+        """A live story's full state, read back from the store if it is quiet."""
+        state = self.stories_.get(story_id)
+        if state is None and self.loader is not None and story_id in self.quiet_:
+            state = self.loader.state(story_id)
+            if state is not None:
+                self.stories_[story_id] = state
+                if state.last is not None:
+                    heapq.heappush(self._by_last, (state.last, story_id))
+        return state
+
+    def profile(self, state: StoryState, story_id: StoryId) -> Profile:
+        if state.profile is None:
+            state.profile = self.loader.profile(story_id) if self.loader else Profile()
+        return state.profile
 
     def _place(self, story_id: StoryId, state: StoryState) -> None:
         """Put a story's current centroid in the recent table (it just changed)."""
@@ -117,10 +161,13 @@ class OnlineClusterer:
             last, story_id = heapq.heappop(heap)
             state = self.stories_.get(story_id)
             # entries are not removed when a story changes: skip outdated ones
-            if state is None or state.last != last or story_id not in self.centroids_:
+            if state is None or state.last != last:
                 continue
             self.centroids_.discard(story_id)
             self.quiet_.put(story_id, state.direction)
+            if self.loader is not None:
+                del self.stories_[story_id]
+                self.changed_.discard(story_id)
 
     def is_joinable(self, story_id: StoryId, timestamp: float | None) -> bool:
         state = self.stories_.get(story_id)
@@ -150,7 +197,7 @@ class OnlineClusterer:
         dense = w * centroid_sim + (1.0 - w) * member_sim
         beta = self.params.lexical_weight
         if beta > 0.0 and terms is not None:
-            dense = (1.0 - beta) * dense + beta * state.profile.cosine(terms)
+            dense = (1.0 - beta) * dense + beta * self.profile(state, story_id).cosine(terms)
         if timeless:
             return dense
         penalty = self.params.time_weight * (1.0 - self.time_factor(state, timestamp))
@@ -179,7 +226,7 @@ class OnlineClusterer:
             previous = best_member.get(story_id)
             if previous is None or neighbour.similarity > previous:
                 best_member[story_id] = neighbour.similarity
-        sleeping = {s for s in best_member if s in self.stories_
+        sleeping = {s for s in best_member if (s in self.stories_ or s in self.quiet_)
                     and not self.is_joinable(s, timestamp)}
         best_member = {s: v for s, v in best_member.items() if self.is_joinable(s, timestamp)}
         candidates = set(best_member)
@@ -187,7 +234,7 @@ class OnlineClusterer:
         for story_id, _ in similarities.nearest(self.params.centroid_candidates):
             if self.is_joinable(story_id, timestamp):
                 candidates.add(story_id)
-            elif story_id in self.stories_:
+            else:
                 sleeping.add(story_id)
         best: tuple[float, StoryId] | None = None
         for story_id in sorted(candidates):
@@ -214,7 +261,18 @@ class OnlineClusterer:
         if self.params.wake_threshold > 1.0:
             return None
         best: tuple[float, StoryId] | None = None
+        w, beta = self.params.centroid_weight, self.params.lexical_weight
         for story_id in sorted(sleeping):
+            table = self.centroids_ if story_id in self.centroids_ else self.quiet_
+            centroid = float(table.rows([story_id])[0] @ vector)
+            member = best_member.get(story_id, centroid)
+            # the most the score could be with a perfect lexical match: most
+            # quiet stories are ruled out before their state is read back
+            if (1.0 - beta) * (w * centroid + (1.0 - w) * member) + beta < \
+                    self.params.wake_threshold:
+                continue
+            if self.state(story_id) is None:
+                continue
             value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms,
                                timeless=True)
             if value >= self.params.wake_threshold and (best is None or value > best[0]):
@@ -227,7 +285,9 @@ class OnlineClusterer:
         terms: Weights | None = None,
     ) -> StoryState:
         """Record that the article joined ``story_id`` (a new id creates the story)."""
-        state = self.stories_.get(story_id)
+        state = self.state(story_id)
+        if state is not None and terms:
+            self.profile(state, story_id)  # loaded before it changes
         if state is None:
             state = StoryState(0, np.zeros(self.dimension, dtype=np.float64), None, None)
             self.stories_[story_id] = state
@@ -242,13 +302,13 @@ class OnlineClusterer:
     ) -> StoryState | None:
         """Take a member out (deleted or re-assigned article); the caller passes
         the time span of the remaining members. Returns None once empty."""
-        state = self.stories_.get(story_id)
+        state = self.state(story_id)
         if state is None:
             return None
         state.count -= 1
         state.total = state.total - vector.astype(np.float64)
         if terms:
-            state.profile.add(terms, sign=-1.0)
+            self.profile(state, story_id).add(terms, sign=-1.0)
         state.first, state.last = first, last
         if state.count <= 0:
             self.drop(story_id)
@@ -273,8 +333,10 @@ class OnlineClusterer:
 
     def merge(self, keep: StoryId, absorb: StoryId) -> StoryState:
         """Fold story ``absorb`` into ``keep``."""
-        kept = self.stories_[keep]
-        kept.absorb(self.stories_[absorb])
+        kept, other = self.stories_[keep], self.stories_[absorb]
+        self.profile(kept, keep)
+        self.profile(other, absorb)
+        kept.absorb(other)
         self.drop(absorb)
         self._place(keep, kept)
         self.changed_.add(keep)
@@ -287,13 +349,15 @@ class OnlineClusterer:
         gap = max(0.0, b.first - a.last, a.first - b.last) / SECONDS_PER_HOUR
         return math.exp(-0.5 * (gap / self.params.time_scale_hours) ** 2)
 
-    def merge_score(self, a: StoryState, b: StoryState, dense: float) -> float:
+    def merge_score(self, a_id: StoryId, b_id: StoryId, dense: float) -> float:
         """The join score applied to two stories: centroid similarity blended
         with lexical-profile similarity, times the time factor of their spans."""
         beta = self.params.lexical_weight
         mixed = dense
+        a, b = self.stories_[a_id], self.stories_[b_id]
         if beta > 0.0:
-            mixed = (1.0 - beta) * dense + beta * a.profile.similarity(b.profile)
+            mixed = (1.0 - beta) * dense + beta * self.profile(a, a_id).similarity(
+                self.profile(b, b_id))
         penalty = self.params.time_weight * (1.0 - self.pair_time_factor(a, b))
         return mixed * (1.0 - penalty)
 
@@ -332,7 +396,7 @@ class OnlineClusterer:
                 continue
             seen.add(pair)
             a, b = self.stories_[ids[i]], self.stories_[ids[j]]
-            value = self.merge_score(a, b, float(sims[row, col]))
+            value = self.merge_score(ids[i], ids[j], float(sims[row, col]))
             if value < threshold:
                 continue
             big, small = (ids[i], ids[j]) if (a.count, -ids[i]) >= (b.count, -ids[j]) else (

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import numpy as np
 
 from cluster.embedding import Embedder, embedding_text, text_fingerprint
-from cluster.index import VectorIndex, create_index
+from cluster.index import VectorIndex
+from cluster.index_layout import build_from_store
 from cluster.store import Reader, SQLiteStore, Writer
 from cluster.story_ids import vanished_story_targets
 from cluster.types import ArticleKey, StoryId, Vector
@@ -19,10 +20,11 @@ Progress = Callable[[int, int], None]
 
 
 def index_from_store(
-    reader: Reader, backend: str, dimension: int, progress: Progress | None = None
+    reader: Reader, backend: str, dimension: int, progress: Progress | None = None,
+    ivf_threshold: int = 200_000, nprobe: int = 32,
 ) -> VectorIndex:
-    """A new index holding every stored vector."""
-    index = create_index(backend, dimension)
+    """A new index holding every stored vector, of the layout its size calls for."""
+    index = build_from_store(reader, backend, dimension, ivf_threshold, nprobe)
     total, done = reader.article_count(), 0
     for keys, vectors in reader.iter_vectors():
         index.add(keys, vectors)

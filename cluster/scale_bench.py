@@ -10,16 +10,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from cluster.benchmark import percentile
 from cluster.reading import RelatedFilters, StoryQuery
 from cluster.service import StoryService
 from cluster.settings import Settings
-from cluster.synthetic import PrecomputedEmbedder, generate
-from cluster.types import Matrix
+from cluster.synthetic import PrecomputedEmbedder, SyntheticCorpus, generate
+from cluster.types import ArticleKey, Matrix
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,12 @@ class ScaleReport:
     articles: int
     stories: int
     ingest_per_s: float
-    """Articles/s through store, index, clusterer and maintenance; no embedding."""
+    """Articles/s through store, index, clusterer and maintenance; no embedding;
+    story presentation in the background thread (as the server runs it)."""
+    presentation_drain_s: float
+    """Seconds the background presentation still needed after the last batch."""
+    ingest_presented_per_s: float
+    """Articles/s counting that tail: until every story was presented."""
     related_stored_p50_ms: float
     related_stored_p99_ms: float
     related_text_p50_ms: float
@@ -39,6 +46,9 @@ class ScaleReport:
     rebuild_s: float
     index_bytes: int
     store_bytes: int
+    index_kind: str
+    recall_at_10: float
+    """Share of the exact 10 nearest stored articles that the index returns."""
 
 
 class NamedEmbedder:
@@ -77,7 +87,27 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_scale(settings: Settings, count: int, queries: int = 200, seed: int = 7) -> ScaleReport:
+def _recall(service: StoryService, corpus: SyntheticCorpus, rows: list[int]) -> float:
+    """recall@10 of the service's index against exact search over the corpus."""
+    queries = corpus.vectors[rows]
+    exact = np.argsort(-(queries @ corpus.vectors.T), axis=1)[:, :10]
+    _, keys = service.index.search(queries, 10)
+    with service.store.read() as reader:
+        found = reader.articles_by_keys([ArticleKey(int(k)) for k in keys.reshape(-1) if k >= 0])
+    ids = {int(key): article.id for key, article in found.items()}
+    hits = 0
+    for row in range(len(rows)):
+        truth = {corpus.articles[i].id for i in exact[row]}
+        got = {ids[int(k)] for k in keys[row] if int(k) in ids}
+        hits += len(truth & got)
+    return hits / (10 * len(rows))
+
+
+def run_scale(
+    settings: Settings, count: int, queries: int = 200, seed: int = 7,
+    progress: Callable[[str], None] | None = None,
+) -> ScaleReport:
+    say = progress or (lambda _: None)
     corpus = generate(count, seed=seed)
     with tempfile.TemporaryDirectory(prefix="newsclusters-scale-") as folder:
         local = settings.model_copy(update={
@@ -88,7 +118,12 @@ def run_scale(settings: Settings, count: int, queries: int = 200, seed: int = 7)
         started = time.perf_counter()
         for start in range(0, len(corpus.articles), 500):
             service.ingest(corpus.articles[start:start + 500])
-        ingest_rate = len(corpus.articles) / (time.perf_counter() - started)
+            if start % 50_000 == 0:
+                say(f"ingested {start + 500:,} of {count:,}")
+        ingested = time.perf_counter() - started
+        service.wait_for_presentation()
+        presented = time.perf_counter() - started
+        say("snapshot, queries")
         service.snapshot()
         rng = random.Random(seed)
         stored: list[float] = []
@@ -109,16 +144,23 @@ def run_scale(settings: Settings, count: int, queries: int = 200, seed: int = 7)
             listing.append((time.perf_counter() - t0) * 1000)
         with service.store.read() as reader:
             stories = reader.story_count(("active", "dormant", "archived"))
+        recall = _recall(service, corpus, rng.sample(range(count), min(queries, count)))
+        say("rebuild")
         started = time.perf_counter()
         service.rebuild()
         rebuild_s = time.perf_counter() - started
+        index_kind = service.index.kind
         service.close()
+        say("start-up probe")
         probe = subprocess.run(
             [sys.executable, "-c", STARTUP_PROBE, str(local.data_dir), str(local.index_dir)],
             capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
         started_info = json.loads(probe.stdout.strip().splitlines()[-1])
         return ScaleReport(
-            articles=len(corpus.articles), stories=stories, ingest_per_s=round(ingest_rate, 1),
+            articles=len(corpus.articles), stories=stories,
+            ingest_per_s=round(count / ingested, 1),
+            presentation_drain_s=round(presented - ingested, 2),
+            ingest_presented_per_s=round(count / presented, 1),
             related_stored_p50_ms=round(percentile(stored, 50), 2),
             related_stored_p99_ms=round(percentile(stored, 99), 2),
             related_text_p50_ms=round(percentile(fresh, 50), 2),
@@ -129,4 +171,5 @@ def run_scale(settings: Settings, count: int, queries: int = 200, seed: int = 7)
             rss_per_article_bytes=round(started_info["rss_bytes"] / len(corpus.articles), 1),
             rebuild_s=round(rebuild_s, 2),
             index_bytes=_size(local.index_dir), store_bytes=_size(local.data_dir),
+            index_kind=index_kind, recall_at_10=round(recall, 4),
         )

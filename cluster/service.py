@@ -30,6 +30,7 @@ from cluster.duplicates import NearDuplicateIndex, signature
 from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.index import VectorIndex, create_index
+from cluster.index_layout import adapt
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
 from cluster.presenter import BackgroundPresenter, present_dirty
 from cluster.rebuild import (
@@ -42,6 +43,7 @@ from cluster.service_rebuild import ServiceRebuild
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
 from cluster.store import Reader, SQLiteStore, StoredArticle, Writer
+from cluster.story_loader import StoreStoryLoader
 from cluster.types import ArticleKey, StoryId, Vector
 from cluster.views import (
     IngestResult,
@@ -82,7 +84,6 @@ class StoryService(ServiceReads, ServiceRebuild):
         self._snapshot_seq = 0
         self.terms = TermStats()
         self._term_delta: Counter[str] = Counter()
-        self._statuses: dict[StoryId, str] = {}
         self._pending: set[StoryId] = set()
         self._presenter: BackgroundPresenter | None = None
         stop_words()  # load the stop-word list now, not inside the first ingest
@@ -133,13 +134,14 @@ class StoryService(ServiceReads, ServiceRebuild):
         return dimension
 
     def _load_index(self) -> None:
-        loaded = load_snapshot(
-            self.settings.index_dir, self.embedder.model_name, self._dimension,
-            self.settings.index_backend,
-        )
+        settings = self.settings
+        loaded = load_snapshot(settings.index_dir, self.embedder.model_name, self._dimension,
+                               settings.index_backend, settings.index_nprobe)
         with self.store.read() as reader:
             if loaded is None:
-                self.index = index_from_store(reader, self.settings.index_backend, self._dimension)
+                self.index = index_from_store(reader, settings.index_backend, self._dimension,
+                                              None, settings.ivf_threshold,
+                                              settings.index_nprobe)
                 self._snapshot_seq = 0
                 return
             self.index, manifest = loaded
@@ -155,25 +157,14 @@ class StoryService(ServiceReads, ServiceRebuild):
     def _restore_clusterer(self) -> None:
         """Joinable stories from the store, with their lexical profiles rebuilt
         from their members' text under the stored document frequencies."""
-        self.clusterer = OnlineClusterer(self.settings.cluster, self._dimension)
+        self.clusterer = OnlineClusterer(self.settings.cluster, self._dimension,
+                                         StoreStoryLoader(self.store, self._weights))
         self._term_delta.clear()
         with self.store.read() as reader:
             self.terms = TermStats(reader.article_count(), reader.term_frequencies())
-            rows = [r for r in reader.stories_with_status(("active", "dormant"))
-                    if r.article_count > 0]
-            self.clusterer.restore(
-                (r.id, r.article_count, r.centroid_sum, r.first_seen, r.last_updated)
-                for r in rows
-            )
-            self._statuses = {r.id: r.status for r in rows}
-            if self.settings.cluster.lexical_weight > 0.0:
-                for row in rows:
-                    profile = self.clusterer.stories_[row.id].profile
-                    for member in reader.story_articles(row.id):
-                        profile.add(self._weights(member.title, member.text))
             clock = reader.meta("stream_time")
-        self._now = None if clock is None else float(clock)
-        self.clusterer.age(self._now)
+            self._now = None if clock is None else float(clock)
+            self.clusterer.restore(reader.live_story_states(), self._clock())
 
     def _load_duplicates(self) -> None:
         """The duplicate index holds the articles of the last window of the stream."""
@@ -404,11 +395,12 @@ class StoryService(ServiceReads, ServiceRebuild):
         state = self.clusterer.stories_[story_id]
         activity = state.last if state.last is not None else time.time()
         status = self._status_for(state.last)
-        self._statuses[story_id] = status
         writer.save_story(
             story_id, status=status, first_seen=state.first, last_updated=state.last,
             activity=activity, article_count=state.count, centroid_sum=state.total,
         )
+        if status == "archived":  # e.g. an old article re-posted into an archived story
+            self.clusterer.drop(story_id)
 
     def _status_for(self, last: float | None) -> str:
         now = self._clock()
@@ -437,7 +429,6 @@ class StoryService(ServiceReads, ServiceRebuild):
         state = self.clusterer.forget_one(old.story_id, vector, first, last, terms)
         if state is None:
             writer.delete_story(old.story_id)
-            self._statuses.pop(old.story_id, None)
             self._pending.discard(old.story_id)
         else:
             self._pending.add(old.story_id)
@@ -448,15 +439,7 @@ class StoryService(ServiceReads, ServiceRebuild):
         self._save_pending(writer)
         now = self._clock()
         self.duplicates.expire(now)
-        for story_id in sorted(self.clusterer.stories_):
-            status = self._status_for(self.clusterer.stories_[story_id].last)
-            if status != self._statuses.get(story_id):
-                self._statuses[story_id] = status
-                writer.set_status(story_id, status)
-                writer.add_event(story_id, "status_changed", now)
-            if status == "archived":
-                self.clusterer.drop(story_id)
-                self._statuses.pop(story_id, None)
+        self._age_stories(writer, now)
         self.clusterer.age(now)
         merged: set[StoryId] = set()
         for keep, absorb, _ in self.clusterer.merge_candidates(now):
@@ -467,7 +450,6 @@ class StoryService(ServiceReads, ServiceRebuild):
             self.clusterer.merge(keep, absorb)
             self._save_state(writer, keep)
             writer.set_status(absorb, "merged")
-            self._statuses.pop(absorb, None)
             absorbed = writer.story(absorb)
             if absorbed is not None:
                 writer.save_story(
@@ -481,6 +463,21 @@ class StoryService(ServiceReads, ServiceRebuild):
         if self._present_per_batch and self._presenter is None:
             present_dirty(writer, self.clusterer, self.terms,
                           self.settings.hotness_half_life_hours)
+
+    def _age_stories(self, writer: Writer, now: float | None) -> None:
+        """Active stories quiet for active_days become dormant, dormant ones quiet for
+        dormant_days archived (and leave the clusterer): indexed range queries over
+        the stories that crossed a line, not a pass over every live story."""
+        if now is None:
+            return
+        for statuses, target, days in ((("active", "dormant"), "archived",
+                                         self.settings.dormant_days),
+                                        (("active",), "dormant", self.settings.active_days)):
+            for story_id in writer.stories_quiet_since(statuses, now - days * SECONDS_PER_DAY):
+                writer.set_status(story_id, target)
+                writer.add_event(story_id, "status_changed", now)
+                if target == "archived":
+                    self.clusterer.drop(story_id)
 
     def _present_some(self, limit: int) -> bool:
         with self._lock, self.store.write() as writer:
@@ -541,6 +538,8 @@ class StoryService(ServiceReads, ServiceRebuild):
             if seq is None:
                 with self.store.read() as reader:
                     seq = reader.index_seq()
+            self.index = adapt(self.index, self.settings.index_backend,
+                               self.settings.ivf_threshold, self.settings.index_nprobe)
             write_snapshot(self.settings.index_dir, self.index, self.embedder.model_name, seq)
             self._snapshot_seq = seq
 

@@ -80,7 +80,8 @@ class ServiceRebuild:
                 self._restore_clusterer()
             with self.store.read() as reader:
                 index = index_from_store(reader, self.settings.index_backend, self._dimension,
-                                         None if recluster else progress)
+                                         None if recluster else progress,
+                                         self.settings.ivf_threshold, self.settings.index_nprobe)
                 seq = reader.index_seq()
             if recluster:
                 self._recluster(progress)

@@ -121,9 +121,20 @@ class Settings(BaseModel):
         1000, ge=0, le=100_000,
         description="Characters of the body (its lead) embedded after the title.",
     )
-    index_backend: Literal["faiss-flat", "numpy"] = Field(
-        "faiss-flat",
-        description="Vector index: exact FAISS inner product, or the NumPy reference.",
+    index_backend: Literal["auto", "faiss-flat", "faiss-ivf", "numpy"] = Field(
+        "auto",
+        description="Vector index: auto (exact FAISS inner product below ivf_threshold vectors, "
+        "IVF with 8-bit quantised vectors from there), faiss-flat (always exact), faiss-ivf "
+        "(IVF as soon as there is data to train on), or the NumPy reference.",
+    )
+    ivf_threshold: int = Field(
+        200_000, ge=0,
+        description="Stored vectors from which the auto index switches from exact search to "
+        "IVF (at the next snapshot or rebuild).",
+    )
+    index_nprobe: int = Field(
+        32, ge=1, le=4096,
+        description="IVF cells searched per query: more is slower and closer to exact.",
     )
     presentation_delay_s: float = Field(
         1.0, ge=0.0, le=3600.0,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cluster.errors import IndexMismatch
 from cluster.index import VectorIndex, read_index
+from cluster.index_layout import accepts
 
 MANIFEST_VERSION = 1
 CURRENT = "CURRENT"
@@ -101,7 +102,7 @@ def read_manifest(index_dir: Path) -> tuple[Path, Manifest] | None:
 
 
 def load_snapshot(
-    index_dir: Path, model: str, dimension: int, backend: str
+    index_dir: Path, model: str, dimension: int, backend: str, nprobe: int = 32,
 ) -> tuple[VectorIndex, Manifest] | None:
     """The current snapshot, checked against the configured model; None when
     there is none yet."""
@@ -116,9 +117,9 @@ def load_snapshot(
             f"(dimension {dimension}); run `python scripts/rebuild_index.py --reembed` to "
             "rebuild it for the configured model"
         )
-    if manifest.backend != backend:
+    if not accepts(backend, manifest.backend):
         raise IndexMismatch(
             f"index snapshot in {index_dir} uses backend {manifest.backend!r} but "
             f"{backend!r} is configured; run `python scripts/rebuild_index.py`"
         )
-    return read_index(backend, folder / "index.bin", dimension), manifest
+    return read_index(manifest.backend, folder / "index.bin", dimension, nprobe), manifest

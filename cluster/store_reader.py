@@ -125,6 +125,13 @@ class Reader:
             last = int(keys[-1])
             yield keys, vectors
 
+    def sample_vectors(self, step: int) -> Matrix:
+        """Every ``step``-th stored vector by key: a sample spread over the history."""
+        rows = self._db.execute(
+            "SELECT vector FROM articles WHERE key % ? = 0 ORDER BY key", (step,)).fetchall()
+        return np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows]) if rows \
+            else np.zeros((0, 0), dtype=np.float32)
+
     def term_frequencies(self) -> dict[str, int]:
         return {str(t): int(n) for t, n in self._db.execute("SELECT term, df FROM term_df")}
 
@@ -146,6 +153,22 @@ class Reader:
             f"SELECT {STORY_COLUMNS} FROM stories WHERE id = ?", (story_id,)
         ).fetchone()
         return None if row is None else story_record(row)
+
+    def live_story_states(
+        self,
+    ) -> Iterator[tuple[StoryId, int, np.ndarray, float | None, float | None]]:
+        """(id, count, centroid sum, first, last) of every active or dormant story."""
+        for story_id, count, blob, first, last in self._db.execute(
+            "SELECT id, article_count, centroid_sum, first_seen, last_updated FROM stories "
+            "WHERE status IN ('active', 'dormant') AND article_count > 0 ORDER BY id"):
+            yield StoryId(story_id), count, np.frombuffer(blob, dtype=np.float64), first, last
+
+    def stories_quiet_since(self, statuses: Sequence[str], cutoff: float) -> list[StoryId]:
+        """Dated stories in ``statuses`` whose newest article is older than ``cutoff``."""
+        marks = ",".join("?" * len(statuses))
+        return [StoryId(r[0]) for r in self._db.execute(
+            f"SELECT id FROM stories WHERE status IN ({marks}) AND activity < ? "
+            f"AND last_updated IS NOT NULL ORDER BY id", [*statuses, cutoff])]
 
     def stories_by_ids(self, ids: Iterable[int]) -> dict[StoryId, StoryRow]:
         wanted = sorted(set(ids))

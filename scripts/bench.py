@@ -76,21 +76,25 @@ def scale(args: argparse.Namespace) -> None:
     reports = []
     for size in (int(n) for n in args.scale.split(",") if n.strip()):
         print(f"scale {size}: generating and loading...", file=sys.stderr, flush=True)
-        reports.append(run_scale(settings, size, queries=args.queries))
+        reports.append(run_scale(settings, size, queries=args.queries, progress=lambda m: print(
+            f"  {m}", file=sys.stderr, flush=True)))
     if args.json:
         print(json.dumps([asdict(r) for r in reports], indent=2))
         return
-    header = (f"{'articles':>9} {'stories':>8} {'ingest/s':>9} {'rel p50':>8} {'rel p99':>8} "
-              f"{'new p50':>8} {'new p99':>8} {'list p50':>9} {'list p99':>9} {'start s':>8} "
-              f"{'RSS B/art':>10} {'rebuild s':>10} {'index MB':>9}")
-    print("(ingest excludes embedding; latencies in ms)")
+    header = (f"{'articles':>9} {'stories':>8} {'ingest/s':>9} {'+present':>9} "
+              f"{'rel p50':>8} {'rel p99':>8} {'new p50':>8} {'new p99':>8} {'list p50':>9} "
+              f"{'list p99':>9} {'start s':>8} {'RSS B/art':>10} {'rebuild s':>10} "
+              f"{'index MB':>9} {'index':>10} {'recall@10':>9}")
+    print("(ingest excludes embedding, presentation in the background; +present: until "
+          "every story was presented; latencies in ms)")
     print(header)
     for r in reports:
-        print(f"{r.articles:>9} {r.stories:>8} {r.ingest_per_s:>9} {r.related_stored_p50_ms:>8} "
+        print(f"{r.articles:>9} {r.stories:>8} {r.ingest_per_s:>9} "
+              f"{r.ingest_presented_per_s:>9} {r.related_stored_p50_ms:>8} "
               f"{r.related_stored_p99_ms:>8} {r.related_text_p50_ms:>8} "
               f"{r.related_text_p99_ms:>8} {r.listing_p50_ms:>9} {r.listing_p99_ms:>9} "
               f"{r.startup_s:>8} {r.rss_per_article_bytes:>10} {r.rebuild_s:>10} "
-              f"{r.index_bytes / 1e6:>9.1f}")
+              f"{r.index_bytes / 1e6:>9.1f} {r.index_kind:>10} {r.recall_at_10:>9}")
 
 
 if __name__ == "__main__":

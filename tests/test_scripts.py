@@ -81,3 +81,4 @@ def test_scale_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert report.articles == 400 and report.stories > 50
     assert report.index_bytes > 400 * 384 * 4 and report.startup_s > 0
     assert report.related_stored_p50_ms > 0 and report.listing_p50_ms > 0
+    assert report.index_kind == "faiss-flat" and report.recall_at_10 >= 0.99  # exact

@@ -302,3 +302,31 @@ def test_a_dormant_story_wakes_up_for_a_strong_follow_up(
     weak = service.ingest([make_article("Peru weather forecast", "Rain in Lima.", id="p",
                                         hours=24 * 14)])[0]
     assert weak.new_story
+
+
+def test_quiet_stories_keep_only_their_centroid_and_restarts_load_profiles_lazily(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    settings = make_settings(tmp_path)
+    svc = StoryService(settings)
+    old = svc.ingest([make_article(WIRE[:200], WIRE, id="w0", source="AP")])[0].story_id
+    svc.ingest([make_article("chess champion wins title", id="c", hours=24 * 5)])
+    # outside the join window: out of the per-article scan and out of memory
+    assert old not in svc.clusterer.stories_ and old in svc.clusterer.quiet_
+    nearest = svc.clusterer.nearest_stories(svc.embedder.embed([WIRE[:200]])[0], 1)
+    assert nearest[0][0] == old  # story search still sees it
+    svc.close()
+
+    again = StoryService(settings)
+    try:
+        recent = [s for s in again.clusterer.stories_.values()]
+        assert recent and all(state.profile is None for state in recent)  # not read yet
+        assert old in again.clusterer.quiet_
+        follow = again.ingest([make_article(WIRE[:200], WIRE + " Repairs began on Friday.",
+                                            id="w1", source="BBC", hours=24 * 6)])[0]
+        assert follow.story_id == old  # woken: its state and profile read back
+        state = again.clusterer.stories_[old]
+        assert state.count == 2 and state.profile is not None
+        assert "arequipa" in state.profile.weights
+    finally:
+        again.close()

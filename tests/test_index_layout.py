@@ -1,0 +1,68 @@
+"""The auto index layout: exact while small, IVF once the store passes
+ivf_threshold, kept through snapshots, restarts and rebuilds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cluster import index_layout
+from cluster.articles import Article
+from cluster.errors import IndexMismatch
+from cluster.index import FaissFlatIndex, FaissIvfIndex
+from cluster.index_layout import accepts, wanted_kind
+from cluster.reading import RelatedFilters
+from cluster.service import StoryService
+from tests.conftest import BASE_TIME, make_settings
+
+WORDS = ["storm", "flood", "rescue", "court", "ruling", "election", "vote", "strike",
+         "airline", "bank", "rates", "quake", "peru", "vaccine", "measles", "budget",
+         "senate", "ferry", "fire", "wildfire", "drought"]
+
+
+def articles(count: int) -> list[Article]:
+    rng = np.random.default_rng(2)
+    from datetime import timedelta
+
+    return [Article(id=f"x-{i}", title=" ".join(rng.choice(WORDS, size=6)), text="",
+                    source=f"S{i % 7}", url=None, lang="en",
+                    published_at=BASE_TIME + timedelta(minutes=i)) for i in range(count)]
+
+
+def test_layout_rules() -> None:
+    assert wanted_kind("auto", 10, 200_000) == "faiss-flat"
+    assert wanted_kind("auto", 300_000, 200_000) == "faiss-ivf"
+    assert wanted_kind("faiss-ivf", 10, 200_000) == "faiss-flat"  # nothing to train on yet
+    assert wanted_kind("faiss-flat", 10**7, 200_000) == "faiss-flat"
+    assert accepts("auto", "faiss-ivf") and accepts("auto", "faiss-flat")
+    assert not accepts("faiss-flat", "faiss-ivf") and not accepts("numpy", "faiss-flat")
+
+
+def test_auto_switches_to_ivf_at_the_threshold_and_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_layout, "MIN_IVF", 100)
+    settings = make_settings(tmp_path, ivf_threshold=400, snapshot_every=100)
+    service = StoryService(settings)
+    stream = articles(600)
+    for start in range(0, 300, 100):
+        service.ingest(stream[start:start + 100])
+    assert isinstance(service.index, FaissFlatIndex)  # below the threshold: exact
+    for start in range(300, 600, 100):
+        service.ingest(stream[start:start + 100])
+    assert isinstance(service.index, FaissIvfIndex) and len(service.index) == 600
+    related = service.related("x-10", RelatedFilters(k=5))
+    service.close()
+
+    again = StoryService(settings)  # the snapshot is IVF; auto accepts it
+    try:
+        assert isinstance(again.index, FaissIvfIndex) and len(again.index) == 600
+        assert again.related("x-10", RelatedFilters(k=5)) == related
+        again.rebuild()
+        assert isinstance(again.index, FaissIvfIndex) and len(again.index) == 600
+    finally:
+        again.close()
+    with pytest.raises(IndexMismatch, match="rebuild_index"):
+        StoryService(make_settings(tmp_path, index_backend="faiss-flat"))
