@@ -34,6 +34,11 @@ class BatchNeighbourSearch:
         self._added_keys: list[int] = []
         self._stale: set[int] = set()
 
+    @property
+    def vectors(self) -> Matrix:
+        """The batch's vectors, one row per article (zeros where there is none)."""
+        return self._vectors
+
     def forget(self, key: int) -> None:
         """``key``'s pre-batch vector no longer counts (updated or deleted)."""
         self._stale.add(int(key))

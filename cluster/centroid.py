@@ -69,6 +69,12 @@ class CentroidTable:
         self._row_of: dict[StoryId, int] = {}
         self._story_at: list[StoryId | None] = []
         self._free: list[int] = []
+        # An open ingest batch: every article's similarity to every centroid
+        # as it was when the batch began (one matrix product), and the rows
+        # changed since, which are recomputed per article.
+        self._batch_scores: np.ndarray | None = None
+        self._batch_rows = 0
+        self._touched: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._row_of)
@@ -98,6 +104,8 @@ class CentroidTable:
                     self._matrix = grown
             self._row_of[story_id] = row
         self._matrix[row] = direction
+        if self._batch_scores is not None:
+            self._touched.add(row)
 
     def discard(self, story_id: StoryId) -> None:
         row = self._row_of.pop(story_id, None)
@@ -105,10 +113,33 @@ class CentroidTable:
             self._matrix[row] = 0.0
             self._story_at[row] = None
             self._free.append(row)
+            if self._batch_scores is not None:
+                self._touched.add(row)
 
-    def similarities(self, vector: Vector) -> CentroidSimilarities:
-        """Cosine of ``vector`` to every centroid, computed once per article."""
-        return CentroidSimilarities(self, self._matrix[: len(self._story_at)] @ vector)
+    def begin_batch(self, vectors: Vector) -> None:
+        """Score a batch of articles against every centroid at once: one matrix
+        product instead of one matrix-vector product per article."""
+        self._batch_rows = len(self._story_at)
+        self._batch_scores = vectors @ self._matrix[: self._batch_rows].T
+        self._touched = set()
+
+    def end_batch(self) -> None:
+        self._batch_scores = None
+        self._touched = set()
+
+    def similarities(self, vector: Vector, batch_row: int | None = None) -> CentroidSimilarities:
+        """Cosine of ``vector`` to every centroid, computed once per article;
+        ``batch_row``: its row in the open batch (``vector`` is that row)."""
+        used = len(self._story_at)
+        if batch_row is None or self._batch_scores is None:
+            return CentroidSimilarities(self, self._matrix[:used] @ vector)
+        scores = np.empty(used, dtype=np.float32)
+        base = self._batch_rows
+        scores[:base] = self._batch_scores[batch_row]
+        fresh = sorted(r for r in self._touched if r < base) + list(range(base, used))
+        if fresh:
+            scores[fresh] = self._matrix[fresh] @ vector
+        return CentroidSimilarities(self, scores)
 
     def nearest(self, vector: Vector, k: int) -> list[tuple[StoryId, float]]:
         return self.similarities(vector).nearest(k)

@@ -217,6 +217,7 @@ class OnlineClusterer:
     def predict_one(
         self, vector: Vector, timestamp: float | None, neighbours: Sequence[Neighbour],
         body_chars: int | None = None, terms: Weights | None = None,
+        batch_row: int | None = None,
     ) -> Decision:
         """The story this article would join (nothing changes). ``body_chars``
         calibrates the threshold for short texts (see ``threshold_for``)."""
@@ -230,7 +231,7 @@ class OnlineClusterer:
                     and not self.is_joinable(s, timestamp)}
         best_member = {s: v for s, v in best_member.items() if self.is_joinable(s, timestamp)}
         candidates = set(best_member)
-        similarities = self.centroids_.similarities(vector)
+        similarities = self.centroids_.similarities(vector, batch_row)
         for story_id, _ in similarities.nearest(self.params.centroid_candidates):
             if self.is_joinable(story_id, timestamp):
                 candidates.add(story_id)

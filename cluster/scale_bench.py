@@ -90,7 +90,7 @@ def _size(path: Path) -> int:
 def _recall(service: StoryService, corpus: SyntheticCorpus, rows: list[int]) -> float:
     """recall@10 of the service's index against exact search over the corpus."""
     queries = corpus.vectors[rows]
-    exact = np.argsort(-(queries @ corpus.vectors.T), axis=1)[:, :10]
+    exact = np.argpartition(-(queries @ corpus.vectors.T), 9, axis=1)[:, :10]
     _, keys = service.index.search(queries, 10)
     with service.store.read() as reader:
         found = reader.articles_by_keys([ArticleKey(int(k)) for k in keys.reshape(-1) if k >= 0])

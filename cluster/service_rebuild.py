@@ -49,7 +49,7 @@ class ServiceRebuild:
 
     def _assign(
         self, writer: Writer, key: ArticleKey, article: Article, vector: Vector,
-        pairs: list[tuple[int, float]] | None = None,
+        pairs: list[tuple[int, float]] | None = None, batch_row: int | None = None,
     ) -> tuple[StoryId, bool]:
         raise NotImplementedError
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cluster.articles import Article
 from cluster.centroid import CentroidTable, StoryState
@@ -170,3 +171,26 @@ def test_merge_candidates_need_convergence_and_time_overlap() -> None:
     clusterer.learn_one(StoryId(3), unit([1, 0.02]), 3600.0 * 500)
     clusterer.learn_one(StoryId(4), unit([0, 1]), 0.0)
     assert [(a, b) for a, b, _ in clusterer.merge_candidates(None)] == [(1, 2)]
+
+
+def test_batch_centroid_scores_equal_fresh_ones_while_stories_change() -> None:
+    rng = np.random.default_rng(11)
+    table = CentroidTable(8)
+    for story in range(40):
+        table.put(StoryId(story), normalise_rows(rng.normal(size=(1, 8)))[0])
+    batch = normalise_rows(rng.normal(size=(12, 8)))
+    table.begin_batch(batch)
+    for row in range(12):
+        if row % 3 == 0:  # a story changes, one is dropped, one is created mid-batch
+            table.put(StoryId(row), normalise_rows(rng.normal(size=(1, 8)))[0])
+            table.discard(StoryId(39 - row))
+            table.put(StoryId(100 + row), normalise_rows(rng.normal(size=(1, 8)))[0])
+        batched = table.similarities(batch[row], batch_row=row)
+        fresh = table.similarities(batch[row])
+        got, want = batched.nearest(10), fresh.nearest(10)
+        assert [s for s, _ in got] == [s for s, _ in want]
+        assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-6)
+        for story in (StoryId(row), StoryId(100 + row - row % 3)):
+            if story in table:
+                assert batched.of(story) == pytest.approx(fresh.of(story), abs=1e-6)
+    table.end_batch()
