@@ -5,6 +5,7 @@ that the store, the index and the stories agree."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -65,7 +66,8 @@ def post_batch(port: int, batch: list[dict[str, str]]) -> bool:
         with urllib.request.urlopen(request, timeout=10) as reply:
             reply.read()
             return reply.status in (200, 201)
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError,
+            http.client.HTTPException):  # killed mid-response: not acknowledged
         return False
 
 
