@@ -189,6 +189,10 @@ class FaissIvfIndex:
     def lists(self) -> int:
         return int(self._index.nlist)
 
+    def set_nprobe(self, nprobe: int) -> None:
+        with self._lock:
+            self._index.nprobe = nprobe
+
     def __len__(self) -> int:
         return int(self._index.ntotal)
 

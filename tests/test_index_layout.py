@@ -66,3 +66,16 @@ def test_auto_switches_to_ivf_at_the_threshold_and_keeps_it(
         again.close()
     with pytest.raises(IndexMismatch, match="rebuild_index"):
         StoryService(make_settings(tmp_path, index_backend="faiss-flat"))
+
+
+def test_nprobe_sweep_reports_recall_against_exact_search() -> None:
+    from cluster.embedding import normalise_rows
+    from cluster.index_sweep import sweep
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(40, 16))
+    vectors = normalise_rows(centres[rng.integers(0, 40, 4000)] + 0.5 * rng.normal(size=(4000, 16)))
+    rows = sweep(vectors, [1, 64], queries=100)
+    assert rows[0].layout == "exact" and rows[0].recall_at_10 == 1.0
+    few, every = rows[1], rows[2]
+    assert few.recall_at_10 < every.recall_at_10 and every.recall_at_10 > 0.9
