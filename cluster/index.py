@@ -59,19 +59,14 @@ def _as_matrix(vectors: Any, dimension: int) -> Matrix:
     return matrix
 
 
-class FaissFlatIndex:
-    """Exact inner product (``IndexFlatIP``) behind ``IndexIDMap2``, so that
-    removal by key works and results carry the store's keys."""
+class _FaissIndex:
+    """What the FAISS indexes share: keys, one lock, search and writing."""
 
-    kind = "faiss-flat"
-
-    def __init__(self, dimension: int, index: Any = None) -> None:
+    def __init__(self, dimension: int, index: Any) -> None:
         import faiss
 
         self._dimension = dimension
-        self._index = index if index is not None else faiss.IndexIDMap2(
-            faiss.IndexFlatIP(dimension)
-        )
+        self._index = index
         self._lock = threading.RLock()
         self._threads = faiss.omp_get_max_threads()
 
@@ -89,18 +84,6 @@ class FaissFlatIndex:
         matrix = _as_matrix(vectors, self._dimension)
         with self._lock:
             self._index.add_with_ids(matrix, keys)
-
-    def _remove_locked(self, keys: KeyArray) -> int:
-        import faiss
-
-        return int(self._index.remove_ids(faiss.IDSelectorBatch(keys)))
-
-    def remove(self, keys: KeyArray) -> int:
-        keys = _as_keys(keys)
-        if keys.size == 0:
-            return 0
-        with self._lock:
-            return self._remove_locked(keys)
 
     def search(self, queries: Matrix, k: int) -> SearchResult:
         import faiss
@@ -123,6 +106,31 @@ class FaissFlatIndex:
         with self._lock:
             faiss.write_index(self._index, str(path))
 
+
+class FaissFlatIndex(_FaissIndex):
+    """Exact inner product (``IndexFlatIP``) behind ``IndexIDMap2``, so that
+    removal by key works and results carry the store's keys."""
+
+    kind = "faiss-flat"
+
+    def __init__(self, dimension: int, index: Any = None) -> None:
+        import faiss
+
+        super().__init__(dimension, index if index is not None else faiss.IndexIDMap2(
+            faiss.IndexFlatIP(dimension)))
+
+    def _remove_locked(self, keys: KeyArray) -> int:
+        import faiss
+
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(keys)))
+
+    def remove(self, keys: KeyArray) -> int:
+        keys = _as_keys(keys)
+        if keys.size == 0:
+            return 0
+        with self._lock:
+            return self._remove_locked(keys)
+
     @classmethod
     def read(cls, path: Path, dimension: int) -> FaissFlatIndex:
         import faiss
@@ -143,7 +151,7 @@ def ivf_lists(count: int) -> int:
     return int(min(4096, max(64, round(count ** 0.5))))
 
 
-class FaissIvfIndex:
+class FaissIvfIndex(_FaissIndex):
     """Approximate search for large stores: an inverted file over k-means cells
     (IVF) holding 8-bit scalar-quantised vectors (SQ8: 384 bytes per 384-d
     vector instead of 1,536), searching the ``nprobe`` cells nearest to the
@@ -157,13 +165,8 @@ class FaissIvfIndex:
     kind = "faiss-ivf"
 
     def __init__(self, dimension: int, index: Any, nprobe: int) -> None:
-        import faiss
-
-        self._dimension = dimension
-        self._index = index
+        super().__init__(dimension, index)
         self._index.nprobe = nprobe
-        self._lock = threading.RLock()
-        self._threads = faiss.omp_get_max_threads()
 
     @classmethod
     def trained(cls, dimension: int, sample: Matrix, lists: int, nprobe: int) -> FaissIvfIndex:
@@ -182,27 +185,12 @@ class FaissIvfIndex:
         return cls(dimension, index, nprobe)
 
     @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
     def lists(self) -> int:
         return int(self._index.nlist)
 
     def set_nprobe(self, nprobe: int) -> None:
         with self._lock:
             self._index.nprobe = nprobe
-
-    def __len__(self) -> int:
-        return int(self._index.ntotal)
-
-    def add(self, keys: KeyArray, vectors: Matrix) -> None:
-        keys = _as_keys(keys)
-        if keys.size == 0:
-            return
-        matrix = _as_matrix(vectors, self._dimension)
-        with self._lock:
-            self._index.add_with_ids(matrix, keys)
 
     def remove(self, keys: KeyArray) -> int:
         import faiss
@@ -214,24 +202,6 @@ class FaissIvfIndex:
             # the hash-table direct map removes only through an array selector
             selector = faiss.IDSelectorArray(keys.size, faiss.swig_ptr(keys))
             return int(self._index.remove_ids(selector))
-
-    def search(self, queries: Matrix, k: int) -> SearchResult:
-        import faiss
-
-        matrix = _as_matrix(queries, self._dimension)
-        with self._lock:
-            if len(self) == 0 or k <= 0:
-                return (np.zeros((len(matrix), max(k, 0)), dtype=np.float32),
-                        np.full((len(matrix), max(k, 0)), -1, dtype=np.int64))
-            faiss.omp_set_num_threads(1 if len(matrix) < 8 else self._threads)
-            scores, keys = self._index.search(matrix, k)
-        return scores.astype(np.float32), keys.astype(np.int64)
-
-    def write(self, path: Path) -> None:
-        import faiss
-
-        with self._lock:
-            faiss.write_index(self._index, str(path))
 
     @classmethod
     def read(cls, path: Path, dimension: int, nprobe: int) -> FaissIvfIndex:
