@@ -16,7 +16,9 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from cluster.settings import Settings
 
 PACKAGED_MODEL_NAME = "all-MiniLM-L6-v2"
+
+Precision = Literal["float32", "bfloat16"]
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def embedding_text(title: str, text: str, lead_chars: int) -> str:
@@ -65,6 +70,40 @@ def normalise_rows(matrix: np.ndarray[Any, Any]) -> Matrix:
     return np.ascontiguousarray(vectors / norms, dtype=np.float32)
 
 
+@lru_cache(maxsize=1)
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags (Linux); empty where they cannot be read."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def resolve_precision(requested: str, flags: frozenset[str] | None = None) -> Precision:
+    """``auto`` becomes bfloat16 only where the CPU multiplies bf16 natively:
+    elsewhere PyTorch emulates it and bf16 runs slower than float32
+    (../shared/EMBEDDING.md; measured figures in docs/PERFORMANCE.md)."""
+    if requested == "float32":
+        return "float32"
+    if requested == "bfloat16":
+        return "bfloat16"
+    if requested != "auto":
+        raise ConfigurationError(f"embed_precision: {requested!r} is not auto, float32 or "
+                                 "bfloat16")
+    return "bfloat16" if (cpu_flags() if flags is None else flags) & BF16_CPU_FLAGS else "float32"
+
+
+def vector_tag(embedder: Embedder) -> str:
+    """What a cached vector depends on besides the text: the model, and the
+    number format where it is not float32 (bf16 vectors differ in the fourth
+    decimal, so an evaluation must not read float32 vectors from the cache)."""
+    tag = getattr(embedder, "vector_tag", None)
+    return tag if isinstance(tag, str) else embedder.model_name
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers on the CPU, loaded on first use, fully offline.
 
@@ -73,17 +112,33 @@ class SentenceTransformerEmbedder:
     because a hub name would need the network.
     """
 
-    def __init__(self, model: str, batch_size: int = 32, max_seq_length: int = 256) -> None:
+    def __init__(
+        self, model: str, batch_size: int = 32, max_seq_length: int = 256,
+        precision: str = "float32",
+    ) -> None:
         self._model_spec = model
         self._batch_size = batch_size
         self._max_seq_length = max_seq_length
+        self._precision = resolve_precision(precision)
         self._model: Any = None
         self._dimension: int | None = None
         self._lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
+        """The model, whatever the number format: float32 and bfloat16 vectors agree
+        to a cosine of 0.99995, so a store built with one is served with the other."""
         return self._model_spec
+
+    @property
+    def precision(self) -> Precision:
+        return self._precision
+
+    @property
+    def vector_tag(self) -> str:
+        if self._precision == "float32":
+            return self._model_spec
+        return f"{self._model_spec}@{self._precision}"
 
     @property
     def dimension(self) -> int:
@@ -113,7 +168,12 @@ class SentenceTransformerEmbedder:
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                 from sentence_transformers import SentenceTransformer
 
-                model = SentenceTransformer(self._resolve_path(), device="cpu")
+                kwargs: dict[str, Any] = {}
+                if self._precision == "bfloat16":
+                    import torch
+
+                    kwargs["model_kwargs"] = {"dtype": torch.bfloat16}
+                model = SentenceTransformer(self._resolve_path(), device="cpu", **kwargs)
                 model.max_seq_length = self._max_seq_length
                 dimension = model.get_embedding_dimension()
                 self._dimension = int(dimension) if dimension else None
@@ -166,5 +226,5 @@ def create_embedder(settings: Settings) -> Embedder:
         return HashingEmbedder()
     return SentenceTransformerEmbedder(
         settings.model, batch_size=settings.embed_batch_size,
-        max_seq_length=settings.max_seq_length,
+        max_seq_length=settings.max_seq_length, precision=settings.embed_precision,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cluster.embedding import Embedder, text_fingerprint
+from cluster.embedding import Embedder, text_fingerprint, vector_tag
 from cluster.types import Matrix
 
 
@@ -39,12 +39,17 @@ class CachingEmbedder:
         return self.inner.model_name
 
     @property
+    def vector_tag(self) -> str:
+        return vector_tag(self.inner)
+
+    @property
     def dimension(self) -> int:
         row = self._db.execute("SELECT v FROM vectors LIMIT 1").fetchone()
         return len(row[0]) // 4 if row else self.inner.dimension
 
     def embed(self, texts: Sequence[str]) -> Matrix:
-        keys = [text_fingerprint(t, self.inner.model_name) for t in texts]
+        tag = vector_tag(self.inner)
+        keys = [text_fingerprint(t, tag) for t in texts]
         found: dict[str, bytes] = {}
         with self._lock:
             unique = sorted(set(keys))

