@@ -8,12 +8,13 @@ no-ops and are not re-embedded)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster.articles import TextLimits
+from cluster.articles import Article, TextLimits
 from cluster.jsonl import LabelledArticle, read_labelled
-from cluster.service import StoryService
+from cluster.service import PreparedBatch, StoryService
 
 
 @dataclass
@@ -31,31 +32,46 @@ def read_files(paths: Sequence[Path], limits: TextLimits | None = None) -> list[
                                         i.article.id))
 
 
+def batches_of(items: Sequence[LabelledArticle], batch_size: int) -> list[list[Article]]:
+    """Consecutive batches of at most ``batch_size``; a batch also ends before an
+    id it already holds, so a later line with that id updates the first."""
+    batches: list[list[Article]] = [[]]
+    seen: set[str] = set()
+    for item in items:
+        if item.article.id in seen or len(batches[-1]) >= batch_size:
+            batches.append([])
+            seen.clear()
+        batches[-1].append(item.article)
+        seen.add(item.article.id)
+    return [batch for batch in batches if batch]
+
+
 def import_articles(
     service: StoryService, items: Sequence[LabelledArticle], batch_size: int = 64,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, prefetch: bool = True,
 ) -> ImportReport:
+    """Ingest ``items`` batch by batch. With ``prefetch``, the next batch is
+    embedded in a second thread while this one is written: the model's
+    arithmetic releases the GIL, so the second core that the single-threaded
+    write path leaves idle embeds meanwhile. The stories are the same either
+    way (the write re-checks what the prefetch saw)."""
     report = ImportReport(read=len(items))
-    seen: set[str] = set()
-    batch: list[LabelledArticle] = []
-
-    def flush() -> None:
-        results = service.ingest([i.article for i in batch])
-        for result in results:
-            setattr(report, result.status, getattr(report, result.status) + 1)
-            report.new_stories += int(result.new_story)
-        if progress:
-            progress(len(batch))
-        batch.clear()
-        seen.clear()
-
-    for item in items:
-        if item.article.id in seen:  # a later line with the same id updates it
-            flush()
-        batch.append(item)
-        seen.add(item.article.id)
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
+    batches = batches_of(items, batch_size)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") if prefetch else None
+    try:
+        ahead: Future[PreparedBatch] | None = None
+        for position, batch in enumerate(batches):
+            prepared = ahead.result() if ahead is not None else service.prepare(batch)
+            ahead = None
+            if pool is not None and position + 1 < len(batches):
+                ahead = pool.submit(service.prepare, batches[position + 1])
+            for result in service.ingest_prepared(prepared):
+                setattr(report, result.status, getattr(report, result.status) + 1)
+                report.new_stories += int(result.new_story)
+            if progress:
+                progress(len(batch))
+    finally:
+        if pool is not None:
+            # an interrupted import waits for at most the one batch being embedded
+            pool.shutdown(wait=True, cancel_futures=True)
     return report

@@ -54,6 +54,16 @@ PRESENT_CHUNK = 256
 
 
 @dataclass(frozen=True)
+class PreparedBatch:
+    """A validated, embedded batch waiting for ``StoryService.ingest_prepared``."""
+
+    items: tuple[_Prepared, ...]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
 class _Prepared:
     article: Article
     existing: StoredArticle | None
@@ -216,6 +226,12 @@ class StoryService(ServiceReads, ServiceRebuild):
     # -- ingest --------------------------------------------------------------
     def ingest(self, articles: Sequence[Article]) -> list[IngestResult]:
         """Store, index and assign a batch, all or nothing; returns one result per article."""
+        return self.ingest_prepared(self.prepare(articles))
+
+    def prepare(self, articles: Sequence[Article]) -> PreparedBatch:
+        """Validate a batch and embed what is new or changed, without the write
+        lock: a caller may prepare the next batch while this one is written
+        (``ingest_prepared`` re-checks what was stored in between)."""
         if len(articles) > self.settings.max_batch:
             raise BatchTooLarge(
                 "articles", f"a batch holds at most {self.settings.max_batch} articles, "
@@ -229,11 +245,15 @@ class StoryService(ServiceReads, ServiceRebuild):
                     f"{article.id!r} appears twice in this batch (also at {seen[article.id]})",
                 )
             seen[article.id] = position
-        prepared = self._prepare(articles)
+        return PreparedBatch(tuple(self._prepare(articles)))
+
+    def ingest_prepared(self, batch: PreparedBatch) -> list[IngestResult]:
+        """The write half of ``ingest``: one transaction for the prepared batch."""
         touched: list[ArticleKey] = []
         with self._lock:
             try:
                 with self.store.write() as writer:
+                    prepared = self._recheck(writer, batch.items)
                     search = self._batch_search(prepared)
                     self.clusterer.centroids_.begin_batch(search.vectors)
                     try:
@@ -254,7 +274,8 @@ class StoryService(ServiceReads, ServiceRebuild):
         """Look up existing copies and embed what is new or changed (no lock held)."""
         model = self.embedder.model_name
         with self.store.read() as reader:
-            existing = [reader.article_by_id(a.id) for a in articles]
+            stored = reader.articles_by_ids(a.id for a in articles)
+        existing = [stored.get(a.id) for a in articles]
         texts: list[str] = []
         hashes: list[str] = []
         for article, old in zip(articles, existing, strict=True):
@@ -272,6 +293,19 @@ class StoryService(ServiceReads, ServiceRebuild):
             sketch = signature(article.title, article.text) if changed else None
             prepared.append(_Prepared(article, old, vector, digest, sketch))
         return prepared
+
+    def _recheck(self, writer: Writer, prepared: Sequence[_Prepared]) -> list[_Prepared]:
+        """Articles stored after ``prepare`` looked (by a concurrent request, or by
+        the batch an importer wrote while preparing this one) are updates, not
+        inserts: one query for the batch, inside the transaction."""
+        fresh = [item.article.id for item in prepared if item.existing is None]
+        found = writer.articles_by_ids(fresh) if fresh else {}
+        return [
+            _Prepared(item.article, found[item.article.id], item.vector, item.embed_hash,
+                      item.signature)
+            if item.existing is None and item.article.id in found else item
+            for item in prepared
+        ]
 
     def _batch_search(self, prepared: Sequence[_Prepared]) -> BatchNeighbourSearch:
         """One index search for the batch's embedded articles (rows without a
@@ -297,9 +331,19 @@ class StoryService(ServiceReads, ServiceRebuild):
         if old is not None and old.content_hash == article.content_hash:
             assert old.story_id is not None
             return IngestResult(article.id, old.story_id, False, "unchanged", old.duplicate_of)
-        blob = None if item.signature is None else item.signature.tobytes()
+        sketch = item.signature
+        if old is not None and sketch is None:
+            # prepared against an earlier version that had this content
+            sketch = signature(article.title, article.text)
+        blob = None if sketch is None else sketch.tobytes()
         if old is not None:
-            vector = item.vector if item.vector is not None else writer.vectors([old.key])[0]
+            vector = item.vector
+            if vector is None and old.embed_hash != item.embed_hash:
+                # changed since prepare looked: its stored vector is of other text
+                vector = self.embedder.embed(
+                    [embedding_text(article.title, article.text, self.settings.lead_chars)])[0]
+            elif vector is None:
+                vector = writer.vectors([old.key])[0]
             touched.append(old.key)
             if search is not None:
                 search.forget(old.key)
@@ -317,8 +361,8 @@ class StoryService(ServiceReads, ServiceRebuild):
             key = writer.insert_article(article, vector, item.embed_hash,
                                         original.id if original else None, blob)
             status = "created"
-        if item.signature is not None:
-            self.duplicates.add(key, item.signature, article.timestamp)
+        if sketch is not None:
+            self.duplicates.add(key, sketch, article.timestamp)
         touched.append(key)
         if status == "updated":
             self.index.remove(np.array([key], dtype=np.int64))

@@ -12,10 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cluster.articles import Article
 from cluster.baselines import bertopic, bertopic_available, centroid_single_pass
 from cluster.embedding import HashingEmbedder, normalise_rows
 from cluster.embedding_cache import CachingEmbedder
 from cluster.evaluation import CLUSTERER, evaluate_items, format_table, labelled_items
+from cluster.importer import batches_of, import_articles, read_files
+from cluster.jsonl import LabelledArticle
+from cluster.service import StoryService
 from tests.conftest import DEMO, ROOT, make_settings
 
 
@@ -90,3 +94,32 @@ def test_evaluate_script_json(tmp_path: Path) -> None:
         [sys.executable, "scripts/evaluate.py", str(DEMO), "--set", "join_threshold=7"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 2 and "join_threshold" in bad.stderr
+
+
+def test_prefetching_import_gives_the_stories_of_a_sequential_one(tmp_path: Path) -> None:
+    items = read_files([DEMO])
+    # the same id twice: the later line must update the earlier one in both modes
+    repeat = items[3]
+    later = LabelledArticle(
+        Article(id=repeat.article.id, title=repeat.article.title + " (updated)",
+                text=repeat.article.text, source=repeat.article.source, url=None,
+                published_at=repeat.article.published_at, lang="en"), repeat.cluster)
+    items = [*items, later]
+    assignments = []
+    for prefetch in (False, True):
+        settings = make_settings(tmp_path / str(prefetch))
+        service = StoryService(settings, HashingEmbedder())
+        report = import_articles(service, items, batch_size=5, prefetch=prefetch)
+        assert report.updated == 1 and report.created == len(items) - 1
+        assignments.append(service.assignments())
+        assert service.get_article(repeat.article.id).title.endswith("(updated)")
+        service.close()
+    assert assignments[0] == assignments[1]
+
+
+def test_batches_end_before_a_repeated_id() -> None:
+    items = read_files([DEMO])[:6]
+    again = items[1]
+    batches = batches_of([*items[:3], again, *items[3:]], batch_size=4)
+    assert [len(b) for b in batches] == [3, 4]
+    assert batches[1][0].id == again.article.id

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cluster.articles import Article
+from cluster.embedding import embedding_text
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
 from cluster.reading import RelatedFilters, StoryQuery
 from cluster.service import StoryService
@@ -271,3 +272,37 @@ def test_converging_stories_merge_and_the_old_id_keeps_answering(
     reopened = StoryService(make_settings(tmp_path, cluster=params))
     assert reopened.assignments() == assignments
     assert reopened.readiness().in_sync
+
+
+def test_article_stored_between_prepare_and_write_is_updated_not_inserted_twice(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    # Two writers (two requests, or an importer's prefetch) prepare the same new
+    # id; the second write must see the first's article, not fail on the id.
+    first = make_article(QUAKE, id="race", source="AP")
+    same = service.prepare([first])
+    changed = service.prepare([make_article(BANK, id="race", source="AP", hours=1)])
+    assert service.ingest_prepared(service.prepare([first]))[0].status == "created"
+    assert service.ingest_prepared(same)[0].status == "unchanged"
+    result = service.ingest_prepared(changed)[0]
+    assert result.status == "updated"
+    assert service.article_count() == 1
+    assert service.get_article("race").title.startswith("European Central Bank")
+    assert service.readiness().in_sync
+
+
+def test_article_changed_between_prepare_and_write_gets_a_vector_of_its_own_text(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    service.ingest([make_article(QUAKE, id="a1")])
+    # prepared against the stored version: same text, so no new vector is made ...
+    stale = service.prepare([make_article(QUAKE, id="a1", source="Reuters")])
+    # ... but another write changes the text before this one lands
+    service.ingest([make_article(BANK, id="a1")])
+    assert service.ingest_prepared(stale)[0].status == "updated"
+    assert service.get_article("a1").title == QUAKE
+    expected = service.embedder.embed([embedding_text(QUAKE, "", 1000)])[0]
+    with service.store.read() as reader:
+        stored = reader.vectors([reader.article_by_id("a1").key])[0]  # type: ignore[union-attr]
+    assert float(stored @ expected) > 0.99
+    assert service.readiness().in_sync
