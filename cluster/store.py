@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from cluster.placement import Placements
 from cluster.records import (
     StoredArticle,
     StoryEvent,
@@ -45,6 +46,8 @@ class SQLiteStore:
         self._all_lock = threading.Lock()
         self._writer = self._connect()
         self._migrate()
+        # loaded by the first write, kept in step by the writer (see cluster.placement)
+        self._placements = Placements()
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -84,13 +87,18 @@ class SQLiteStore:
         with self._write_lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
-                writer = Writer(self._writer)
+                writer = Writer(self._writer, self._placements)
                 yield writer
                 writer.flush()
             except BaseException:
                 self._writer.execute("ROLLBACK")
+                self._placements.invalidate()
                 raise
-            self._writer.execute("COMMIT")
+            try:
+                self._writer.execute("COMMIT")
+            except BaseException:
+                self._placements.invalidate()
+                raise
 
     @contextmanager
     def read(self) -> Iterator[Reader]:

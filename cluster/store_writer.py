@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from cluster.articles import Article
+from cluster.placement import Placements
 from cluster.records import StoryEvent, vector_blob
 from cluster.store_reader import Reader
 from cluster.types import ArticleKey, StoryId, Vector
@@ -23,8 +24,13 @@ class Writer(Reader):
     ``executemany`` each before anything that reads or rewrites them and
     before the commit."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, placements: Placements | None = None
+    ) -> None:
         super().__init__(connection)
+        self._placements = placements
+        if placements is not None and not placements.loaded:
+            placements.load(connection)
         self._index_rows: list[tuple[int, str]] = []
         self._event_rows: list[tuple[int, str, float | None, str | None, int | None]] = []
 
@@ -38,6 +44,11 @@ class Writer(Reader):
                 "INSERT INTO story_events (story_id, kind, at, article_id, other_id) "
                 "VALUES (?, ?, ?, ?, ?)", self._event_rows)
             self._event_rows.clear()
+
+    def placement(self, keys: Iterable[int]) -> dict[int, tuple[StoryId, float | None]]:
+        if self._placements is None:
+            return super().placement(keys)
+        return self._placements.lookup(keys)
 
     def index_seq(self) -> int:
         self.flush()
@@ -73,6 +84,8 @@ class Writer(Reader):
         )
         key = ArticleKey(int(cursor.lastrowid or 0))
         self.log_index(key, "add")
+        if self._placements is not None:
+            self._placements.stored(key, article.timestamp)
         return key
 
     def update_article(
@@ -88,6 +101,8 @@ class Writer(Reader):
              duplicate_of, minhash, key),
         )
         self.log_index(key, "add")
+        if self._placements is not None:
+            self._placements.stored(key, article.timestamp)
 
     def promote_duplicates(self, original_id: str) -> None:
         """Before an original goes: its earliest copy becomes the original of the rest."""
@@ -111,6 +126,8 @@ class Writer(Reader):
         self._db.execute("DELETE FROM assignments WHERE article_key = ?", (key,))
         self._db.execute("DELETE FROM articles WHERE key = ?", (key,))
         self.log_index(key, "remove")
+        if self._placements is not None:
+            self._placements.unassign(key)
 
     def log_index(self, key: ArticleKey, op: str) -> None:
         self._index_rows.append((key, op))
@@ -122,14 +139,20 @@ class Writer(Reader):
             "score = excluded.score, new_story = excluded.new_story",
             (key, story_id, score, int(new)),
         )
+        if self._placements is not None:
+            self._placements.assign(key, story_id)
 
     def unassign(self, key: ArticleKey) -> None:
         self._db.execute("DELETE FROM assignments WHERE article_key = ?", (key,))
+        if self._placements is not None:
+            self._placements.unassign(key)
 
     def move_assignments(self, from_story: StoryId, to_story: StoryId) -> None:
         self._db.execute(
             "UPDATE assignments SET story_id = ? WHERE story_id = ?", (to_story, from_story)
         )
+        if self._placements is not None:
+            self._placements.move(from_story, to_story)
 
     def create_story(self, story_id: StoryId | None = None) -> StoryId:
         cursor = self._db.execute(
@@ -198,6 +221,8 @@ class Writer(Reader):
             self._db.execute("UPDATE stories SET id = ? WHERE id = ?", (target, current))
             self._db.execute(
                 "UPDATE assignments SET story_id = ? WHERE story_id = ?", (target, current))
+            if self._placements is not None:
+                self._placements.move(current, target)
             self._db.execute(
                 "UPDATE story_events SET story_id = ? WHERE story_id = ?", (target, current))
 
@@ -218,5 +243,7 @@ class Writer(Reader):
         """Forget every story and assignment (before a full re-cluster)."""
         self.flush()
         self._db.execute("DELETE FROM assignments")
+        if self._placements is not None:
+            self._placements.unassign_all()
         self._db.execute("DELETE FROM story_events")
         self._db.execute("DELETE FROM stories")

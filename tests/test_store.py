@@ -112,3 +112,53 @@ def test_delete_article_logs_index_removal(store: SQLiteStore) -> None:
     with store.read() as reader:
         assert reader.article_by_id("a") is None
         assert [op for _, _, op in reader.index_ops_since(0)] == ["add", "remove"]
+
+
+def _sql_placement(store: SQLiteStore, keys: list[int]) -> dict[int, tuple[StoryId, float | None]]:
+    with store.read() as reader:
+        return reader.placement(keys)
+
+
+def _memory_placement(
+    store: SQLiteStore, keys: list[int]
+) -> dict[int, tuple[StoryId, float | None]]:
+    with store.write() as writer:
+        return writer.placement(keys)
+
+
+def test_in_memory_placement_follows_every_change_and_rollback(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "p.sqlite3")
+    with store.write() as writer:
+        keys = [writer.insert_article(article(f"a{n}", hours=n), vec(n), "h") for n in range(6)]
+        undated = writer.insert_article(
+            Article("u", "undated", "", "Wire", None, None, "en"), vec(9), "h")
+        keys.append(undated)
+        one, two, three = writer.create_story(), writer.create_story(), writer.create_story()
+        for key in keys[:3]:
+            writer.assign(key, one, None, False)
+        for key in keys[3:]:
+            writer.assign(key, two, None, False)
+    assert _memory_placement(store, keys) == _sql_placement(store, keys)
+    with store.write() as writer:
+        writer.unassign(keys[0])
+        writer.move_assignments(two, one)
+        writer.update_article(keys[1], article("a1", hours=20), vec(1), "h")
+        writer.delete_article(keys[2])
+        writer.rename_stories([(one, StoryId(three + 10))])
+    memory = _memory_placement(store, keys)
+    assert memory == _sql_placement(store, keys)
+    assert keys[0] not in memory and keys[2] not in memory and memory[undated][1] is None
+    # a rolled-back write leaves no trace in memory either
+    with pytest.raises(RuntimeError), store.write() as writer:
+        writer.assign(keys[0], three, None, True)
+        assert writer.placement([keys[0]])[keys[0]][0] == three
+        raise RuntimeError("fail the batch")
+    assert _memory_placement(store, keys) == _sql_placement(store, keys)
+    # and a store opened again starts from the tables
+    store.close()
+    again = SQLiteStore(tmp_path / "p.sqlite3")
+    assert _memory_placement(again, keys) == _sql_placement(again, keys)
+    with again.write() as writer:
+        writer.clear_clustering()
+        assert writer.placement(keys) == {}
+    again.close()
