@@ -18,6 +18,26 @@ import numpy as np
 from cluster.index import VectorIndex
 from cluster.types import Matrix
 
+TIE_TOLERANCE = 1e-6
+"""Similarities this close are equal: the same pair of vectors scored by two
+matrix kernels (the index's, the batch's own product) can differ in the last
+bits, and the order must not depend on which kernel the CPU runs."""
+
+
+def neighbour_order(pairs: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """(key, similarity) best first; similarities within ``TIE_TOLERANCE`` of
+    the first of their run count as a tie, broken by key."""
+    pairs = sorted(pairs, key=lambda pair: (-pair[1], pair[0]))
+    ordered: list[tuple[int, float]] = []
+    run: list[tuple[int, float]] = []
+    for pair in pairs:
+        if run and run[0][1] - pair[1] > TIE_TOLERANCE:
+            ordered.extend(sorted(run))
+            run = []
+        run.append(pair)
+    ordered.extend(sorted(run))
+    return ordered
+
 
 class BatchNeighbourSearch:
     def __init__(self, index: VectorIndex, vectors: Matrix, k: int, replaced: int = 0) -> None:
@@ -62,15 +82,14 @@ class BatchNeighbourSearch:
             take = self._k + 1
             if len(sims) > take:
                 cut = np.partition(sims, len(sims) - take)[len(sims) - take]
-                chosen = np.flatnonzero(sims >= cut)
+                chosen = np.flatnonzero(sims >= cut - TIE_TOLERANCE)
             else:
                 chosen = np.arange(len(sims))
             keys = self._added_keys
             pairs.extend(
                 (keys[i], float(sims[i])) for i in chosen.tolist() if keys[i] != exclude
             )
-        pairs.sort(key=lambda pair: (-pair[1], pair[0]))
-        return pairs[: self._k]
+        return neighbour_order(pairs)[: self._k]
 
     def added(self, row: int, key: int) -> None:
         """Row ``row`` is now stored under ``key``: later rows must see it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cluster.batch_search import BatchNeighbourSearch
+from cluster.batch_search import TIE_TOLERANCE, BatchNeighbourSearch, neighbour_order
 from cluster.embedding import normalise_rows
 from cluster.index import NumpyIndex
 
@@ -47,10 +47,20 @@ def test_batch_keeps_ties_and_the_best_earlier_articles_of_a_long_batch() -> Non
     for row in range(len(batch)):
         key = 1000 + row
         scores, keys = sequential.search(batch[row:row + 1], 5)
-        expected = sorted(
-            ((int(k), float(s)) for k, s in zip(keys[0], scores[0], strict=True)
-             if k >= 0 and k != key), key=lambda p: (-round(p[1], 5), p[0]))[:4]
+        expected = neighbour_order(
+            [(int(k), float(s)) for k, s in zip(keys[0], scores[0], strict=True)
+             if k >= 0 and k != key])[:4]
         got = search.neighbours(row, exclude=key)
         assert [k for k, _ in got] == [k for k, _ in expected]
         sequential.add(np.array([key]), batch[row:row + 1])
         search.added(row, key)
+
+
+def test_near_equal_similarities_are_ties_broken_by_key() -> None:
+    # one pair scored by two kernels can differ in the last bits
+    noisy = 0.5 + TIE_TOLERANCE / 4
+    assert neighbour_order([(9, 0.5), (3, noisy), (7, 0.9), (1, 0.4)]) == [
+        (7, 0.9), (3, noisy), (9, 0.5), (1, 0.4)]
+    assert [k for k, _ in neighbour_order([(9, noisy), (3, 0.5)])] == [3, 9]
+    # a real difference still orders by similarity
+    assert [k for k, _ in neighbour_order([(1, 0.5), (2, 0.5 + 10 * TIE_TOLERANCE)])] == [2, 1]
