@@ -21,7 +21,7 @@ Progress = Callable[[int, int], None]
 
 def index_from_store(
     reader: Reader, backend: str, dimension: int, progress: Progress | None = None,
-    ivf_threshold: int = 200_000, nprobe: int = 32,
+    ivf_threshold: int = 50_000, nprobe: int = 32,
 ) -> VectorIndex:
     """A new index holding every stored vector, of the layout its size calls for."""
     index = build_from_store(reader, backend, dimension, ivf_threshold, nprobe)

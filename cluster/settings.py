@@ -135,7 +135,7 @@ class Settings(BaseModel):
         "(IVF as soon as there is data to train on), or the NumPy reference.",
     )
     ivf_threshold: int = Field(
-        200_000, ge=0,
+        50_000, ge=0,
         description="Stored vectors from which the auto index switches from exact search to "
         "IVF (at the next snapshot or rebuild).",
     )
