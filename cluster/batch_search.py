@@ -13,6 +13,8 @@ over-fetched for.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from cluster.index import VectorIndex
@@ -28,6 +30,8 @@ def neighbour_order(pairs: list[tuple[int, float]]) -> list[tuple[int, float]]:
     """(key, similarity) best first; similarities within ``TIE_TOLERANCE`` of
     the first of their run count as a tie, broken by key."""
     pairs = sorted(pairs, key=lambda pair: (-pair[1], pair[0]))
+    if all(a[1] - b[1] > TIE_TOLERANCE for a, b in itertools.pairwise(pairs)):
+        return pairs  # no near-ties: the usual case
     ordered: list[tuple[int, float]] = []
     run: list[tuple[int, float]] = []
     for pair in pairs:
