@@ -14,7 +14,8 @@ from pathlib import Path
 
 from cluster.articles import Article, TextLimits
 from cluster.jsonl import LabelledArticle, read_labelled
-from cluster.service import PreparedBatch, StoryService
+from cluster.preparation import PreparedBatch
+from cluster.service import StoryService
 
 
 @dataclass

@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,11 +26,12 @@ from cluster.articles import Article
 from cluster.batch_search import BatchNeighbourSearch
 from cluster.clustering import SECONDS_PER_DAY, Neighbour, OnlineClusterer
 from cluster.duplicates import NearDuplicateIndex, signature
-from cluster.embedding import Embedder, create_embedder, embedding_text, text_fingerprint
-from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
+from cluster.embedding import Embedder, create_embedder, embedding_text
+from cluster.errors import IndexMismatch, NotFound
 from cluster.index import VectorIndex, create_index
 from cluster.index_layout import adapt
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
+from cluster.preparation import Prepared, PreparedBatch, prepare_batch, recheck, validate_batch
 from cluster.presenter import BackgroundPresenter, present_dirty
 from cluster.rebuild import (
     Progress,
@@ -51,25 +51,6 @@ from cluster.views import (
 
 STATUSES = ("active", "dormant", "archived")
 PRESENT_CHUNK = 256
-
-
-@dataclass(frozen=True)
-class PreparedBatch:
-    """A validated, embedded batch waiting for ``StoryService.ingest_prepared``."""
-
-    items: tuple[_Prepared, ...]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    article: Article
-    existing: StoredArticle | None
-    vector: Vector | None
-    embed_hash: str
-    signature: np.ndarray | None
 
 
 class StoryService(ServiceReads, ServiceRebuild):
@@ -232,20 +213,10 @@ class StoryService(ServiceReads, ServiceRebuild):
         """Validate a batch and embed what is new or changed, without the write
         lock: a caller may prepare the next batch while this one is written
         (``ingest_prepared`` re-checks what was stored in between)."""
-        if len(articles) > self.settings.max_batch:
-            raise BatchTooLarge(
-                "articles", f"a batch holds at most {self.settings.max_batch} articles, "
-                f"got {len(articles)}",
-            )
-        seen: dict[str, int] = {}
-        for position, article in enumerate(articles):
-            if article.id in seen:
-                raise InvalidInput(
-                    f"articles[{position}].id",
-                    f"{article.id!r} appears twice in this batch (also at {seen[article.id]})",
-                )
-            seen[article.id] = position
-        return PreparedBatch(tuple(self._prepare(articles)))
+        validate_batch(articles, self.settings.max_batch)
+        with self.store.read() as reader:
+            return PreparedBatch(tuple(prepare_batch(
+                reader, self.embedder, articles, self.settings.lead_chars)))
 
     def ingest_prepared(self, batch: PreparedBatch) -> list[IngestResult]:
         """The write half of ``ingest``: one transaction for the prepared batch."""
@@ -253,7 +224,7 @@ class StoryService(ServiceReads, ServiceRebuild):
         with self._lock:
             try:
                 with self.store.write() as writer:
-                    prepared = self._recheck(writer, batch.items)
+                    prepared = recheck(writer, batch.items)
                     search = self._batch_search(prepared)
                     self.clusterer.centroids_.begin_batch(search.vectors)
                     try:
@@ -270,44 +241,7 @@ class StoryService(ServiceReads, ServiceRebuild):
         self._changed()
         return results
 
-    def _prepare(self, articles: Sequence[Article]) -> list[_Prepared]:
-        """Look up existing copies and embed what is new or changed (no lock held)."""
-        model = self.embedder.model_name
-        with self.store.read() as reader:
-            stored = reader.articles_by_ids(a.id for a in articles)
-        existing = [stored.get(a.id) for a in articles]
-        texts: list[str] = []
-        hashes: list[str] = []
-        for article, old in zip(articles, existing, strict=True):
-            text = embedding_text(article.title, article.text, self.settings.lead_chars)
-            digest = text_fingerprint(text, model)
-            hashes.append(digest)
-            if old is None or old.embed_hash != digest:
-                texts.append(text)
-        vectors = iter(self.embedder.embed(texts)) if texts else iter(())
-        prepared: list[_Prepared] = []
-        for article, old, digest in zip(articles, existing, hashes, strict=True):
-            vector = next(vectors) if old is None or old.embed_hash != digest else None
-            # a re-posted, unchanged article needs no sketch: it is not re-stored
-            changed = old is None or old.content_hash != article.content_hash
-            sketch = signature(article.title, article.text) if changed else None
-            prepared.append(_Prepared(article, old, vector, digest, sketch))
-        return prepared
-
-    def _recheck(self, writer: Writer, prepared: Sequence[_Prepared]) -> list[_Prepared]:
-        """Articles stored after ``prepare`` looked (by a concurrent request, or by
-        the batch an importer wrote while preparing this one) are updates, not
-        inserts: one query for the batch, inside the transaction."""
-        fresh = [item.article.id for item in prepared if item.existing is None]
-        found = writer.articles_by_ids(fresh) if fresh else {}
-        return [
-            _Prepared(item.article, found[item.article.id], item.vector, item.embed_hash,
-                      item.signature)
-            if item.existing is None and item.article.id in found else item
-            for item in prepared
-        ]
-
-    def _batch_search(self, prepared: Sequence[_Prepared]) -> BatchNeighbourSearch:
+    def _batch_search(self, prepared: Sequence[Prepared]) -> BatchNeighbourSearch:
         """One index search for the batch's embedded articles (rows without a
         fresh vector are searched one by one if they need it)."""
         dimension = self._dimension
@@ -320,7 +254,7 @@ class StoryService(ServiceReads, ServiceRebuild):
                                     replaced)
 
     def _ingest_one(
-        self, writer: Writer, item: _Prepared, touched: list[ArticleKey],
+        self, writer: Writer, item: Prepared, touched: list[ArticleKey],
         search: BatchNeighbourSearch | None = None, row: int = 0,
     ) -> IngestResult:
         article, old = item.article, item.existing
@@ -376,7 +310,7 @@ class StoryService(ServiceReads, ServiceRebuild):
         return IngestResult(article.id, story_id, new, status,
                             original.id if original else None)
 
-    def _original_of(self, writer: Writer, item: _Prepared, exclude: int) -> StoredArticle | None:
+    def _original_of(self, writer: Writer, item: Prepared, exclude: int) -> StoredArticle | None:
         """The stored article this one copies (exactly, or nearly by MinHash), followed
         to its own original; None for original coverage."""
         found = writer.first_copy(item.embed_hash, exclude)
