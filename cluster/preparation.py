@@ -6,7 +6,7 @@ was stored in between (``recheck``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,11 +58,13 @@ def validate_batch(articles: Sequence[Article], max_batch: int) -> None:
 
 
 def prepare_batch(
-    reader: Reader, embedder: Embedder, articles: Sequence[Article], lead_chars: int
+    stored: Mapping[str, StoredArticle], embedder: Embedder, articles: Sequence[Article],
+    lead_chars: int,
 ) -> list[Prepared]:
-    """Look up existing copies and embed what is new or changed."""
+    """Embed what is new or changed against ``stored`` (the stored versions by
+    id, read beforehand: no read transaction stays open while the model runs,
+    which would hold back the WAL checkpoint for the whole of an import)."""
     model = embedder.model_name
-    stored = reader.articles_by_ids(a.id for a in articles)
     existing = [stored.get(a.id) for a in articles]
     texts: list[str] = []
     hashes: list[str] = []

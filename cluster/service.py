@@ -215,8 +215,9 @@ class StoryService(ServiceReads, ServiceRebuild):
         (``ingest_prepared`` re-checks what was stored in between)."""
         validate_batch(articles, self.settings.max_batch)
         with self.store.read() as reader:
-            return PreparedBatch(tuple(prepare_batch(
-                reader, self.embedder, articles, self.settings.lead_chars)))
+            stored = reader.articles_by_ids(a.id for a in articles)
+        return PreparedBatch(tuple(prepare_batch(
+            stored, self.embedder, articles, self.settings.lead_chars)))
 
     def ingest_prepared(self, batch: PreparedBatch) -> list[IngestResult]:
         """The write half of ``ingest``: one transaction for the prepared batch."""
