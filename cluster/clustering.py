@@ -83,6 +83,7 @@ class OnlineClusterer:
     """Assigns articles to stories one at a time."""
 
     MERGE_PARTNERS = 5
+    MERGE_MARGIN = 4
 
     def __init__(
         self, params: ClusterParams, dimension: int, loader: StoryLoader | None = None
@@ -371,37 +372,52 @@ class OnlineClusterer:
         changed, self.changed_ = self.changed_, set()
         if threshold > 1.0 or len(self.stories_) < 2:
             return []
-        ids = sorted(s for s in self.centroids_.stories() if self.is_joinable(s, now))
-        fresh = [i for i, story in enumerate(ids) if story in changed]
-        if len(ids) < 2 or not fresh:
+        fresh = [s for s in sorted(changed)
+                 if s in self.centroids_ and self.is_joinable(s, now)]
+        if len(self.centroids_) < 2 or not fresh:
             return []
-        matrix = self.centroids_.rows(ids)
-        sims = matrix[fresh] @ matrix.T
         # The score cannot exceed (1 - beta) * dense + beta, so pairs below this
         # dense similarity are skipped without computing lexical overlap.
         beta = self.params.lexical_weight
         floor = (threshold - beta) / (1.0 - beta) if beta < 1.0 else -1.0
         # Each changed story is compared with its few nearest stories by
-        # centroid only; beyond those, a merge would need lexical overlap far
-        # above the dense similarity.
-        partners = min(self.MERGE_PARTNERS + 1, len(ids))
-        nearest = np.argpartition(-sims, partners - 1, axis=1)[:, :partners]
-        keep = np.zeros_like(sims, dtype=bool)
-        np.put_along_axis(keep, nearest, True, axis=1)
-        seen: set[tuple[int, int]] = set()
+        # centroid only (itself among them); beyond those, a merge would need
+        # lexical overlap far above the dense similarity.
+        partners = min(self.MERGE_PARTNERS + 1, len(self.centroids_))
+        seen: set[tuple[StoryId, StoryId]] = set()
         pairs: list[tuple[StoryId, StoryId, float]] = []
-        for row, col in zip(*np.nonzero(keep & (sims >= floor)), strict=True):
-            i, j = fresh[int(row)], int(col)
-            pair = (min(i, j), max(i, j))
-            if i == j or pair in seen:
-                continue
-            seen.add(pair)
-            a, b = self.stories_[ids[i]], self.stories_[ids[j]]
-            value = self.merge_score(ids[i], ids[j], float(sims[row, col]))
-            if value < threshold:
-                continue
-            big, small = (ids[i], ids[j]) if (a.count, -ids[i]) >= (b.count, -ids[j]) else (
-                ids[j], ids[i])
-            pairs.append((big, small, value))
+        for story, nearest in zip(fresh, self._joinable_nearest(fresh, partners, now),
+                                  strict=True):
+            for other, dense in nearest:
+                pair = (min(story, other), max(story, other))
+                if other == story or dense < floor or pair in seen:
+                    continue
+                seen.add(pair)
+                a, b = self.stories_[story], self.stories_[other]
+                value = self.merge_score(story, other, dense)
+                if value < threshold:
+                    continue
+                big, small = (story, other) if (a.count, -story) >= (b.count, -other) else (
+                    other, story)
+                pairs.append((big, small, value))
         pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
         return pairs
+
+    def _joinable_nearest(
+        self, stories: Sequence[StoryId], k: int, now: float | None,
+    ) -> list[list[tuple[StoryId, float]]]:
+        """Each story's k nearest joinable stories by centroid, itself included.
+        Ageing has already moved stories outside the window out of the table,
+        so a search over the table almost always is the answer; a story whose
+        list lost members to the joinability check gets a full scan."""
+        table = self.centroids_
+        found = table.top(table.rows(stories), k + self.MERGE_MARGIN)
+        result = []
+        for story, nearest in zip(stories, found, strict=True):
+            kept = [(other, score) for other, score in nearest
+                    if self.is_joinable(other, now)]
+            if len(kept) < k and len(nearest) < len(table):
+                kept = [(other, score) for other, score in table.nearest(
+                    table.rows([story])[0], len(table)) if self.is_joinable(other, now)]
+            result.append(kept[:k])
+        return result

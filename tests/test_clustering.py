@@ -179,7 +179,7 @@ def test_batch_centroid_scores_equal_fresh_ones_while_stories_change() -> None:
     for story in range(40):
         table.put(StoryId(story), normalise_rows(rng.normal(size=(1, 8)))[0])
     batch = normalise_rows(rng.normal(size=(12, 8)))
-    table.begin_batch(batch)
+    table.begin_batch(batch, 10)
     for row in range(12):
         if row % 3 == 0:  # a story changes, one is dropped, one is created mid-batch
             table.put(StoryId(row), normalise_rows(rng.normal(size=(1, 8)))[0])
@@ -194,3 +194,33 @@ def test_batch_centroid_scores_equal_fresh_ones_while_stories_change() -> None:
             if story in table:
                 assert batched.of(story) == pytest.approx(fresh.of(story), abs=1e-6)
     table.end_batch()
+
+
+def test_batch_centroid_scores_when_an_articles_best_stories_all_changed() -> None:
+    """More of an article's best stories changed mid-batch than the batch-start
+    search kept in reserve: it is scored in full, with the same answer."""
+    rng = np.random.default_rng(5)
+    table = CentroidTable(8)
+    for story in range(120):
+        table.put(StoryId(story), normalise_rows(rng.normal(size=(1, 8)))[0])
+    table.discard(StoryId(7))  # a free row from before the batch
+    batch = normalise_rows(rng.normal(size=(3, 8)))
+    table.begin_batch(batch, 10)
+    for row in range(3):
+        best = table.similarities(batch[row]).nearest(40)
+        for story, _ in best[:30]:  # the 30 best move a little
+            table.put(story, normalise_rows(rng.normal(size=(1, 8)))[0])
+        got = table.similarities(batch[row], batch_row=row).nearest(10)
+        want = table.similarities(batch[row]).nearest(10)
+        assert [s for s, _ in got] == [s for s, _ in want]
+        assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-6)
+    table.end_batch()
+
+
+def test_top_skips_free_rows_and_returns_k_live_stories() -> None:
+    table = CentroidTable(2)
+    for story, v in enumerate(([1, 0], [0.9, 0.1], [0, 1], [-1, 0])):
+        table.put(StoryId(story), unit(v))
+    table.discard(StoryId(1))
+    (found,) = table.top(unit([1, 0]).reshape(1, -1), 2)
+    assert [s for s, _ in found] == [StoryId(0), StoryId(2)]
