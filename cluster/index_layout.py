@@ -7,7 +7,12 @@ vectors on, the "auto" layout switches to IVF with 8-bit scalar quantisation
 (``FaissIvfIndex``): each query scans the ``nprobe`` nearest of about
 sqrt(n) cells, and a vector costs about 400 bytes. The switch happens when
 an index snapshot is written (and when an index is built from the store);
-``rebuild_index.py`` retrains the cells for the current size.
+An IVF index that outgrows its cells (their count should be half again as
+many for its size, i.e. it holds 2.25 times what it was trained for) is
+retrained from the store at the next snapshot; so is any by
+``rebuild_index.py``. Without that, cells trained at 50,000 vectors would
+each hold 20 times as many at a million and every query would scan 20 times
+as much.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ MIN_IVF = 2_000
 """Below this many vectors even a forced IVF layout stays exact (nothing to train on)."""
 
 ADAPTIVE = ("auto", "faiss-ivf")
+
+REGROW_FACTOR = 1.5
+"""An IVF index is retrained once its size calls for this many times its cells."""
 
 
 def wanted_kind(backend: str, count: int, threshold: int) -> str:
@@ -85,6 +93,13 @@ def adapt(index: VectorIndex, backend: str, threshold: int, nprobe: int) -> Vect
     LOG.info("index: %d vectors moved from exact search to IVF-SQ8 (%d cells) in %.1f s",
              len(keys), converted.lists, time.perf_counter() - started)
     return converted
+
+
+def outgrown(index: VectorIndex) -> bool:
+    """Whether an IVF index holds so much more than it was trained for that
+    its cells should be retrained (see the module docstring)."""
+    return isinstance(index, FaissIvfIndex) and (
+        ivf_lists(len(index)) >= REGROW_FACTOR * index.lists)
 
 
 def recall_at(approximate: VectorIndex, exact: VectorIndex, queries: Matrix, k: int) -> float:

@@ -15,6 +15,7 @@ store's index log past the snapshot's sequence number.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ from cluster.duplicates import NearDuplicateIndex, signature
 from cluster.embedding import Embedder, create_embedder, embedding_text
 from cluster.errors import IndexMismatch, NotFound
 from cluster.index import VectorIndex, create_index
-from cluster.index_layout import adapt
+from cluster.index_layout import adapt, outgrown
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
 from cluster.preparation import Prepared, PreparedBatch, prepare_batch, recheck, validate_batch
 from cluster.presenter import BackgroundPresenter, present_dirty
@@ -48,6 +49,8 @@ from cluster.types import ArticleKey, StoryId, Vector
 from cluster.views import (
     IngestResult,
 )
+
+LOG = logging.getLogger(__name__)
 
 STATUSES = ("active", "dormant", "archived")
 PRESENT_CHUNK = 256
@@ -227,7 +230,8 @@ class StoryService(ServiceReads, ServiceRebuild):
                 with self.store.write() as writer:
                     prepared = recheck(writer, batch.items)
                     search = self._batch_search(prepared)
-                    self.clusterer.centroids_.begin_batch(search.vectors)
+                    self.clusterer.centroids_.begin_batch(
+                        search.vectors, self.settings.cluster.centroid_candidates)
                     try:
                         results = [self._ingest_one(writer, item, touched, search, row)
                                    for row, item in enumerate(prepared)]
@@ -523,8 +527,18 @@ class StoryService(ServiceReads, ServiceRebuild):
             if seq is None:
                 with self.store.read() as reader:
                     seq = reader.index_seq()
-            self.index = adapt(self.index, self.settings.index_backend,
-                               self.settings.ivf_threshold, self.settings.index_nprobe)
+            settings = self.settings
+            if outgrown(self.index):
+                started = time.perf_counter()
+                with self.store.read() as reader:
+                    self.index = index_from_store(
+                        reader, settings.index_backend, self._dimension, None,
+                        settings.ivf_threshold, settings.index_nprobe)
+                LOG.info("index: IVF cells retrained for %d vectors (%d cells) in %.1f s",
+                         len(self.index), getattr(self.index, "lists", 0),
+                         time.perf_counter() - started)
+            self.index = adapt(self.index, settings.index_backend,
+                               settings.ivf_threshold, settings.index_nprobe)
             write_snapshot(self.settings.index_dir, self.index, self.embedder.model_name, seq)
             self._snapshot_seq = seq
 

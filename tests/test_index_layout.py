@@ -79,3 +79,27 @@ def test_nprobe_sweep_reports_recall_against_exact_search() -> None:
     assert rows[0].layout == "exact" and rows[0].recall_at_10 == 1.0
     few, every = rows[1], rows[2]
     assert few.recall_at_10 < every.recall_at_10 and every.recall_at_10 > 0.9
+
+
+def test_an_ivf_index_that_outgrew_its_cells_is_retrained_at_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_layout, "MIN_IVF", 100)
+    monkeypatch.setattr(index_layout, "ivf_lists", lambda count: max(4, count // 50))
+    settings = make_settings(tmp_path, ivf_threshold=400, snapshot_every=100)
+    service = StoryService(settings)
+    stream = articles(700)
+    try:
+        for start in range(0, 500, 100):
+            service.ingest(stream[start:start + 100])
+        assert isinstance(service.index, FaissIvfIndex)
+        assert service.index.lists == 8  # trained at 400 vectors; 500 call for 10
+        assert not index_layout.outgrown(service.index)
+        for start in range(500, 700, 100):
+            service.ingest(stream[start:start + 100])
+        # 600 call for 12 cells, 1.5 times 8: retrained; 700's 14 is not 1.5 times 12
+        assert isinstance(service.index, FaissIvfIndex) and service.index.lists == 12
+        assert len(service.index) == 700
+        assert service.related("x-650", RelatedFilters(k=5)).items
+    finally:
+        service.close()
