@@ -75,7 +75,7 @@ def get_story(story_id: int) -> ResponseReturnValue:
 @bp.get("/<int(signed=True):story_id>/events")
 @operation(
     "get", "/api/v1/stories/{story_id}/events",
-    "The story's history: created, grew, merged, status_changed (oldest first)", "stories",
+    "The story's history: created, grew, merged, split, status_changed (oldest first)", "stories",
     responses={200: ("The story's events", StoryHistory)},
     params=(
         STORY_ID,

@@ -106,6 +106,9 @@ class OnlineClusterer:
         # stories has the same merge score as last time, so only pairs with a
         # changed story need scoring.
         self.changed_: set[StoryId] = set()
+        # Pairs of stories split apart by maintenance: never merged again (the
+        # merge score saw them as one story before the split).
+        self.apart_: set[tuple[StoryId, StoryId]] = set()
 
     # -- state ---------------------------------------------------------------
     def restore(
@@ -344,6 +347,33 @@ class OnlineClusterer:
         self.changed_.add(keep)
         return kept
 
+    def split_off(
+        self, story_id: StoryId, new_id: StoryId,
+        moved: Sequence[tuple[Vector, float | None, Weights]],
+        kept: Sequence[tuple[float | None, Weights]],
+    ) -> None:
+        """Move the ``moved`` members of a story to the new story ``new_id``.
+        Both lexical profiles are rebuilt from their members' current weights,
+        and the two stories are kept apart from then on."""
+        state = self.state(story_id)
+        if state is None:
+            raise KeyError(story_id)
+        part = StoryState(0, np.zeros(self.dimension, dtype=np.float64), None, None)
+        for vector, timestamp, terms in moved:
+            part.add(vector, timestamp, terms)
+        state.count -= len(moved)
+        state.total = state.total - part.total
+        state.profile = Profile()
+        for _, terms in kept:
+            state.profile.add(terms)
+        times = [t for t, _ in kept if t is not None]
+        state.first, state.last = (min(times), max(times)) if times else (None, None)
+        self.stories_[new_id] = part
+        for story, changed in ((story_id, state), (new_id, part)):
+            self._place(story, changed)
+            self.changed_.add(story)
+        self.apart_.add((min(story_id, new_id), max(story_id, new_id)))
+
     def pair_time_factor(self, a: StoryState, b: StoryState) -> float:
         """Gaussian of the gap between two stories' spans (0 when they overlap)."""
         if a.first is None or a.last is None or b.first is None or b.last is None:
@@ -390,7 +420,7 @@ class OnlineClusterer:
                                   strict=True):
             for other, dense in nearest:
                 pair = (min(story, other), max(story, other))
-                if other == story or dense < floor or pair in seen:
+                if other == story or dense < floor or pair in seen or pair in self.apart_:
                     continue
                 seen.add(pair)
                 a, b = self.stories_[story], self.stories_[other]

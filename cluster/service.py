@@ -43,6 +43,7 @@ from cluster.service_reads import ServiceReads
 from cluster.service_rebuild import ServiceRebuild
 from cluster.settings import Settings
 from cluster.snapshot import load_snapshot, write_snapshot
+from cluster.splitting import MIN_PART, checkpoints_crossed, propose_split
 from cluster.store import Reader, SQLiteStore, StoredArticle, Writer
 from cluster.story_loader import StoreStoryLoader
 from cluster.types import ArticleKey, StoryId, Vector
@@ -79,6 +80,7 @@ class StoryService(ServiceReads, ServiceRebuild):
         self.terms = TermStats()
         self._term_delta: Counter[str] = Counter()
         self._pending: set[StoryId] = set()
+        self._grown: Counter[StoryId] = Counter()
         self._presenter: BackgroundPresenter | None = None
         stop_words()  # load the stop-word list now, not inside the first ingest
         if changing_model:
@@ -159,6 +161,7 @@ class StoryService(ServiceReads, ServiceRebuild):
             clock = reader.meta("stream_time")
             self._now = None if clock is None else float(clock)
             self.clusterer.restore(reader.live_story_states(), self._clock())
+            self.clusterer.apart_.update(reader.split_pairs())
 
     def _load_duplicates(self) -> None:
         """The duplicate index holds the articles of the last window of the stream."""
@@ -196,6 +199,7 @@ class StoryService(ServiceReads, ServiceRebuild):
     def _recover_memory(self, touched: Sequence[ArticleKey]) -> None:
         """After a rolled-back write: make the index and clusterer match the store."""
         self._pending.clear()
+        self._grown.clear()
         keys = np.array(sorted(set(touched)), dtype=np.int64)
         self.index.remove(keys)
         self.duplicates.remove(keys.tolist())
@@ -366,6 +370,7 @@ class StoryService(ServiceReads, ServiceRebuild):
             story_id = decision.story_id
             writer.add_event(story_id, "grew", timestamp, article.id)
         self.clusterer.learn_one(story_id, vector, timestamp, terms)
+        self._grown[story_id] += 1
         writer.assign(key, story_id, decision.score if not decision.new_story else None,
                       decision.new_story)
         # The story row is written once per batch (_save_pending), not per article.
@@ -449,9 +454,48 @@ class StoryService(ServiceReads, ServiceRebuild):
             writer.add_event(keep, "merged", now, other_id=absorb)
             writer.add_event(absorb, "merged", now, other_id=keep)
             writer.forget_presented_count(keep)  # a merged story is relabelled
+        self._split_stories(writer, now)
         if self._present_per_batch and self._presenter is None:
             present_dirty(writer, self.clusterer, self.terms,
                           self.settings.hotness_half_life_hours)
+
+    def _split_stories(self, writer: Writer, now: float | None) -> None:
+        """Split the stories of this batch that reached a check size and read as
+        two events (cluster/splitting.py); the part without the story's first
+        article becomes a new story."""
+        grown, self._grown = self._grown, Counter()
+        params = self.settings.cluster
+        if params.split_threshold <= 0.0:
+            return
+        for story_id in sorted(grown):
+            state = self.clusterer.stories_.get(story_id)
+            if state is None or not checkpoints_crossed(state.count - grown[story_id],
+                                                        state.count):
+                continue
+            count, chars = writer.story_text_chars(story_id)
+            if count < 2 * MIN_PART or chars < params.full_text_chars * count:
+                continue  # headlines: too little text to tell two events apart
+            members = writer.story_articles(story_id)
+            weights = [self._weights(m.title, m.text) for m in members]
+            vectors = writer.vectors([m.key for m in members])
+            mask = propose_split(vectors, weights, params.split_threshold,
+                                 1.0 - params.lexical_weight)
+            if mask is None:
+                continue
+            if mask[0]:
+                mask = ~mask  # the story keeps its first article, and its id
+            new_id = writer.create_story()
+            moved = [(vectors[i], members[i].published_at, weights[i])
+                     for i in np.flatnonzero(mask)]
+            kept = [(members[i].published_at, weights[i]) for i in np.flatnonzero(~mask)]
+            for i in np.flatnonzero(mask):
+                writer.assign(members[i].key, new_id, None, False)
+            self.clusterer.split_off(story_id, new_id, moved, kept)
+            writer.add_event(story_id, "split", now, other_id=new_id)
+            writer.add_event(new_id, "split", now, other_id=story_id)
+            self._save_state(writer, story_id)
+            self._save_state(writer, new_id)
+            writer.forget_presented_count(story_id)
 
     def _age_stories(self, writer: Writer, now: float | None) -> None:
         """Active stories quiet for active_days become dormant, dormant ones quiet for

@@ -154,6 +154,20 @@ class Reader:
         ).fetchone()
         return None if row is None else story_record(row)
 
+    def story_text_chars(self, story_id: int) -> tuple[int, int]:
+        """(members, total characters of their texts) of a story."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(a.text)), 0) FROM assignments s "
+            "JOIN articles a ON a.key = s.article_key WHERE s.story_id = ?", (story_id,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def split_pairs(self) -> list[tuple[StoryId, StoryId]]:
+        """Stories that maintenance split apart, as (older, newer) id pairs."""
+        return [(StoryId(a), StoryId(b)) for a, b in self._db.execute(
+            "SELECT story_id, other_id FROM story_events WHERE kind = 'split' "
+            "AND other_id > story_id")]
+
     def live_story_states(
         self,
     ) -> Iterator[tuple[StoryId, int, np.ndarray, float | None, float | None]]:

@@ -137,7 +137,7 @@ class StoryDetail:
 @dataclass(frozen=True)
 class StoryEventView:
     kind: str
-    """created, grew, merged, status_changed."""
+    """created, grew, merged, split, status_changed."""
     at: str | None
     article_id: str | None
     other_story_id: StoryId | None

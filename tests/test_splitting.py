@@ -1,0 +1,132 @@
+"""Splitting a story that took in two similar events (cluster/splitting.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+from cluster.articles import Article
+from cluster.lexical import TermStats, article_terms
+from cluster.service import StoryService
+from cluster.splitting import checkpoints_crossed, propose_split
+from cluster.types import Matrix
+from tests.conftest import BASE_TIME, make_settings
+
+QUAKE = ("Magnitude earthquake strikes Lima Peru coastline; rescuers search collapsed "
+         "buildings in Callao while aftershocks rattle Arequipa and Ica provinces. ")
+TYPHOON = ("Typhoon Hagibis batters Tokyo Japan; evacuation orders cover Shizuoka, Chiba "
+           "and Kanagawa as rivers overflow near Nagano and Fukushima prefectures. ")
+
+
+def report(event: str, number: int) -> Article:
+    base = QUAKE if event == "quake" else TYPHOON
+    text = (base * 4) + f"Update {number} from correspondent {number}."
+    return Article(id=f"{event}-{number}", title=base.split(";")[0] + f" ({number})", text=text,
+                   source=f"Outlet{number}", url=None, lang="en",
+                   published_at=BASE_TIME + timedelta(hours=number))
+
+
+class SameVectorEmbedder:
+    """Every text gets one vector: only the lexical profiles tell events apart,
+    so all reports first join one story."""
+
+    model_name = "same-vector-test"
+    dimension = 8
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        vectors[:, 0] = 1.0
+        return vectors
+
+
+def test_checkpoints_are_a_geometric_series_from_six() -> None:
+    crossed = [n for n in range(1, 40) if checkpoints_crossed(n - 1, n)]
+    assert crossed == [6, 8, 10, 12, 15, 19, 23, 29, 36]
+    assert checkpoints_crossed(3, 9) and not checkpoints_crossed(8, 9)
+    assert not checkpoints_crossed(5, 5)
+
+
+def weights_of(texts: list[str]) -> list[dict[str, float]]:
+    stats = TermStats()
+    counts = [article_terms(t) for t in texts]
+    for c in counts:
+        stats.add(c)
+    return [stats.weigh(c) for c in counts]
+
+
+def test_two_events_split_and_one_event_does_not() -> None:
+    texts = [report("quake", i).text for i in range(4)] + [
+        report("typhoon", i).text for i in range(4)]
+    vectors = np.tile(np.eye(1, 8, dtype=np.float32), (8, 1))
+    mask = propose_split(vectors, weights_of(texts), threshold=0.5, dense_share=0.6)
+    assert mask is not None
+    assert mask.tolist() in ([False] * 4 + [True] * 4, [True] * 4 + [False] * 4)
+    one = [report("quake", i).text for i in range(8)]
+    assert propose_split(vectors, weights_of(one), threshold=0.5, dense_share=0.6) is None
+    assert propose_split(vectors, weights_of(texts), threshold=0.0, dense_share=0.6) is None
+    # each half needs three members
+    few = texts[:2] + texts[4:10]
+    assert propose_split(vectors[:6], weights_of(few), threshold=0.5, dense_share=0.6) is None
+
+
+def stories_of(service: StoryService) -> dict[int, set[str]]:
+    groups: dict[int, set[str]] = {}
+    for article_id, story in service.assignments().items():
+        groups.setdefault(int(story), set()).add(article_id)
+    return groups
+
+
+def test_a_story_with_two_events_is_split_online_and_stays_apart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
+    stream = [report("quake", 0), report("typhoon", 1), report("quake", 2),
+              report("typhoon", 3), report("quake", 4), report("typhoon", 5)]
+    service = StoryService(settings, SameVectorEmbedder())
+    try:
+        for article in stream[:5]:
+            service.ingest([article])
+        (only,) = stories_of(service).values()  # one story while it is too small to split
+        assert len(only) == 5
+        service.ingest([stream[5]])  # six members: checked, and split
+        groups = sorted(stories_of(service).values(), key=min)
+        assert groups == [{"quake-0", "quake-2", "quake-4"},
+                          {"typhoon-1", "typhoon-3", "typhoon-5"}]
+        first = service.assignments()["quake-0"]
+        kinds = [e.kind for e in service.story_events(first).events]
+        assert "split" in kinds
+    finally:
+        service.close()
+
+    again = StoryService(settings, SameVectorEmbedder())  # the split survives a restart
+    try:
+        assert again.clusterer.apart_ and not again.clusterer.merge_candidates(None)
+        again.ingest([report("quake", 6), report("typhoon", 7)])
+        groups = sorted(stories_of(again).values(), key=min)
+        assert groups == [{"quake-0", "quake-2", "quake-4", "quake-6"},
+                          {"typhoon-1", "typhoon-3", "typhoon-5", "typhoon-7"}]
+    finally:
+        again.close()
+
+
+def test_headline_stories_are_not_split(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
+    stream = [report("quake" if i % 2 == 0 else "typhoon", i) for i in range(8)]
+    service = StoryService(settings, SameVectorEmbedder())
+    try:
+        service.ingest([Article(id=a.id, title=a.title, text="", source=a.source, url=None,
+                                lang="en", published_at=a.published_at) for a in stream])
+        assert len(stories_of(service)) == 1
+    finally:
+        service.close()
+
+
+def test_with_splitting_disabled_two_events_stay_in_one_story(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, cluster={"split_threshold": 0.0})
+    service = StoryService(settings, SameVectorEmbedder())
+    try:
+        service.ingest([report("quake" if i % 2 == 0 else "typhoon", i) for i in range(8)])
+        assert len(stories_of(service)) == 1
+    finally:
+        service.close()
