@@ -18,7 +18,7 @@ pytestmark = pytest.mark.model
 # file, articles replayed, BCubed F1 floor (measured value in the comment)
 SLICES = [
     ("allsides_dev.jsonl", 240, 0.91),  # measured 0.938
-    ("ecbplus_dev.jsonl", 160, 0.81),  # measured 0.837
+    ("ecbplus_dev.jsonl", 160, 0.88),  # measured 0.906 (0.837 before story splits)
     ("uci_headlines.jsonl", 800, 0.76),  # measured 0.789
 ]
 
