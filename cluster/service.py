@@ -473,7 +473,8 @@ class StoryService(ServiceReads, ServiceRebuild):
                                                         state.count):
                 continue
             count, chars = writer.story_text_chars(story_id)
-            if count < 2 * MIN_PART or chars < params.full_text_chars * count:
+            if count != state.count or count < 2 * MIN_PART or (
+                    chars < params.full_text_chars * count):
                 continue  # headlines: too little text to tell two events apart
             members = writer.story_articles(story_id)
             weights = [self._weights(m.title, m.text) for m in members]
@@ -488,8 +489,8 @@ class StoryService(ServiceReads, ServiceRebuild):
             moved = [(vectors[i], members[i].published_at, weights[i])
                      for i in np.flatnonzero(mask)]
             kept = [(members[i].published_at, weights[i]) for i in np.flatnonzero(~mask)]
-            for i in np.flatnonzero(mask):
-                writer.assign(members[i].key, new_id, None, False)
+            for order, i in enumerate(np.flatnonzero(mask)):
+                writer.assign(members[i].key, new_id, None, order == 0)
             self.clusterer.split_off(story_id, new_id, moved, kept)
             writer.add_event(story_id, "split", now, other_id=new_id)
             writer.add_event(new_id, "split", now, other_id=story_id)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cluster.articles import Article
 from cluster.lexical import TermStats, article_terms
@@ -128,5 +129,37 @@ def test_with_splitting_disabled_two_events_stay_in_one_story(tmp_path: Path) ->
     try:
         service.ingest([report("quake" if i % 2 == 0 else "typhoon", i) for i in range(8)])
         assert len(stories_of(service)) == 1
+    finally:
+        service.close()
+
+
+def test_a_split_that_fails_rolls_back_with_its_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cluster.store_writer import Writer
+
+    settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
+    stream = [report("quake" if i % 2 == 0 else "typhoon", i) for i in range(6)]
+    service = StoryService(settings, SameVectorEmbedder())
+    try:
+        service.ingest(stream[:5])
+        real_add_event = Writer.add_event
+
+        def failing(self: Writer, story_id: int, kind: str, *args: object,
+                    **kwargs: object) -> None:
+            if kind == "split":
+                raise RuntimeError("disk full")
+            real_add_event(self, story_id, kind, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Writer, "add_event", failing)
+        with pytest.raises(RuntimeError):
+            service.ingest(stream[5:])
+        assert len(service.assignments()) == 5 and len(stories_of(service)) == 1
+        assert not service.clusterer.apart_
+        (state,) = service.clusterer.stories_.values()
+        assert state.count == 5
+        monkeypatch.setattr(Writer, "add_event", real_add_event)
+        service.ingest(stream[5:])
+        assert len(stories_of(service)) == 2
     finally:
         service.close()
