@@ -116,8 +116,10 @@ class ServiceRebuild:
                 if progress:
                     progress(done, total)
             self._save_pending(writer)
+            # Merges and splits first, while the clusterer's story ids are the
+            # store's; the final stories then take over the old ids.
+            self._maintain(writer)
             writer.rename_stories(match_story_ids(writer.assignments(), old))
             alias_vanished_stories(writer, old, absorbed, self._clock(), self._dimension)
-            self._maintain(writer)
             self._flush_terms(writer)
         self._restore_clusterer()

@@ -225,6 +225,10 @@ class Writer(Reader):
                 self._placements.move(current, target)
             self._db.execute(
                 "UPDATE story_events SET story_id = ? WHERE story_id = ?", (target, current))
+            self._db.execute(
+                "UPDATE story_events SET other_id = ? WHERE other_id = ?", (target, current))
+            self._db.execute(
+                "UPDATE stories SET merged_into = ? WHERE merged_into = ?", (target, current))
 
     def add_term_frequencies(self, delta: dict[str, int]) -> None:
         """Apply document-frequency changes; terms that reach zero are dropped."""

@@ -163,3 +163,20 @@ def test_a_split_that_fails_rolls_back_with_its_batch(
         assert len(stories_of(service)) == 2
     finally:
         service.close()
+
+
+def test_a_recluster_replays_the_split(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
+    stream = [report("quake" if i % 2 == 0 else "typhoon", i) for i in range(8)]
+    service = StoryService(settings, SameVectorEmbedder())
+    try:
+        for article in stream:
+            service.ingest([article])
+        before = sorted(stories_of(service).values(), key=min)
+        service.rebuild(recluster=True)
+        assert sorted(stories_of(service).values(), key=min) == before
+        # the split's events follow the stories' final ids
+        live = sorted(stories_of(service))
+        assert len(live) == 2 and service.clusterer.apart_ == {(live[0], live[1])}
+    finally:
+        service.close()
