@@ -54,32 +54,43 @@ _BREAK = re.compile(r"[,;:()\"“”!?.\n]")
 """Punctuation between two words that ends a phrase."""
 
 
+@lru_cache(maxsize=1)
+def _excluded() -> frozenset[str]:
+    """Words that end a phrase and are never part of one."""
+    return stop_words() | WEEKDAYS | REPORTING
+
+
 def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
     """Runs of consecutive content words as (term, surface, looks like a name)."""
-    stops = stop_words()
+    excluded = _excluded()
+    breaks = _BREAK.search
     runs: list[list[tuple[str, str, bool]]] = [[]]
+    run = runs[-1]
     last_end = 0
     for match in _TOKEN.finditer(text):
+        start, end = match.span()
         raw = match.group()
         term = raw.lower().replace("’", "'").removesuffix("'s")
         raw = raw.removesuffix("'s").removesuffix("’s")
-        if "." in raw and text[match.end():match.end() + 1] == ".":
+        if "." in raw and text[end:end + 1] == ".":
             raw += "."  # an abbreviation keeps its last dot: "U.S."
-        gap = text[last_end:match.start()]
-        last_end = match.end()
-        if gap != " " and _BREAK.search(gap):
-            runs.append([])
-        if (term in stops or term in WEEKDAYS or term in REPORTING
-                or (len(term) <= 1 and not term.isdigit())):
-            runs.append([])
+        gap_is_a_space = start - last_end == 1 and text[last_end] == " "
+        if not gap_is_a_space and run and breaks(text, last_end, start):
+            run = []
+            runs.append(run)
+        last_end = end
+        if term in excluded or (len(term) <= 1 and not term.isdigit()):
+            if run:
+                run = []
+                runs.append(run)
             continue
         name = False
         if in_body and raw[0].isupper():
-            position = match.start() - 1
+            position = start - 1
             while position >= 0 and text[position].isspace():
                 position -= 1
-            name = bool(position >= 0 and text[position] not in _SENTENCE_ENDS)
-        runs[-1].append((term, raw, name))
+            name = position >= 0 and text[position] not in _SENTENCE_ENDS
+        run.append((term, raw, name))
     return [run for run in runs if run]
 
 
@@ -93,17 +104,27 @@ def _sentence_case(title: str) -> bool:
 
 
 def _phrases(run: list[tuple[str, str, bool]]) -> list[tuple[tuple[str, ...], str, bool]]:
-    found = []
-    for size in (1, 2, 3):
-        for start in range(len(run) - size + 1):
-            part = run[start:start + size]
-            terms = tuple(t for t, _, _ in part)
-            if size > 1 and len(set(terms)) < size:
-                continue
-            # a name: every word capitalised, and not only because a sentence starts there
-            name = all(s[0].isupper() for _, s, _ in part) and any(
-                n for _, _, n in part)
-            found.append((terms, " ".join(s for _, s, _ in part), name))
+    """Every phrase of one to three words of a run, without a repeated word, as
+    (terms, surface, looks like a name). A name: every word capitalised, and
+    not only because a sentence starts there."""
+    terms = [t for t, _, _ in run]
+    surfaces = [s for _, s, _ in run]
+    upper = [s[0].isupper() for s in surfaces]
+    named = [n for _, _, n in run]
+    size = len(run)
+    found: list[tuple[tuple[str, ...], str, bool]] = [
+        ((terms[i],), surfaces[i], upper[i] and named[i]) for i in range(size)]
+    for i in range(size - 1):
+        a, b = terms[i], terms[i + 1]
+        if a != b:
+            found.append(((a, b), f"{surfaces[i]} {surfaces[i + 1]}",
+                          upper[i] and upper[i + 1] and (named[i] or named[i + 1])))
+    for i in range(size - 2):
+        a, b, c = terms[i], terms[i + 1], terms[i + 2]
+        if a != b and b != c and a != c:
+            found.append(((a, b, c), f"{surfaces[i]} {surfaces[i + 1]} {surfaces[i + 2]}",
+                          upper[i] and upper[i + 1] and upper[i + 2]
+                          and (named[i] or named[i + 1] or named[i + 2])))
     return found
 
 
