@@ -71,6 +71,7 @@ class BackgroundPresenter:
         self._requested = 0  # notifications so far
         self._presented = 0  # every notification up to this one is presented
         self._stopping = False
+        self._hurry = False  # present what is waiting now, without settling
         self._thread = threading.Thread(target=self._run, name="story-presenter", daemon=True)
         self._thread.start()
 
@@ -80,12 +81,21 @@ class BackgroundPresenter:
             self._requested += 1
             self._changed.notify_all()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until everything notified so far has been presented."""
+    def wait_idle(self, timeout: float | None = None, hurry: bool = False) -> bool:
+        """Block until everything notified so far has been presented. With
+        ``hurry``, what waits is presented now instead of after it settles
+        (the end of an import: nothing more is coming)."""
         with self._changed:
             target = self._requested
-            return self._changed.wait_for(
-                lambda: self._presented >= target or self._stopping, timeout)
+            if hurry:
+                self._hurry = True
+                self._changed.notify_all()
+            try:
+                return self._changed.wait_for(
+                    lambda: self._presented >= target or self._stopping, timeout)
+            finally:
+                if hurry:
+                    self._hurry = False
 
     def stop(self) -> None:
         """Stop after the chunk in progress; what is left stays dirty in the store."""
@@ -116,7 +126,7 @@ class BackgroundPresenter:
         """Wait until no change came for ``delay_s``, or ``max_wait_s`` passed."""
         deadline = time.monotonic() + self.max_wait_s
         with self._changed:
-            while not self._stopping:
+            while not self._stopping and not self._hurry:
                 seen = self._requested
                 left = deadline - time.monotonic()
                 if left <= 0:

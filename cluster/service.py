@@ -535,9 +535,10 @@ class StoryService(ServiceReads, ServiceRebuild):
         if progress:
             progress(total, total)
 
-    def wait_for_presentation(self, timeout: float | None = None) -> bool:
-        """Block until the background thread has presented every change so far."""
-        return self._presenter is None or self._presenter.wait_idle(timeout)
+    def wait_for_presentation(self, timeout: float | None = None, hurry: bool = False) -> bool:
+        """Block until the background thread has presented every change so far;
+        with ``hurry``, without waiting for the changes to settle first."""
+        return self._presenter is None or self._presenter.wait_idle(timeout, hurry)
 
     def close(self) -> None:
         """Stop the background thread (changed stories stay marked in the store)

@@ -86,3 +86,20 @@ def test_changes_coalesce_and_a_failed_round_is_retried() -> None:
         assert len(calls) == 2  # the failed round, then the retry
     finally:
         presenter.stop()
+
+
+def test_a_hurried_wait_presents_without_waiting_for_changes_to_settle(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    slow = make_settings(tmp_path, presentation_delay_s=3600.0)  # would settle in an hour
+    service = StoryService(slow)
+    try:
+        service.ingest([make_article(QUAKES[0])])
+        assert not service.wait_for_presentation(timeout=0.2)  # still settling
+        assert service.wait_for_presentation(timeout=30, hurry=True)
+        with service.store.read() as reader:
+            assert reader.dirty_story_count() == 0
+        service.ingest([make_article(QUAKES[1], hours=1)])  # later changes settle again
+        assert not service.wait_for_presentation(timeout=0.2)
+    finally:
+        service.close()
