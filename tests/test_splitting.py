@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -80,6 +81,21 @@ def stories_of(service: StoryService) -> dict[int, set[str]]:
     return groups
 
 
+def alternating(count: int) -> list[Article]:
+    """Reports of the two events, taking turns."""
+    return [report("quake" if i % 2 == 0 else "typhoon", i) for i in range(count)]
+
+
+@contextmanager
+def splitting_service(tmp_path: Path, threshold: float = 0.5) -> Iterator[StoryService]:
+    service = StoryService(make_settings(tmp_path, cluster={"split_threshold": threshold}),
+                           SameVectorEmbedder())
+    try:
+        yield service
+    finally:
+        service.close()
+
+
 def test_a_story_with_two_events_is_split_online_and_stays_apart(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
     stream = [report("quake", 0), report("typhoon", 1), report("quake", 2),
@@ -112,25 +128,16 @@ def test_a_story_with_two_events_is_split_online_and_stays_apart(tmp_path: Path)
 
 
 def test_headline_stories_are_not_split(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
-    stream = [report("quake" if i % 2 == 0 else "typhoon", i) for i in range(8)]
-    service = StoryService(settings, SameVectorEmbedder())
-    try:
+    with splitting_service(tmp_path) as service:
         service.ingest([Article(id=a.id, title=a.title, text="", source=a.source, url=None,
-                                lang="en", published_at=a.published_at) for a in stream])
+                                lang="en", published_at=a.published_at) for a in alternating(8)])
         assert len(stories_of(service)) == 1
-    finally:
-        service.close()
 
 
 def test_with_splitting_disabled_two_events_stay_in_one_story(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, cluster={"split_threshold": 0.0})
-    service = StoryService(settings, SameVectorEmbedder())
-    try:
-        service.ingest([report("quake" if i % 2 == 0 else "typhoon", i) for i in range(8)])
+    with splitting_service(tmp_path, threshold=0.0) as service:
+        service.ingest(alternating(8))
         assert len(stories_of(service)) == 1
-    finally:
-        service.close()
 
 
 def test_a_split_that_fails_rolls_back_with_its_batch(
@@ -138,10 +145,8 @@ def test_a_split_that_fails_rolls_back_with_its_batch(
 ) -> None:
     from cluster.store_writer import Writer
 
-    settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
-    stream = [report("quake" if i % 2 == 0 else "typhoon", i) for i in range(6)]
-    service = StoryService(settings, SameVectorEmbedder())
-    try:
+    stream = alternating(6)
+    with splitting_service(tmp_path) as service:
         service.ingest(stream[:5])
         real_add_event = Writer.add_event
 
@@ -161,16 +166,11 @@ def test_a_split_that_fails_rolls_back_with_its_batch(
         monkeypatch.setattr(Writer, "add_event", real_add_event)
         service.ingest(stream[5:])
         assert len(stories_of(service)) == 2
-    finally:
-        service.close()
 
 
 def test_a_recluster_replays_the_split(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
-    stream = [report("quake" if i % 2 == 0 else "typhoon", i) for i in range(8)]
-    service = StoryService(settings, SameVectorEmbedder())
-    try:
-        for article in stream:
+    with splitting_service(tmp_path) as service:
+        for article in alternating(8):
             service.ingest([article])
         before = sorted(stories_of(service).values(), key=min)
         service.rebuild(recluster=True)
@@ -178,5 +178,3 @@ def test_a_recluster_replays_the_split(tmp_path: Path) -> None:
         # the split's events follow the stories' final ids
         live = sorted(stories_of(service))
         assert len(live) == 2 and service.clusterer.apart_ == {(live[0], live[1])}
-    finally:
-        service.close()
