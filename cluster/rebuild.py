@@ -4,16 +4,20 @@ and brought up to date by replaying its index log."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 import numpy as np
 
 from cluster.embedding import Embedder, embedding_text, text_fingerprint
 from cluster.index import VectorIndex
-from cluster.index_layout import build_from_store
+from cluster.index_layout import adapt, build_from_store, outgrown
 from cluster.store import Reader, SQLiteStore, Writer
 from cluster.story_ids import vanished_story_targets
 from cluster.types import ArticleKey, StoryId, Vector
+
+LOG = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) by long operations."""
@@ -32,6 +36,22 @@ def index_from_store(
         if progress:
             progress(done, total)
     return index
+
+
+def fit_layout(
+    index: VectorIndex, reader: Reader, backend: str, dimension: int,
+    ivf_threshold: int, nprobe: int,
+) -> VectorIndex:
+    """``index`` in the layout its size calls for: an IVF index that outgrew
+    its cells is rebuilt from the store (see cluster/index_layout.py), an
+    exact one past the threshold becomes IVF, any other is kept."""
+    if outgrown(index):
+        started = time.perf_counter()
+        index = index_from_store(reader, backend, dimension, None, ivf_threshold, nprobe)
+        LOG.info("index: IVF cells retrained for %d vectors (%d cells) in %.1f s",
+                 len(index), getattr(index, "lists", 0), time.perf_counter() - started)
+        return index
+    return adapt(index, backend, ivf_threshold, nprobe)
 
 
 def replay_index_log(index: VectorIndex, reader: Reader, since: int) -> None:

@@ -1,0 +1,156 @@
+"""The service's maintenance, run inside each write transaction after the
+batch: stories' rows written, ageing (active, dormant, archived), merges of
+converged stories, splits of stories that took in two events, and story
+presentation when no background thread does it.
+
+A mixin of ``StoryService``, like ``ServiceReads`` and ``ServiceRebuild``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+
+from cluster.clustering import SECONDS_PER_DAY, OnlineClusterer
+from cluster.duplicates import NearDuplicateIndex
+from cluster.lexical import TermStats, Weights
+from cluster.presenter import BackgroundPresenter, present_dirty
+from cluster.settings import Settings
+from cluster.splitting import MIN_PART, checkpoints_crossed, propose_split
+from cluster.store import Writer
+from cluster.types import StoryId
+
+
+class ServiceMaintenance:
+    settings: Settings
+    clusterer: OnlineClusterer
+    duplicates: NearDuplicateIndex
+    terms: TermStats
+    _pending: set[StoryId]
+    _grown: Counter[StoryId]
+    _present_per_batch: bool
+    _presenter: BackgroundPresenter | None
+
+    def _clock(self) -> float | None:
+        raise NotImplementedError
+
+    def _weights(self, title: str, text: str) -> Weights:
+        raise NotImplementedError
+
+    def _maintain(self, writer: Writer) -> None:
+        """Age stories, merge converged ones, refresh labels of changed stories."""
+        self._save_pending(writer)
+        now = self._clock()
+        self.duplicates.expire(now)
+        self._age_stories(writer, now)
+        self.clusterer.age(now)
+        self._merge_stories(writer, now)
+        self._split_stories(writer, now)
+        if self._present_per_batch and self._presenter is None:
+            present_dirty(writer, self.clusterer, self.terms,
+                          self.settings.hotness_half_life_hours)
+
+    def _merge_stories(self, writer: Writer, now: float | None) -> None:
+        """Fold each converged pair's smaller story into the larger; the absorbed
+        id keeps answering with ``merged_into``."""
+        merged: set[StoryId] = set()
+        for keep, absorb, _ in self.clusterer.merge_candidates(now):
+            if keep in merged or absorb in merged:
+                continue
+            merged.update((keep, absorb))
+            writer.move_assignments(absorb, keep)
+            self.clusterer.merge(keep, absorb)
+            self._save_state(writer, keep)
+            writer.set_status(absorb, "merged")
+            absorbed = writer.story(absorb)
+            if absorbed is not None:
+                writer.save_story(
+                    absorb, status="merged", first_seen=absorbed.first_seen,
+                    last_updated=absorbed.last_updated, activity=absorbed.activity,
+                    article_count=0, centroid_sum=absorbed.centroid_sum, merged_into=keep,
+                )
+            writer.add_event(keep, "merged", now, other_id=absorb)
+            writer.add_event(absorb, "merged", now, other_id=keep)
+            writer.forget_presented_count(keep)  # a merged story is relabelled
+
+    def _split_stories(self, writer: Writer, now: float | None) -> None:
+        """Split the stories of this batch that reached a check size and read as
+        two events (cluster/splitting.py); the part without the story's first
+        article becomes a new story."""
+        grown, self._grown = self._grown, Counter()
+        params = self.settings.cluster
+        if params.split_threshold <= 0.0:
+            return
+        for story_id in sorted(grown):
+            state = self.clusterer.stories_.get(story_id)
+            if state is None or not checkpoints_crossed(state.count - grown[story_id],
+                                                        state.count):
+                continue
+            count, chars = writer.story_text_chars(story_id)
+            if count != state.count or count < 2 * MIN_PART or (
+                    chars < params.full_text_chars * count):
+                continue  # headlines: too little text to tell two events apart
+            members = writer.story_articles(story_id)
+            weights = [self._weights(m.title, m.text) for m in members]
+            vectors = writer.vectors([m.key for m in members])
+            mask = propose_split(vectors, weights, params.split_threshold,
+                                 1.0 - params.lexical_weight)
+            if mask is None:
+                continue
+            if mask[0]:
+                mask = ~mask  # the story keeps its first article, and its id
+            new_id = writer.create_story()
+            moved = [(vectors[i], members[i].published_at, weights[i])
+                     for i in np.flatnonzero(mask)]
+            kept = [(members[i].published_at, weights[i]) for i in np.flatnonzero(~mask)]
+            for order, i in enumerate(np.flatnonzero(mask)):
+                writer.assign(members[i].key, new_id, None, order == 0)
+            self.clusterer.split_off(story_id, new_id, moved, kept)
+            writer.add_event(story_id, "split", now, other_id=new_id)
+            writer.add_event(new_id, "split", now, other_id=story_id)
+            self._save_state(writer, story_id)
+            self._save_state(writer, new_id)
+            writer.forget_presented_count(story_id)
+
+    def _age_stories(self, writer: Writer, now: float | None) -> None:
+        """Active stories quiet for active_days become dormant, dormant ones quiet for
+        dormant_days archived (and leave the clusterer): indexed range queries over
+        the stories that crossed a line, not a pass over every live story."""
+        if now is None:
+            return
+        for statuses, target, days in ((("active", "dormant"), "archived",
+                                         self.settings.dormant_days),
+                                        (("active",), "dormant", self.settings.active_days)):
+            for story_id in writer.stories_quiet_since(statuses, now - days * SECONDS_PER_DAY):
+                writer.set_status(story_id, target)
+                writer.add_event(story_id, "status_changed", now)
+                if target == "archived":
+                    self.clusterer.drop(story_id)
+
+    def _save_pending(self, writer: Writer) -> None:
+        for story_id in sorted(self._pending):
+            if story_id in self.clusterer.stories_:
+                self._save_state(writer, story_id)
+        self._pending.clear()
+
+    def _save_state(self, writer: Writer, story_id: StoryId) -> None:
+        state = self.clusterer.stories_[story_id]
+        activity = state.last if state.last is not None else time.time()
+        status = self._status_for(state.last)
+        writer.save_story(
+            story_id, status=status, first_seen=state.first, last_updated=state.last,
+            activity=activity, article_count=state.count, centroid_sum=state.total,
+        )
+        if status == "archived":  # e.g. an old article re-posted into an archived story
+            self.clusterer.drop(story_id)
+
+    def _status_for(self, last: float | None) -> str:
+        now = self._clock()
+        if last is None or now is None:
+            return "active"
+        age_days = (now - last) / SECONDS_PER_DAY
+        if age_days <= self.settings.active_days:
+            return "active"
+        return "dormant" if age_days <= self.settings.dormant_days else "archived"
