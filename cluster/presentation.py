@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 
 from cluster.labels import LabelSource, format_label, label_terms
 from cluster.lexical import TermStats, term_counts
-from cluster.store import Writer
+from cluster.records import Presentation
+from cluster.store import Reader, Writer
 from cluster.summaries import SummaryMember, summarise
 from cluster.types import ArticleKey, StoryId, Vector
 
@@ -61,14 +63,14 @@ def _title_terms(title: str) -> Counter[str]:
     return term_counts(title)
 
 
-def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, writer: Writer,
+def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, reader: Reader,
             terms: TermStats) -> ArticleKey:
     """The member closest to the story: half its dense closeness to the centroid,
     half how much its headline shares with the other headlines (TF-IDF cosine
     to their sum), so the chosen headline is the story's common wording."""
     if len(candidates) <= 2:
         return candidates[int(np.argmax(closeness))]
-    titles = writer.articles_by_keys(candidates)
+    titles = reader.articles_by_keys(candidates)
     weights = [terms.weigh(_title_terms(titles[k].title)) if k in titles else {}
                for k in candidates]
     total: dict[str, float] = {}
@@ -99,56 +101,69 @@ def _sample(keys: list[ArticleKey], representative: ArticleKey) -> list[ArticleK
 
 
 def _materially_changed(count: int, presented: int) -> bool:
-    if presented == 0:
+    if presented <= 0:  # never presented (0), or a relabel was asked for (-1)
         return True
     if count == presented:
         return False
     return count <= SMALL_STORY or count >= presented * GROWTH or count < presented / GROWTH
 
 
-def refresh_presentation(
-    writer: Writer, story_id: StoryId, direction: Vector | None, terms: TermStats,
+EMPTY = Presentation(label="", representative=None, summary=[], hotness=0.0, top_sources=[],
+                     source_count=0, presented_count=0, seen_presented_count=0)
+
+
+def compute_presentation(
+    reader: Reader, story_id: StoryId, direction: Vector | None, terms: TermStats,
     half_life_hours: float,
-) -> None:
+) -> Presentation:
     """Representative = the member closest to the centroid ``direction`` (the
-    medoid's stand-in); then sources, hotness, and when due label and summary.
+    medoid's stand-in; from the stored centroid sum when None); then sources,
+    hotness, and when due label and summary. Reads only.
 
     Bounded work per changed story: the previous representative competes with
     the newest members only, and labels and summaries read a sample."""
-    keys = writer.member_keys(story_id)
-    row = writer.story(story_id)
-    if not keys or row is None:
-        writer.set_story_presentation(
-            story_id, label="", representative=None, summary=[], hotness=0.0,
-            top_sources=[], source_count=0, presented_count=0)
-        return
+    keys = reader.member_keys(story_id)
+    row = reader.story(story_id)
+    if row is None:
+        return EMPTY
+    if not keys:
+        return replace(EMPTY, seen_presented_count=row.presented_count)
     previous = row.representative
     candidates = keys[-CANDIDATES:]
     if previous is not None and previous in set(keys) and previous not in candidates:
         candidates = [previous, *candidates]
-    vectors = writer.vectors(candidates)
+    vectors = reader.vectors(candidates)
     if direction is None:
         direction = np.asarray(row.centroid_sum, dtype=np.float32)
         direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
-    best = _medoid(candidates, vectors @ direction, writer, terms)
-    outlets = writer.story_outlets(story_id)
+    best = _medoid(candidates, vectors @ direction, reader, terms)
+    outlets = reader.story_outlets(story_id)
     originals = [(source, n) for source, n in outlets if n > 0]
     source_count = len(originals) or len(outlets)
     label, summary, presented = row.label, row.summary, row.presented_count
     if _materially_changed(len(keys), row.presented_count):
         sample = _sample(keys, best)
-        articles = writer.articles_by_keys(sample)
+        articles = reader.articles_by_keys(sample)
         members = [articles[k] for k in sample if k in articles]
         label = format_label(label_terms([LabelSource(m.title, m.text) for m in members], terms))
         sentences = summarise(
             [SummaryMember(m.id, m.title, m.text, m.source) for m in members],
-            writer.vectors([m.key for m in members]), direction, terms)
+            reader.vectors([m.key for m in members]), direction, terms)
         summary = [{"text": s.text, "article_id": s.article_id, "source": s.source}
                    for s in sentences]
         presented = len(keys)
-    writer.set_story_presentation(
-        story_id, label=label, representative=best, summary=summary,
-        hotness=hotness_key(writer.member_times(story_id), source_count, half_life_hours),
+    return Presentation(
+        label=label, representative=best, summary=summary,
+        hotness=hotness_key(reader.member_times(story_id), source_count, half_life_hours),
         top_sources=(originals or outlets)[:TOP_SOURCES], source_count=source_count,
-        presented_count=presented,
+        presented_count=presented, seen_presented_count=row.presented_count,
     )
+
+
+def refresh_presentation(
+    writer: Writer, story_id: StoryId, direction: Vector | None, terms: TermStats,
+    half_life_hours: float,
+) -> None:
+    """Compute the story's presentation and write it in the same transaction."""
+    writer.set_story_presentation(
+        story_id, compute_presentation(writer, story_id, direction, terms, half_life_hours))

@@ -13,9 +13,11 @@ batch). Until a story is presented, readers see its previous presentation (a
 brand-new story: its first article's title stands in for the headline).
 
 The background thread presents in small chunks, taking the service's write
-lock per chunk, so an ingest batch never waits for more than one chunk.
-Nothing is lost on a crash: dirty flags are in the store and the next start
-presents what is left.
+lock per chunk, so an ingest batch never waits for more than one chunk. By
+default the chunk is computed by a worker process (``presentation_worker``),
+and the lock is held only to claim the chunk and to write the result.
+Nothing is lost on a crash: dirty flags and claims are in the store and the
+next start presents what is left.
 """
 
 from __future__ import annotations

@@ -42,6 +42,24 @@ class StoredArticle:
 
 
 @dataclass(frozen=True)
+class Presentation:
+    """What readers see of a story besides its members; written by
+    ``Writer.set_story_presentation``."""
+
+    label: str
+    representative: ArticleKey | None
+    summary: list[dict[str, str]]
+    hotness: float
+    top_sources: list[tuple[str, int]]
+    source_count: int
+    presented_count: int
+    seen_presented_count: int
+    """The stored ``presented_count`` this was computed from: a presentation
+    computed outside the write lock must not undo a reset made meanwhile (a
+    merge asks for a relabel by zeroing it)."""
+
+
+@dataclass(frozen=True)
 class StoryRow:
     id: StoryId
     status: str

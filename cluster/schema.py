@@ -103,4 +103,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX stories_dirty ON stories (id) WHERE dirty = 1;
     """,
+    # 6: stories a presentation worker process is presenting (claimed, no longer
+    # dirty); a crash leaves them here and the next start marks them dirty again.
+    """
+    CREATE TABLE presenting (story_id INTEGER PRIMARY KEY);
+    """,
 )

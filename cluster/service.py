@@ -32,6 +32,7 @@ from cluster.errors import IndexMismatch, NotFound
 from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
 from cluster.preparation import Prepared, PreparedBatch, prepare_batch, recheck, validate_batch
+from cluster.presentation_worker import PresentationWorker
 from cluster.presenter import BackgroundPresenter, present_dirty
 from cluster.rebuild import (
     Progress,
@@ -53,6 +54,8 @@ from cluster.views import (
 
 STATUSES = ("active", "dormant", "archived")
 PRESENT_CHUNK = 256
+WORKER_CHUNK = 128
+"""Stories per request to the presentation worker: two short write transactions each."""
 
 
 class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
@@ -80,6 +83,7 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         self._pending: set[StoryId] = set()
         self._grown: Counter[StoryId] = Counter()
         self._presenter: BackgroundPresenter | None = None
+        self._worker: PresentationWorker | None = None
         stop_words()  # load the stop-word list now, not inside the first ingest
         if changing_model:
             # Opened only to re-embed: the stored vectors and snapshot belong to
@@ -94,13 +98,20 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         self._load_index()
         self._restore_clusterer()
         self._load_duplicates()
-        if present_per_batch and settings.presentation_delay_s > 0:
-            self._presenter = BackgroundPresenter(self._present_some,
-                                                  settings.presentation_delay_s)
         with self.store.read() as reader:
             stale = reader.dirty_story_count()
         if stale:  # left by a crash, or stories from before presentation existed
+            with self._lock, self.store.write() as writer:
+                writer.recover_claims()  # a worker's unfinished chunk
             self.maintain()
+        if present_per_batch and settings.presentation_delay_s > 0:
+            if settings.presentation_worker == "process":
+                self._worker = PresentationWorker(settings.store_path)
+                self._presenter = BackgroundPresenter(
+                    self._present_in_worker, settings.presentation_delay_s, chunk=WORKER_CHUNK)
+            else:
+                self._presenter = BackgroundPresenter(self._present_some,
+                                                      settings.presentation_delay_s)
 
     @classmethod
     def for_rebuild(cls, settings: Settings, embedder: Embedder | None = None) -> StoryService:
@@ -405,6 +416,30 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
             return present_dirty(writer, self.clusterer, self.terms,
                                  self.settings.hotness_half_life_hours, limit)
 
+    def _present_in_worker(self, limit: int) -> bool:
+        """Claim up to ``limit`` changed stories, have the worker process present
+        them from the committed state, and write the result; True if more may wait.
+        The service holds its lock only to claim and to write."""
+        assert self._worker is not None
+        with self._lock, self.store.write() as writer:
+            claimed = writer.claim_for_presentation(limit)
+        if not claimed:
+            return False
+        presented = False
+        try:
+            results = self._worker.present(claimed, self.settings.hotness_half_life_hours,
+                                           self.terms.documents)
+            with self._lock, self.store.write() as writer:
+                for story_id, presentation in results:
+                    writer.set_story_presentation(story_id, presentation, claimed=True)
+                writer.release_claims(claimed, presented=True)
+            presented = True
+        finally:
+            if not presented:
+                with self._lock, self.store.write() as writer:
+                    writer.release_claims(claimed, presented=False)
+        return len(claimed) == limit
+
     def _changed(self) -> None:
         if self._presenter is not None:
             self._presenter.notify()
@@ -433,6 +468,9 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         if self._presenter is not None:
             self._presenter.stop()
             self._presenter = None
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
         self.store.close()
 
     def maintain(self) -> None:

@@ -155,6 +155,13 @@ class Settings(BaseModel):
         "background thread once no change came for this many seconds (at most 5x this under "
         "a steady stream); 0 refreshes them inside every ingest batch instead.",
     )
+    presentation_worker: Literal["process", "thread"] = Field(
+        "process",
+        description="Where the background presentation (presentation_delay_s > 0) computes: "
+        "a worker process that reads the store on another core (the ingest path keeps the "
+        "interpreter to itself), or a thread of the service (one process, no second core "
+        "used).",
+    )
     snapshot_every: int = Field(
         2000, ge=1,
         description="Write an index snapshot after this many index changes (start-up replays "

@@ -358,9 +358,11 @@ class Reader:
             "AND merged_into IS NOT NULL ORDER BY id")]
 
     def dirty_story_count(self) -> int:
-        """Stories changed since they were last presented."""
+        """Stories changed since they were last presented, and those a worker is
+        presenting now."""
         return int(self._db.execute(
-            "SELECT COUNT(*) FROM stories WHERE dirty = 1 AND status != 'merged'"
+            "SELECT (SELECT COUNT(*) FROM stories WHERE dirty = 1 AND status != 'merged') "
+            "+ (SELECT COUNT(*) FROM presenting)"
         ).fetchone()[0])
 
     def story_count(self, statuses: Sequence[str]) -> int:

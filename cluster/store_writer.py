@@ -11,7 +11,7 @@ import numpy as np
 
 from cluster.articles import Article
 from cluster.placement import Placements
-from cluster.records import StoryEvent, vector_blob
+from cluster.records import Presentation, StoryEvent, vector_blob
 from cluster.store_reader import Reader
 from cluster.types import ArticleKey, StoryId, Vector
 
@@ -176,17 +176,48 @@ class Writer(Reader):
         )
 
     def set_story_presentation(
-        self, story_id: StoryId, *, label: str, representative: ArticleKey | None,
-        summary: list[dict[str, str]], hotness: float, top_sources: list[tuple[str, int]],
-        source_count: int, presented_count: int,
+        self, story_id: StoryId, presentation: Presentation, claimed: bool = False,
     ) -> None:
-        """What readers see of a story, refreshed once per batch per changed story."""
+        """What readers see of a story. In the write that computed it, the story
+        is no longer dirty. A ``claimed`` presentation was computed elsewhere
+        from an earlier snapshot (``claim_for_presentation``): the story stays
+        dirty if it changed since, and a relabel asked for meanwhile stands."""
+        p = presentation
         self._db.execute(
             "UPDATE stories SET label = ?, representative = ?, source_count = ?, summary = ?, "
-            "hotness = ?, top_sources = ?, presented_count = ?, dirty = 0 WHERE id = ?",
-            (label, representative, source_count, json.dumps(summary), hotness,
-             json.dumps(top_sources), presented_count, story_id),
+            "hotness = ?, top_sources = ?, "
+            "presented_count = CASE WHEN presented_count = ? THEN ? ELSE presented_count END, "
+            "dirty = CASE WHEN ? THEN dirty ELSE 0 END WHERE id = ? AND status != 'merged'",
+            (p.label, p.representative, p.source_count, json.dumps(p.summary), p.hotness,
+             json.dumps(p.top_sources), p.seen_presented_count, p.presented_count,
+             claimed, story_id),
         )
+
+    def claim_for_presentation(self, limit: int) -> list[StoryId]:
+        """Up to ``limit`` dirty stories, marked clean and recorded as being
+        presented: a change from now on marks them dirty again, and a crash
+        before ``release_claims`` leaves them in ``presenting`` for the next
+        start (``recover_claims``)."""
+        wanted = self.dirty_stories(limit)
+        self._db.executemany("INSERT OR IGNORE INTO presenting (story_id) VALUES (?)",
+                             [(s,) for s in wanted])
+        self._db.executemany("UPDATE stories SET dirty = 0 WHERE id = ?", [(s,) for s in wanted])
+        return wanted
+
+    def release_claims(self, story_ids: Sequence[StoryId], presented: bool) -> None:
+        """End a claim; stories not ``presented`` are dirty again."""
+        if not presented:
+            self._db.executemany("UPDATE stories SET dirty = 1 WHERE id = ?",
+                                 [(s,) for s in story_ids])
+        self._db.executemany("DELETE FROM presenting WHERE story_id = ?",
+                             [(s,) for s in story_ids])
+
+    def recover_claims(self) -> int:
+        """Stories claimed by a presenter that never finished are dirty again."""
+        cursor = self._db.execute(
+            "UPDATE stories SET dirty = 1 WHERE id IN (SELECT story_id FROM presenting)")
+        self._db.execute("DELETE FROM presenting")
+        return int(cursor.rowcount)
 
     def set_status(self, story_id: StoryId, status: str) -> None:
         self._db.execute("UPDATE stories SET status = ? WHERE id = ?", (status, story_id))
@@ -203,8 +234,10 @@ class Writer(Reader):
             "LIMIT ?", (limit,))]
 
     def forget_presented_count(self, story_id: StoryId) -> None:
-        """The next presentation relabels the story whatever its size (after a merge)."""
-        self._db.execute("UPDATE stories SET presented_count = 0 WHERE id = ?", (story_id,))
+        """The next presentation relabels the story whatever its size (after a merge).
+        -1, not 0: a presentation computed before this request (never-presented
+        story, 0) must not overwrite it."""
+        self._db.execute("UPDATE stories SET presented_count = -1 WHERE id = ?", (story_id,))
 
     def add_event(
         self, story_id: StoryId, kind: str, at: float | None,

@@ -1,16 +1,24 @@
-"""Story presentation in the background thread: changes settle, get presented
-once, survive a stop, and a failing round is retried."""
+"""Story presentation in the background: changes settle, get presented once,
+survive a stop, and a failing round is retried; in a worker process, claimed
+stories survive a crash and a worker that dies is replaced."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from cluster.articles import Article
+from cluster.presentation import compute_presentation
+from cluster.presentation_worker import PresentationWorker, PresentationWorkerError
 from cluster.presenter import BackgroundPresenter
 from cluster.reading import StoryQuery
 from cluster.service import StoryService
+from cluster.types import StoryId
 from tests.conftest import make_settings
 
 MakeArticle = Callable[..., Article]
@@ -22,10 +30,11 @@ QUAKES = [
 ]
 
 
+@pytest.mark.parametrize("worker", ["process", "thread"])
 def test_background_presentation_labels_stories_after_the_write(
-    tmp_path: Path, make_article: MakeArticle
+    tmp_path: Path, make_article: MakeArticle, worker: str
 ) -> None:
-    settings = make_settings(tmp_path, presentation_delay_s=0.05,
+    settings = make_settings(tmp_path, presentation_delay_s=0.05, presentation_worker=worker,
                              cluster={"join_threshold": 0.15, "headline_threshold": 0.15})
     service = StoryService(settings)
     try:
@@ -101,5 +110,121 @@ def test_a_hurried_wait_presents_without_waiting_for_changes_to_settle(
             assert reader.dirty_story_count() == 0
         service.ingest([make_article(QUAKES[1], hours=1)])  # later changes settle again
         assert not service.wait_for_presentation(timeout=0.2)
+    finally:
+        service.close()
+
+
+def test_stories_claimed_by_a_worker_that_never_finished_are_presented_at_the_next_start(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    slow = make_settings(tmp_path, presentation_delay_s=3600.0)
+    service = StoryService(slow)
+    results = service.ingest([make_article(QUAKES[0])])
+    with service.store.write() as writer:  # as a worker's chunk when the service died
+        assert writer.claim_for_presentation(10) == [results[0].story_id]
+    with service.store.read() as reader:
+        assert reader.story(results[0].story_id).dirty is False  # type: ignore[union-attr]
+        assert reader.dirty_story_count() == 1  # still waiting: being presented
+    service.close()
+    again = StoryService(make_settings(tmp_path))
+    try:
+        with again.store.read() as reader:
+            assert reader.dirty_story_count() == 0
+        assert again.get_story(results[0].story_id).story.label
+    finally:
+        again.close()
+
+
+def test_a_presentation_from_an_older_snapshot_keeps_the_story_dirty_and_a_relabel_request(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    service = StoryService(make_settings(tmp_path, presentation_delay_s=3600.0))
+    try:
+        results = service.ingest([make_article(QUAKES[0]), make_article(QUAKES[1], hours=1)])
+        story_id = results[0].story_id
+        assert results[1].story_id == story_id
+        with service.store.write() as writer:
+            assert writer.claim_for_presentation(10) == [story_id]
+        with service.store.read() as reader:  # what the worker computes from
+            presentation = compute_presentation(reader, story_id, None, service.terms, 12.0)
+        assert presentation.presented_count == 2 and presentation.seen_presented_count == 0
+        with service.store.write() as writer:  # meanwhile the story changes and asks for
+            row = writer.story(story_id)      # a relabel, as after a merge
+            assert row is not None
+            writer.save_story(story_id, status="active", first_seen=row.first_seen,
+                              last_updated=row.last_updated, activity=row.activity,
+                              article_count=row.article_count, centroid_sum=row.centroid_sum)
+            writer.forget_presented_count(story_id)
+        with service.store.write() as writer:
+            writer.set_story_presentation(story_id, presentation, claimed=True)
+            writer.release_claims([story_id], presented=True)
+        with service.store.read() as reader:
+            row = reader.story(story_id)
+            assert row is not None and row.label == presentation.label
+            assert row.dirty and row.presented_count == -1  # still asks for a relabel
+        with service.store.write() as writer:  # unchanged since: clean, and counted
+            assert writer.claim_for_presentation(10) == [story_id]
+            fresh = compute_presentation(writer, story_id, None, service.terms, 12.0)
+            writer.set_story_presentation(story_id, fresh, claimed=True)
+            writer.release_claims([story_id], presented=True)
+        with service.store.read() as reader:
+            row = reader.story(story_id)
+            assert row is not None and not row.dirty and row.presented_count == 2
+            assert reader.dirty_story_count() == 0
+    finally:
+        service.close()
+
+
+def test_a_worker_that_dies_is_replaced_and_its_stories_presented(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    settings = make_settings(tmp_path, presentation_delay_s=0.05, presentation_worker="process",
+                             cluster={"join_threshold": 0.15, "headline_threshold": 0.15})
+    service = StoryService(settings)
+    try:
+        first = service.ingest([make_article(QUAKES[0])])
+        assert service.wait_for_presentation(timeout=60)
+        worker = service._worker
+        assert worker is not None and worker.pid is not None
+        dead = worker.pid
+        os.kill(dead, signal.SIGKILL)
+        later = service.ingest([make_article(t, hours=i + 1) for i, t in enumerate(QUAKES[1:])])
+        assert later[0].story_id == first[0].story_id
+        assert service.wait_for_presentation(timeout=60)
+        assert worker.pid not in (None, dead)  # a new worker
+        story = service.get_story(first[0].story_id).story
+        assert story.article_count == 3 and len(story.summary) == 3
+        with service.store.read() as reader:
+            assert reader.dirty_story_count() == 0
+    finally:
+        service.close()
+
+
+def test_a_chunk_the_worker_failed_is_dirty_again_and_retried(
+    tmp_path: Path, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, presentation_delay_s=0.05, presentation_worker="process")
+    service = StoryService(settings)
+    worker = service._worker
+    assert worker is not None
+    real = PresentationWorker.present
+    failures: list[list[int]] = []
+
+    def fail_once(self: PresentationWorker, story_ids: list[StoryId], *args: object) -> object:
+        if not failures:
+            with service.store.read() as reader:  # claimed: clean, but still waiting
+                failures.append([int(reader.story(s).dirty) for s in story_ids])  # type: ignore[union-attr]
+                assert reader.dirty_story_count() == len(story_ids)
+            raise PresentationWorkerError("worker died mid-chunk")
+        return real(self, story_ids, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PresentationWorker, "present", fail_once)
+    try:
+        result = service.ingest([make_article(QUAKES[0])])
+        assert service.wait_for_presentation(timeout=60)
+        assert failures == [[0]]
+        assert service.get_story(result[0].story_id).story.label
+        with service.store.read() as reader:
+            assert reader.dirty_story_count() == 0
     finally:
         service.close()

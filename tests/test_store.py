@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cluster.articles import Article
+from cluster.records import Presentation
 from cluster.schema import MIGRATIONS
 from cluster.store import SQLiteStore
 from cluster.types import StoryId
@@ -92,9 +93,9 @@ def test_story_rows_assignments_and_time_order(store: SQLiteStore) -> None:
             writer.assign(key, story, 0.9, False)
         writer.save_story(story, status="active", first_seen=1.0, last_updated=5.0,
                           activity=5.0, article_count=2, centroid_sum=np.ones(8))
-        writer.set_story_presentation(
-            story, label="label", representative=early, summary=[], hotness=1.0,
-            top_sources=[("AP", 2)], source_count=1, presented_count=2)
+        writer.set_story_presentation(story, Presentation(
+            label="label", representative=early, summary=[], hotness=1.0,
+            top_sources=[("AP", 2)], source_count=1, presented_count=2, seen_presented_count=0))
     with store.read() as reader:
         row = reader.story(story)
         assert row is not None and row.article_count == 2 and row.source_count == 1

@@ -1,0 +1,150 @@
+"""Story presentation in a worker process.
+
+Presenting (labels, summaries, headlines) is pure Python and, in a thread,
+competes with the ingest path for the interpreter lock: at 100,000 stored
+articles the write path alone ran at about 555 articles/s and 339 with the
+presentation thread beside it. A worker process computes presentations on
+another core instead. It only reads the store (WAL readers never block the
+writer), so the service's part shrinks to two short write transactions per
+chunk: claim the stories (``Writer.claim_for_presentation``), then write what
+the worker computed (``Writer.set_story_presentation(claimed=True)``).
+
+The worker needs nothing the store does not hold: members, vectors, the
+story's centroid sum and the document frequencies (``term_df``, reloaded
+when the corpus grew by ``RELOAD_GROWTH`` since the last load; labels weigh
+terms by idf, which moves slowly).
+
+If the worker dies, the request fails, the claimed stories are marked dirty
+again and the next request starts a new worker. If the service dies, the
+worker reads end-of-file on its pipe and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from contextlib import suppress
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from cluster.records import Presentation
+from cluster.types import StoryId
+
+LOG = logging.getLogger(__name__)
+
+RELOAD_GROWTH = 0.01
+"""Document frequencies are reloaded once the corpus changed by this share."""
+
+Request = tuple[list[StoryId], float, int]
+"""(stories, hotness half-life in hours, articles in the corpus now)."""
+
+
+class PresentationWorkerError(RuntimeError):
+    """The worker failed or died while presenting a chunk."""
+
+
+class PresentationWorker:
+    """The service's handle on the worker process (started on first use)."""
+
+    def __init__(self, database: Path, start_timeout_s: float = 120.0) -> None:
+        self.database = database
+        self.timeout_s = start_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pipe: Connection | None = None
+
+    def present(
+        self, story_ids: Sequence[StoryId], half_life_hours: float, documents: int,
+    ) -> list[tuple[StoryId, Presentation]]:
+        """Presentations of ``story_ids`` from the store's committed state."""
+        pipe = self._connection()
+        try:
+            pipe.send((list(story_ids), half_life_hours, documents))
+            if not pipe.poll(self.timeout_s):
+                raise PresentationWorkerError("the presentation worker did not answer")
+            status, payload = pipe.recv()
+        except (EOFError, OSError, PresentationWorkerError) as error:
+            self.close()
+            raise PresentationWorkerError(f"the presentation worker failed: {error}") from error
+        if status != "ok":
+            raise PresentationWorkerError(f"the presentation worker failed: {payload}")
+        result: list[tuple[StoryId, Presentation]] = payload
+        return result
+
+    def _connection(self) -> Connection:
+        if self._pipe is None or self._process is None or self._process.poll() is not None:
+            self.close()
+            # a fresh interpreter (not fork: the service has threads, and FAISS's
+            # OpenMP pool, that a forked child would inherit in an unknown state;
+            # not multiprocessing's spawn: it re-imports the caller's __main__)
+            ours, theirs = socket.socketpair()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cluster.presentation_worker", str(theirs.fileno()),
+                 str(self.database)],
+                pass_fds=(theirs.fileno(),), cwd=Path(__file__).resolve().parent.parent)
+            theirs.close()
+            self._process, self._pipe = process, Connection(ours.detach())
+        return self._pipe
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def close(self) -> None:
+        """Stop the worker (it finishes nothing half-way: the service holds the claims)."""
+        pipe, process = self._pipe, self._process
+        self._pipe = self._process = None
+        if pipe is not None:
+            with suppress(OSError, ValueError):  # already gone
+                pipe.send(None)
+            pipe.close()
+        if process is not None:
+            try:
+                process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5.0)
+
+
+def serve(pipe: Connection, database: str) -> None:
+    """The worker's loop: answer each request until the pipe closes or a None arrives."""
+    from cluster.lexical import TermStats
+    from cluster.presentation import compute_presentation
+    from cluster.store import Reader
+
+    connection = sqlite3.connect(database, isolation_level=None, timeout=30.0)
+    connection.execute("PRAGMA busy_timeout = 30000")
+    connection.execute("PRAGMA query_only = 1")
+    terms: TermStats | None = None
+    while True:
+        try:
+            request: Request | None = pipe.recv()
+        except (EOFError, OSError):
+            break
+        if request is None:
+            break
+        story_ids, half_life_hours, documents = request
+        try:
+            connection.execute("BEGIN")
+            try:
+                reader = Reader(connection)
+                if terms is None or abs(documents - terms.documents) > RELOAD_GROWTH * max(
+                        documents, 1):
+                    # the service's own count: it may leave duplicates out
+                    terms = TermStats(documents, reader.term_frequencies())
+                answer = [(s, compute_presentation(reader, s, None, terms, half_life_hours))
+                          for s in story_ids]
+            finally:
+                connection.execute("COMMIT")
+            pipe.send(("ok", answer))
+        except Exception as error:  # the service logs it and retries the chunk later
+            LOG.exception("presenting stories failed")
+            pipe.send(("error", repr(error)))
+    connection.close()
+
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1])), sys.argv[2])
