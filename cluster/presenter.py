@@ -56,7 +56,8 @@ class BackgroundPresenter:
     """A daemon thread that presents changed stories once they settle.
 
     ``present_some(limit)`` presents up to ``limit`` stories in one
-    transaction and says whether more wait. After a ``notify`` the thread
+    transaction and says whether more wait; ``waiting()`` says how many wait
+    now. After a ``notify`` the thread
     waits until no further notification came for ``delay_s`` (at most
     ``max_wait_s`` under a continuous stream), then presents everything
     dirty, chunk by chunk."""
@@ -64,8 +65,10 @@ class BackgroundPresenter:
     def __init__(
         self, present_some: Callable[[int], bool], delay_s: float,
         max_wait_s: float | None = None, chunk: int = CHUNK,
+        waiting: Callable[[], int] | None = None,
     ) -> None:
         self._present_some = present_some
+        self._waiting = waiting
         self.delay_s = delay_s
         self.max_wait_s = max_wait_s if max_wait_s is not None else max(5.0 * delay_s, delay_s)
         self.chunk = chunk
@@ -138,11 +141,17 @@ class BackgroundPresenter:
                     return
 
     def _drain(self) -> bool:
-        while not self._stopping:
-            try:
+        """Present what waited when the round began (``waiting``), not what
+        changes meanwhile: under a steady stream that would keep presenting each
+        story as soon as it changes, undoing the settling."""
+        try:
+            budget = self._waiting() if self._waiting is not None else None
+            while not self._stopping and (budget is None or budget > 0):
                 if not self._present_some(self.chunk):
                     return True
-            except Exception:
-                LOG.exception("presenting changed stories failed")
-                return False
+                if budget is not None:
+                    budget -= self.chunk
+        except Exception:
+            LOG.exception("presenting changed stories failed")
+            return False
         return True

@@ -108,10 +108,12 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
             if settings.presentation_worker == "process":
                 self._worker = PresentationWorker(settings.store_path)
                 self._presenter = BackgroundPresenter(
-                    self._present_in_worker, settings.presentation_delay_s, chunk=WORKER_CHUNK)
+                    self._present_in_worker, settings.presentation_delay_s, chunk=WORKER_CHUNK,
+                    waiting=self._waiting_presentation)
             else:
                 self._presenter = BackgroundPresenter(self._present_some,
-                                                      settings.presentation_delay_s)
+                                                      settings.presentation_delay_s,
+                                                      waiting=self._waiting_presentation)
 
     @classmethod
     def for_rebuild(cls, settings: Settings, embedder: Embedder | None = None) -> StoryService:
@@ -415,6 +417,10 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         with self._lock, self.store.write() as writer:
             return present_dirty(writer, self.clusterer, self.terms,
                                  self.settings.hotness_half_life_hours, limit)
+
+    def _waiting_presentation(self) -> int:
+        with self.store.read() as reader:
+            return reader.dirty_story_count()
 
     def _present_in_worker(self, limit: int) -> bool:
         """Claim up to ``limit`` changed stories, have the worker process present

@@ -97,6 +97,25 @@ def test_changes_coalesce_and_a_failed_round_is_retried() -> None:
         presenter.stop()
 
 
+def test_a_round_presents_what_waited_when_it_began_not_what_changes_meanwhile() -> None:
+    calls: list[int] = []
+    rounds = threading.Event()
+
+    def present_some(limit: int) -> bool:  # a steady stream: always more waiting
+        calls.append(limit)
+        rounds.set()
+        return True
+
+    presenter = BackgroundPresenter(present_some, delay_s=0.01, max_wait_s=0.05, chunk=2,
+                                    waiting=lambda: 5)
+    try:
+        presenter.notify()
+        assert presenter.wait_idle(timeout=30)
+        assert calls == [2, 2, 2]  # 5 waiting, in chunks of 2; then it settles again
+    finally:
+        presenter.stop()
+
+
 def test_a_hurried_wait_presents_without_waiting_for_changes_to_settle(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
