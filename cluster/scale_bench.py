@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ class ScaleReport:
     stories: int
     ingest_per_s: float
     """Articles/s through store, index, clusterer and maintenance; no embedding;
-    story presentation in the background thread (as the server runs it)."""
+    story presentation in the background (as the server runs it)."""
     presentation_drain_s: float
     """Seconds the background presentation still needed after the last batch."""
     ingest_presented_per_s: float
@@ -49,6 +50,7 @@ class ScaleReport:
     index_kind: str
     recall_at_10: float
     """Share of the exact 10 nearest stored articles that the index returns."""
+    presentation_worker: str = "process"
 
 
 class NamedEmbedder:
@@ -105,11 +107,17 @@ def _recall(service: StoryService, corpus: SyntheticCorpus, rows: list[int]) -> 
 
 def run_scale(
     settings: Settings, count: int, queries: int = 200, seed: int = 7,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, keep: Path | None = None,
 ) -> ScaleReport:
+    """Load ``count`` synthetic articles into a fresh store and measure it; in
+    ``keep`` (which must not hold a store yet) instead of a temporary folder."""
     say = progress or (lambda _: None)
+    if keep is not None and (keep / "var").exists():
+        raise FileExistsError(f"{keep / 'var'} exists: the benchmark needs an empty store")
+    say("generating")
     corpus = generate(count, seed=seed)
-    with tempfile.TemporaryDirectory(prefix="newsclusters-scale-") as folder:
+    with (tempfile.TemporaryDirectory(prefix="newsclusters-scale-") if keep is None
+          else nullcontext(str(keep))) as folder:
         local = settings.model_copy(update={
             "data_dir": Path(folder) / "var", "index_dir": Path(folder) / "indexes",
             "max_batch": max(settings.max_batch, 500)})
@@ -172,4 +180,5 @@ def run_scale(
             rebuild_s=round(rebuild_s, 2),
             index_bytes=_size(local.index_dir), store_bytes=_size(local.data_dir),
             index_kind=index_kind, recall_at_10=round(recall, 4),
+            presentation_worker=local.presentation_worker,
         )

@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--index-sweep", type=int, default=0, metavar="N",
                         help="recall@10 and latency of IVF-SQ8 vs exact search over N "
                              "synthetic vectors and over the shared files' real embeddings")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="with --scale: build each store in DIR/<size> and keep it "
+                             "(to profile or query afterwards); default: a temporary folder")
     parser.add_argument("--nprobe", default="2,4,8,16,32,64")
     parser.add_argument("--embedders", action="store_true",
                         help="documents/s and agreement with float32 of each embedding "
@@ -151,9 +154,13 @@ def scale(args: argparse.Namespace) -> None:
     settings = load_settings()
     reports = []
     for size in (int(n) for n in args.scale.split(",") if n.strip()):
+        if args.keep is not None and (args.keep / str(size) / "var").exists():
+            sys.exit(f"{args.keep / str(size)} already holds a store: --keep needs a new folder")
         print(f"scale {size}: generating and loading...", file=sys.stderr, flush=True)
-        reports.append(run_scale(settings, size, queries=args.queries, progress=lambda m: print(
-            f"  {m}", file=sys.stderr, flush=True)))
+        reports.append(run_scale(
+            settings, size, queries=args.queries,
+            progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
+            keep=None if args.keep is None else args.keep / str(size)))
     if args.json:
         print(json.dumps([asdict(r) for r in reports], indent=2))
         return
