@@ -73,19 +73,49 @@ def related_items(
 ) -> list[RelatedItem]:
     """Other coverage: the query's story first (by similarity), then neighbouring
     stories; copies folded into their original with a count; at most
-    ``per_source`` per outlet; the query's own copies left out."""
+    ``per_source`` per outlet; the query's own copies left out.
+
+    Every member of the query's story is scored from its stored vector, but
+    only the best ones are read in full (a big story has hundreds, and reading
+    their rows was most of a query's time): first as many as the neighbour
+    search fetches, more only if filters, copies and outlet caps leave fewer
+    than ``k`` of them. The answer is the one all members would give, since
+    the story's items come first and in score order."""
     k = filters.k
-    scored: dict[int, float] = {}
+    ranked: list[tuple[float, int]] = []
     if story_id is not None:
         members = reader.newest_member_keys(story_id, SAME_STORY_CAP)
         if members:
-            for member, score in zip(members, reader.vectors(members) @ vector, strict=True):
-                scored[int(member)] = float(score)
+            similarities = reader.vectors(members) @ vector
+            ranked = sorted(((float(score), int(member)) for member, score
+                             in zip(members, similarities, strict=True)),
+                            key=lambda pair: (-round(pair[0], 6), pair[1]))
     fetch = min(max(5 * k + 20, 50), max(len(index), 1))
     scores, keys = index.search(vector.reshape(1, -1), fetch)
-    for key, score in zip(keys[0], scores[0], strict=True):
-        if key >= 0:
-            scored.setdefault(int(key), float(score))
+    neighbours = [(int(key), float(score))
+                  for key, score in zip(keys[0], scores[0], strict=True) if key >= 0]
+    take = fetch
+    while True:
+        chosen = _choose(reader, ranked[:take], {m for _, m in ranked[take:]}, neighbours,
+                         filters, exclude, story_id, own_root, own_hash)
+        if take >= len(ranked) or (len(chosen) == k and all(i.same_story for i in chosen)):
+            return chosen
+        take *= 4
+
+
+def _choose(
+    reader: Reader, members: list[tuple[float, int]], unread: set[int],
+    neighbours: list[tuple[int, float]], filters: RelatedFilters, exclude: int | None,
+    story_id: StoryId | None, own_root: str | None, own_hash: str,
+) -> list[RelatedItem]:
+    """The answer from these story members (score, key) and index neighbours;
+    ``unread`` members (scored lower than all of ``members``) are left out of
+    the neighbours too, so none enters with the index's approximate score."""
+    k = filters.k
+    scored: dict[int, float] = {key: score for score, key in members}
+    for key, score in neighbours:
+        if key not in unread:
+            scored.setdefault(key, score)
     scored.pop(exclude if exclude is not None else -1, None)
     articles = reader.articles_by_keys(scored)
     groups: dict[str, tuple[float, StoredArticle]] = {}

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -4,7 +4,8 @@ near-duplicates and related coverage."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ from cluster.errors import InvalidInput, NotFound
 from cluster.jsonl import read_labelled
 from cluster.labels import LabelSource, label_terms
 from cluster.lexical import TermStats, article_terms
-from cluster.reading import RelatedFilters, StoryQuery
+from cluster.reading import SAME_STORY_CAP, RelatedFilters, StoryQuery, _choose, related_items
+from cluster.records import StoredArticle
 from cluster.service import StoryService
+from cluster.store import Reader
 from cluster.story_ids import vanished_story_targets
-from cluster.types import StoryId
+from cluster.types import ArticleKey, StoryId
 from tests.conftest import DEMO, make_settings
 
 MakeArticle = Callable[..., Article]
@@ -220,8 +223,6 @@ def test_related_obeys_per_source_filters_and_puts_the_story_first(
     assert {item.source for item in excluded.items} <= {"Reuters", "BBC"}
     start = loose.get_article("q4").published_at
     assert start is not None
-    from datetime import datetime
-
     since = datetime.fromisoformat(start.replace("Z", "+00:00")).timestamp()
     late = loose.related("q0", RelatedFilters(k=10, per_source=0, since=since))
     assert [item.id for item in late.items] == ["q4"]
@@ -229,6 +230,58 @@ def test_related_obeys_per_source_filters_and_puts_the_story_first(
         loose.related("q0", RelatedFilters(k=10, since=since, until=since - 1))
     with pytest.raises(InvalidInput):
         loose.related("q0", RelatedFilters(k=10, per_source=-1))
+
+
+def test_related_reads_few_rows_of_a_big_story_and_answers_as_if_it_read_them_all(
+    loose: StoryService, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outlets = ["AP", "Reuters", "BBC", "AFP", "CNN", "NPR", "DW"]
+    loose.ingest([make_article(f"{QUAKES[n % 5]} update {n}", id=f"b{n}",
+                               source=outlets[n % len(outlets)], hours=n // 4)
+                  for n in range(160)])
+    story = loose.get_article("b0").story_id
+    assert story is not None and loose.get_story(story).story.article_count >= 150
+    read: list[int] = []
+    real = Reader.articles_by_keys
+
+    def counting(self: Reader, keys: Iterable[int]) -> dict[ArticleKey, StoredArticle]:
+        wanted = list(keys)
+        read.append(len(wanted))
+        return real(self, wanted)
+
+    late = loose.get_article("b150").published_at
+    assert late is not None
+    since = datetime.fromisoformat(late.replace("Z", "+00:00")).timestamp()
+    cases = [RelatedFilters(k=10), RelatedFilters(k=10, per_source=0),
+             RelatedFilters(k=5, per_source=2), RelatedFilters(k=10, since=since),
+             RelatedFilters(k=30, per_source=0, exclude_sources=frozenset({"ap", "bbc"}))]
+    with loose.store.read() as reader:
+        article = reader.article_by_id("b7")
+        assert article is not None
+        vector = reader.vectors([article.key])[0]
+        members = reader.newest_member_keys(story, SAME_STORY_CAP)
+        everything = sorted(((float(s), int(m)) for m, s in zip(
+            members, reader.vectors(members) @ vector, strict=True)),
+            key=lambda pair: (-round(pair[0], 6), pair[1]))
+        scores, keys = loose.index.search(vector.reshape(1, -1), 50)
+        neighbours = [(int(k), float(s)) for k, s in zip(keys[0], scores[0], strict=True)
+                      if k >= 0]
+        monkeypatch.setattr(Reader, "articles_by_keys", counting)
+        for filters in cases:
+            read.clear()
+            got = related_items(reader, loose.index, vector, filters, article.key, story,
+                                article.id, article.embed_hash)
+            first_read = read[0]
+            expected = _choose(reader, everything, set(), neighbours, filters, article.key,
+                               story, article.id, article.embed_hash)
+            assert got == expected, filters
+            assert got and len(got) <= filters.k
+            if filters.since is None and filters.per_source != 0:
+                assert first_read <= 100 < len(members)  # not every member's row
+        read.clear()
+        related_items(reader, loose.index, vector, RelatedFilters(k=10, since=since),
+                      article.key, story, article.id, article.embed_hash)
+        assert len(read) > 1  # the filter left too few: it read further
 
 
 def test_hotness_orders_growing_multi_source_stories_first(
