@@ -57,18 +57,19 @@ class BackgroundPresenter:
 
     ``present_some(limit)`` presents up to ``limit`` stories in one
     transaction and says whether more wait; ``waiting()`` says how many wait
-    now. After a ``notify`` the thread
-    waits until no further notification came for ``delay_s`` (at most
-    ``max_wait_s`` under a continuous stream), then presents everything
-    dirty, chunk by chunk."""
+    now; ``flush()``, if given, ends every round (writes what is in flight).
+    After a ``notify`` the thread waits until no further notification came
+    for ``delay_s`` (at most ``max_wait_s`` under a continuous stream), then
+    presents what is dirty, chunk by chunk."""
 
     def __init__(
         self, present_some: Callable[[int], bool], delay_s: float,
         max_wait_s: float | None = None, chunk: int = CHUNK,
-        waiting: Callable[[], int] | None = None,
+        waiting: Callable[[], int] | None = None, flush: Callable[[], None] | None = None,
     ) -> None:
         self._present_some = present_some
         self._waiting = waiting
+        self._flush = flush
         self.delay_s = delay_s
         self.max_wait_s = max_wait_s if max_wait_s is not None else max(5.0 * delay_s, delay_s)
         self.chunk = chunk
@@ -148,9 +149,11 @@ class BackgroundPresenter:
             budget = self._waiting() if self._waiting is not None else None
             while not self._stopping and (budget is None or budget > 0):
                 if not self._present_some(self.chunk):
-                    return True
+                    break
                 if budget is not None:
                     budget -= self.chunk
+            if self._flush is not None:
+                self._flush()
         except Exception:
             LOG.exception("presenting changed stories failed")
             return False

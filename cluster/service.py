@@ -16,10 +16,10 @@ store's index log past the snapshot's sequence number.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -29,10 +29,15 @@ from cluster.clustering import Neighbour, OnlineClusterer
 from cluster.duplicates import NearDuplicateIndex, signature
 from cluster.embedding import Embedder, create_embedder, embedding_text
 from cluster.errors import IndexMismatch, NotFound
+from cluster.fair_lock import FairRLock
 from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats, Weights, article_terms, stop_words
 from cluster.preparation import Prepared, PreparedBatch, prepare_batch, recheck, validate_batch
-from cluster.presentation_worker import PresentationWorker
+from cluster.presentation_worker import (
+    PresentationWorker,
+    WorkerRounds,
+    leave_a_core_to_the_worker,
+)
 from cluster.presenter import BackgroundPresenter, present_dirty
 from cluster.rebuild import (
     Progress,
@@ -54,8 +59,9 @@ from cluster.views import (
 
 STATUSES = ("active", "dormant", "archived")
 PRESENT_CHUNK = 256
-WORKER_CHUNK = 128
-"""Stories per request to the presentation worker: two short write transactions each."""
+WORKER_CHUNK = 512
+"""Stories per request to the presentation worker (about 0.5 s of its time): at
+least what an ingest batch changes, since each round waits for one batch."""
 
 
 class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
@@ -75,7 +81,7 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
                                              settings.duplicate_window_days)
         self.embedder = embedder if embedder is not None else create_embedder(settings)
         self.store = SQLiteStore(settings.store_path)
-        self._lock = threading.RLock()
+        self._lock = FairRLock()
         self._now: float | None = None
         self._snapshot_seq = 0
         self.terms = TermStats()
@@ -83,7 +89,7 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         self._pending: set[StoryId] = set()
         self._grown: Counter[StoryId] = Counter()
         self._presenter: BackgroundPresenter | None = None
-        self._worker: PresentationWorker | None = None
+        self._worker: WorkerRounds | None = None
         stop_words()  # load the stop-word list now, not inside the first ingest
         if changing_model:
             # Opened only to re-embed: the stored vectors and snapshot belong to
@@ -106,10 +112,14 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
             self.maintain()
         if present_per_batch and settings.presentation_delay_s > 0:
             if settings.presentation_worker == "process":
-                self._worker = PresentationWorker(settings.store_path)
+                leave_a_core_to_the_worker()
+                self._worker = WorkerRounds(
+                    PresentationWorker(settings.store_path), self._locked_write,
+                    settings.hotness_half_life_hours, lambda: self.terms.documents)
                 self._presenter = BackgroundPresenter(
-                    self._present_in_worker, settings.presentation_delay_s, chunk=WORKER_CHUNK,
-                    waiting=self._waiting_presentation)
+                    self._worker.present_some, settings.presentation_delay_s,
+                    chunk=WORKER_CHUNK, waiting=self._waiting_presentation,
+                    flush=self._worker.flush)
             else:
                 self._presenter = BackgroundPresenter(self._present_some,
                                                       settings.presentation_delay_s,
@@ -422,29 +432,10 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         with self.store.read() as reader:
             return reader.dirty_story_count()
 
-    def _present_in_worker(self, limit: int) -> bool:
-        """Claim up to ``limit`` changed stories, have the worker process present
-        them from the committed state, and write the result; True if more may wait.
-        The service holds its lock only to claim and to write."""
-        assert self._worker is not None
+    @contextmanager
+    def _locked_write(self) -> Iterator[Writer]:
         with self._lock, self.store.write() as writer:
-            claimed = writer.claim_for_presentation(limit)
-        if not claimed:
-            return False
-        presented = False
-        try:
-            results = self._worker.present(claimed, self.settings.hotness_half_life_hours,
-                                           self.terms.documents)
-            with self._lock, self.store.write() as writer:
-                for story_id, presentation in results:
-                    writer.set_story_presentation(story_id, presentation, claimed=True)
-                writer.release_claims(claimed, presented=True)
-            presented = True
-        finally:
-            if not presented:
-                with self._lock, self.store.write() as writer:
-                    writer.release_claims(claimed, presented=False)
-        return len(claimed) == limit
+            yield writer
 
     def _changed(self) -> None:
         if self._presenter is not None:

@@ -7,13 +7,12 @@ than a clusterer lookup.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from cluster.clustering import Neighbour, OnlineClusterer
 from cluster.embedding import Embedder, embedding_text, text_fingerprint
 from cluster.errors import InvalidInput, NotFound
+from cluster.fair_lock import FairRLock
 from cluster.index import VectorIndex
 from cluster.lexical import TermStats, article_terms
 from cluster.reading import (
@@ -51,7 +50,7 @@ class ServiceReads:
     embedder: Embedder
     clusterer: OnlineClusterer
     terms: TermStats
-    _lock: threading.RLock
+    _lock: FairRLock
     _snapshot_seq: int
 
     def _clock(self) -> float | None:

@@ -6,7 +6,6 @@ A mixin of ``StoryService``, like ``ServiceReads``.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 
@@ -15,6 +14,7 @@ import numpy as np
 from cluster.articles import Article
 from cluster.clustering import OnlineClusterer
 from cluster.embedding import Embedder
+from cluster.fair_lock import FairRLock
 from cluster.index import VectorIndex, create_index
 from cluster.lexical import TermStats
 from cluster.rebuild import (
@@ -38,7 +38,7 @@ class ServiceRebuild:
     embedder: Embedder
     clusterer: OnlineClusterer
     terms: TermStats
-    _lock: threading.RLock
+    _lock: FairRLock
     _snapshot_seq: int
     _dimension: int
     _now: float | None

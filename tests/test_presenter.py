@@ -203,8 +203,9 @@ def test_a_worker_that_dies_is_replaced_and_its_stories_presented(
     try:
         first = service.ingest([make_article(QUAKES[0])])
         assert service.wait_for_presentation(timeout=60)
-        worker = service._worker
-        assert worker is not None and worker.pid is not None
+        assert service._worker is not None
+        worker = service._worker.worker
+        assert worker.pid is not None
         dead = worker.pid
         os.kill(dead, signal.SIGKILL)
         later = service.ingest([make_article(t, hours=i + 1) for i, t in enumerate(QUAKES[1:])])
@@ -224,8 +225,6 @@ def test_a_chunk_the_worker_failed_is_dirty_again_and_retried(
 ) -> None:
     settings = make_settings(tmp_path, presentation_delay_s=0.05, presentation_worker="process")
     service = StoryService(settings)
-    worker = service._worker
-    assert worker is not None
     real = PresentationWorker.present
     failures: list[list[int]] = []
 
