@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -246,3 +249,43 @@ def test_a_chunk_the_worker_failed_is_dirty_again_and_retried(
             assert reader.dirty_story_count() == 0
     finally:
         service.close()
+
+
+ORPHAN = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from cluster.articles import Article
+from cluster.service import StoryService
+from tests.conftest import make_settings
+service = StoryService(make_settings(Path(sys.argv[1]), presentation_delay_s=0.05,
+                                     presentation_worker="process"))
+service.ingest([Article("a", "Earthquake strikes southern Peru", "", "Wire", None,
+                        datetime(2026, 11, 1, tzinfo=UTC), "en")])
+assert service.wait_for_presentation(timeout=60)
+print(service._worker.worker.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_worker_exits_when_the_service_is_killed(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    with subprocess.Popen([sys.executable, "-c", ORPHAN, str(tmp_path)], cwd=root,
+                          stdout=subprocess.PIPE, text=True) as service:
+        assert service.stdout is not None
+        worker = int(service.stdout.readline())
+        service.kill()  # SIGKILL, no close(): the worker's pipe just ends
+        service.wait(30)
+    deadline = time.monotonic() + 60
+    while _alive(worker):
+        assert time.monotonic() < deadline, "the worker outlived its service"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split()[2] == "Z")  # a zombie is gone
