@@ -56,9 +56,10 @@ class PresentationWorkerError(RuntimeError):
 class PresentationWorker:
     """The service's handle on the worker process (started on first use)."""
 
-    def __init__(self, database: Path, start_timeout_s: float = 120.0) -> None:
+    def __init__(self, database: Path, answer_timeout_s: float = 120.0) -> None:
         self.database = database
-        self.timeout_s = start_timeout_s
+        self.answer_timeout_s = answer_timeout_s
+        """How long a chunk may take, the worker's start included."""
         self._process: subprocess.Popen[bytes] | None = None
         self._pipe: Connection | None = None
 
@@ -69,7 +70,7 @@ class PresentationWorker:
         pipe = self._connection()
         try:
             pipe.send((list(story_ids), half_life_hours, documents))
-            if not pipe.poll(self.timeout_s):
+            if not pipe.poll(self.answer_timeout_s):
                 raise PresentationWorkerError("the presentation worker did not answer")
             status, payload = pipe.recv()
         except (EOFError, OSError, PresentationWorkerError) as error:

@@ -38,6 +38,7 @@ from cluster.presentation_worker import (
     WorkerRounds,
     leave_a_core_to_the_worker,
 )
+from cluster.presenter import CHUNK as PRESENTER_CHUNK
 from cluster.presenter import BackgroundPresenter, present_dirty
 from cluster.rebuild import (
     Progress,
@@ -111,19 +112,16 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
                 writer.recover_claims()  # a worker's unfinished chunk
             self.maintain()
         if present_per_batch and settings.presentation_delay_s > 0:
+            present, chunk, flush = self._present_some, PRESENTER_CHUNK, None
             if settings.presentation_worker == "process":
                 leave_a_core_to_the_worker()
                 self._worker = WorkerRounds(
                     PresentationWorker(settings.store_path), self._locked_write,
                     settings.hotness_half_life_hours, lambda: self.terms.documents)
-                self._presenter = BackgroundPresenter(
-                    self._worker.present_some, settings.presentation_delay_s,
-                    chunk=WORKER_CHUNK, waiting=self._waiting_presentation,
-                    flush=self._worker.flush)
-            else:
-                self._presenter = BackgroundPresenter(self._present_some,
-                                                      settings.presentation_delay_s,
-                                                      waiting=self._waiting_presentation)
+                present, chunk, flush = self._worker.present_some, WORKER_CHUNK, self._worker.flush
+            self._presenter = BackgroundPresenter(
+                present, settings.presentation_delay_s, chunk=chunk,
+                waiting=self._waiting_presentation, flush=flush)
 
     @classmethod
     def for_rebuild(cls, settings: Settings, embedder: Embedder | None = None) -> StoryService:
