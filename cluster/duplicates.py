@@ -67,14 +67,22 @@ def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class NearDuplicateIndex:
-    """The recent articles' signatures with an LSH over them."""
+    """The recent articles' signatures with an LSH over them.
+
+    The banding is datasketch's (``MinHashLSH`` picks the bands and rows that
+    balance misses and false candidates for the threshold), but the band
+    tables are plain dicts keyed by the band's bytes: datasketch builds a
+    ``MinHash`` object (parsing its permutations) for every insert and query,
+    which cost more than the lookup itself on the ingest path."""
 
     def __init__(self, threshold: float, window_days: float) -> None:
         from datasketch import MinHashLSH
 
         self.threshold = threshold
         self.window = window_days * SECONDS_PER_DAY
-        self._lsh = MinHashLSH(threshold=min(threshold, 0.99), num_perm=NUM_PERM)
+        banding = MinHashLSH(threshold=min(threshold, 0.99), num_perm=NUM_PERM)
+        self._bands: list[tuple[int, int]] = [(int(a), int(b)) for a, b in banding.hashranges]
+        self._tables: list[dict[bytes, set[int]]] = [{} for _ in self._bands]
         self._signatures: dict[int, np.ndarray] = {}
         self._expiry: list[tuple[float, int]] = []
         self._times: dict[int, float] = {}
@@ -82,18 +90,18 @@ class NearDuplicateIndex:
     def __len__(self) -> int:
         return len(self._signatures)
 
-    def _minhash(self, values: np.ndarray) -> Any:
-        from datasketch import MinHash
-
-        prototype = _prototype()
-        return MinHash(num_perm=NUM_PERM, hashvalues=values, permutations=prototype.permutations,
-                       scheme=prototype.scheme)
+    def _band_keys(self, values: np.ndarray) -> list[bytes]:
+        return [values[start:end].tobytes() for start, end in self._bands]
 
     def originals(self, values: np.ndarray) -> list[ArticleKey]:
         """Stored keys whose text is a near copy of ``values``, oldest first."""
         if not self._signatures:
             return []
-        found = [int(k) for k in self._lsh.query(self._minhash(values))]
+        found: set[int] = set()
+        for table, band in zip(self._tables, self._band_keys(values), strict=True):
+            keys = table.get(band)
+            if keys:
+                found.update(keys)
         return [ArticleKey(k) for k in sorted(found)
                 if estimated_jaccard(self._signatures[k], values) >= self.threshold]
 
@@ -101,16 +109,25 @@ class NearDuplicateIndex:
         if key in self._signatures:
             self.remove([key])
         self._signatures[key] = values
-        self._lsh.insert(key, self._minhash(values), check_duplication=False)
+        for table, band in zip(self._tables, self._band_keys(values), strict=True):
+            table.setdefault(band, set()).add(key)
         if timestamp is not None:
             self._times[key] = timestamp
             heapq.heappush(self._expiry, (timestamp, key))
 
     def remove(self, keys: Iterable[int]) -> None:
         for key in keys:
-            self._times.pop(int(key), None)
-            if self._signatures.pop(int(key), None) is not None:
-                self._lsh.remove(int(key))
+            key = int(key)
+            self._times.pop(key, None)
+            values = self._signatures.pop(key, None)
+            if values is None:
+                continue
+            for table, band in zip(self._tables, self._band_keys(values), strict=True):
+                members = table.get(band)
+                if members is not None:
+                    members.discard(key)
+                    if not members:
+                        del table[band]
 
     def expire(self, now: float | None) -> None:
         """Forget articles published more than the window before ``now``."""
