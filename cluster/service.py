@@ -500,7 +500,9 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
     def _maybe_snapshot(self, force: bool = False) -> None:
         with self.store.read() as reader:
             seq = reader.index_seq()
-        if force or seq - self._snapshot_seq >= self.settings.snapshot_every:
+        settings = self.settings
+        interval = max(settings.snapshot_every, int(settings.snapshot_share * len(self.index)))
+        if force or seq - self._snapshot_seq >= interval:
             self.snapshot(seq)
 
     def snapshot(self, seq: int | None = None) -> None:

@@ -167,6 +167,12 @@ class Settings(BaseModel):
         description="Write an index snapshot after this many index changes (start-up replays "
         "the rest from the store).",
     )
+    snapshot_share: float = Field(
+        0.02, ge=0.0, le=1.0,
+        description="A large index waits for this share of its size in changes instead: a "
+        "snapshot rewrites the whole index, so a fixed interval would make its cost per "
+        "article grow with the store (start-up then replays at most this share).",
+    )
     max_batch: int = Field(500, ge=1, le=100_000, description="Most articles in one ingest call.")
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted."

@@ -103,3 +103,19 @@ def test_an_ivf_index_that_outgrew_its_cells_is_retrained_at_a_snapshot(
         assert service.related("x-650", RelatedFilters(k=5)).items
     finally:
         service.close()
+
+
+def test_a_large_index_is_snapshotted_after_a_share_of_its_size(tmp_path: Path) -> None:
+    # rewriting the whole index every snapshot_every changes would cost more per
+    # article as the store grows; past snapshot_every / snapshot_share vectors the
+    # interval grows with the index
+    service = StoryService(make_settings(tmp_path, snapshot_every=10, snapshot_share=0.5))
+    stream = articles(80)
+    taken = []
+    try:
+        for start in range(0, 80, 10):
+            service.ingest(stream[start:start + 10])
+            taken.append(service.readiness().snapshot_seq)
+    finally:
+        service.close()
+    assert taken == [10, 20, 20, 40, 40, 40, 40, 80]
