@@ -79,7 +79,7 @@ class Reader:
             chunk = unique[start:start + 500]
             marks = ",".join("?" * len(chunk))
             by_key.update(self._db.execute(
-                f"SELECT key, vector FROM articles WHERE key IN ({marks})", chunk
+                f"SELECT key, vector FROM article_vectors WHERE key IN ({marks})", chunk
             ).fetchall())
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
@@ -115,7 +115,7 @@ class Reader:
         last = -1
         while True:
             rows = self._db.execute(
-                "SELECT key, vector FROM articles WHERE key > ? ORDER BY key LIMIT ?",
+                "SELECT key, vector FROM article_vectors WHERE key > ? ORDER BY key LIMIT ?",
                 (last, batch),
             ).fetchall()
             if not rows:
@@ -128,7 +128,8 @@ class Reader:
     def sample_vectors(self, step: int) -> Matrix:
         """Every ``step``-th stored vector by key: a sample spread over the history."""
         rows = self._db.execute(
-            "SELECT vector FROM articles WHERE key % ? = 0 ORDER BY key", (step,)).fetchall()
+            "SELECT vector FROM article_vectors WHERE key % ? = 0 ORDER BY key",
+            (step,)).fetchall()
         return np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows]) if rows \
             else np.zeros((0, 0), dtype=np.float32)
 
@@ -286,17 +287,20 @@ class Reader:
             chunk = [int(k) for k in keys[start:start + 500]]
             marks = ",".join("?" * len(chunk))
             found += [(int(k), t, bytes(b)) for k, t, b in self._db.execute(
-                f"SELECT key, published_at, minhash FROM articles WHERE key IN ({marks}) "
-                "AND minhash IS NOT NULL", chunk)]
+                f"SELECT v.key, a.published_at, v.minhash FROM article_vectors v "
+                f"JOIN articles a ON a.key = v.key WHERE v.key IN ({marks}) "
+                "AND v.minhash IS NOT NULL", chunk)]
         return found
 
     def recent_signatures(self, horizon: float | None) -> list[tuple[int, float | None, bytes]]:
         """(key, time, MinHash) of articles published at or after ``horizon``
         (all when None) and of undated ones."""
-        where = "" if horizon is None else " AND (published_at IS NULL OR published_at >= ?)"
+        where = "" if horizon is None else (
+            " AND (a.published_at IS NULL OR a.published_at >= ?)")
         params = [] if horizon is None else [horizon]
         return [(int(k), t, bytes(b)) for k, t, b in self._db.execute(
-            f"SELECT key, published_at, minhash FROM articles WHERE minhash IS NOT NULL{where}",
+            "SELECT v.key, a.published_at, v.minhash FROM article_vectors v "
+            f"JOIN articles a ON a.key = v.key WHERE v.minhash IS NOT NULL{where}",
             params)]
 
     def story_articles(

@@ -76,13 +76,15 @@ class Writer(Reader):
     ) -> ArticleKey:
         cursor = self._db.execute(
             "INSERT INTO articles (id, title, text, source, url, published_at, lang, "
-            "content_hash, embed_hash, vector, duplicate_of, ingested_at, minhash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "content_hash, embed_hash, duplicate_of, ingested_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (article.id, article.title, article.text, article.source, article.url,
              article.timestamp, article.lang, article.content_hash, embed_hash,
-             vector_blob(vector), duplicate_of, time.time(), minhash),
+             duplicate_of, time.time()),
         )
         key = ArticleKey(int(cursor.lastrowid or 0))
+        self._db.execute("INSERT INTO article_vectors (key, vector, minhash) VALUES (?, ?, ?)",
+                         (key, vector_blob(vector), minhash))
         self.log_index(key, "add")
         if self._placements is not None:
             self._placements.stored(key, article.timestamp)
@@ -94,12 +96,13 @@ class Writer(Reader):
     ) -> None:
         self._db.execute(
             "UPDATE articles SET title = ?, text = ?, source = ?, url = ?, published_at = ?, "
-            "lang = ?, content_hash = ?, embed_hash = ?, vector = ?, ingested_at = ?, "
-            "duplicate_of = ?, minhash = ? WHERE key = ?",
+            "lang = ?, content_hash = ?, embed_hash = ?, ingested_at = ?, "
+            "duplicate_of = ? WHERE key = ?",
             (article.title, article.text, article.source, article.url, article.timestamp,
-             article.lang, article.content_hash, embed_hash, vector_blob(vector), time.time(),
-             duplicate_of, minhash, key),
+             article.lang, article.content_hash, embed_hash, time.time(), duplicate_of, key),
         )
+        self._db.execute("UPDATE article_vectors SET vector = ?, minhash = ? WHERE key = ?",
+                         (vector_blob(vector), minhash, key))
         self.log_index(key, "add")
         if self._placements is not None:
             self._placements.stored(key, article.timestamp)
@@ -117,10 +120,9 @@ class Writer(Reader):
             "UPDATE articles SET duplicate_of = ? WHERE duplicate_of = ?", (heir, original_id))
 
     def update_vector(self, key: ArticleKey, vector: Vector, embed_hash: str) -> None:
-        self._db.execute(
-            "UPDATE articles SET vector = ?, embed_hash = ? WHERE key = ?",
-            (vector_blob(vector), embed_hash, key),
-        )
+        self._db.execute("UPDATE articles SET embed_hash = ? WHERE key = ?", (embed_hash, key))
+        self._db.execute("UPDATE article_vectors SET vector = ? WHERE key = ?",
+                         (vector_blob(vector), key))
 
     def delete_article(self, key: ArticleKey) -> None:
         self._db.execute("DELETE FROM assignments WHERE article_key = ?", (key,))

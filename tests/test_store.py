@@ -163,3 +163,33 @@ def test_in_memory_placement_follows_every_change_and_rollback(tmp_path: Path) -
         writer.clear_clustering()
         assert writer.placement(keys) == {}
     again.close()
+
+
+def test_migration_moves_vectors_and_sketches_out_of_article_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:6], start=1):  # a store from before 7
+        old.executescript(script)
+        old.execute(f"PRAGMA user_version = {number}")
+    old.execute(
+        "INSERT INTO articles (id, title, text, source, url, published_at, lang, content_hash, "
+        "embed_hash, vector, duplicate_of, ingested_at, minhash) "
+        "VALUES ('a', 't', 'b', 'Wire', NULL, 5.0, 'en', 'c', 'e', ?, NULL, 1.0, ?)",
+        (vec(3).tobytes(), np.arange(4, dtype=np.uint32).tobytes()))
+    old.commit()
+    old.close()
+    store = SQLiteStore(path)
+    assert store.schema_version == len(MIGRATIONS)
+    columns = {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(articles)")}
+    assert "vector" not in columns and "minhash" not in columns
+    with store.read() as reader:
+        stored = reader.article_by_id("a")
+        assert stored is not None
+        np.testing.assert_array_equal(reader.vectors([stored.key])[0], vec(3))
+        assert reader.signatures_of([stored.key]) == [
+            (stored.key, 5.0, np.arange(4, dtype=np.uint32).tobytes())]
+    with store.write() as writer:
+        writer.delete_article(stored.key)
+    left = sqlite3.connect(path).execute("SELECT COUNT(*) FROM article_vectors").fetchone()[0]
+    assert left == 0  # a deleted article's vector goes with it
+    store.close()
