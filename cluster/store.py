@@ -10,8 +10,10 @@ snapshot while writes go on. Queries live in ``store_reader`` and
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -27,6 +29,8 @@ from cluster.records import (
 from cluster.schema import MIGRATIONS
 from cluster.store_reader import Reader
 from cluster.store_writer import Writer
+
+LOG = logging.getLogger(__name__)
 
 __all__ = [
     "Reader", "SQLiteStore", "StoredArticle", "StoryEvent", "StoryRow", "Writer",
@@ -65,6 +69,9 @@ class SQLiteStore:
         with self._write_lock:
             version = int(self._writer.execute("PRAGMA user_version").fetchone()[0])
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                started = time.perf_counter()
+                if version:  # a new store's migrations are instant; an old one's may copy data
+                    LOG.info("store: migrating to schema %d of %d", number, len(MIGRATIONS))
                 self._writer.execute("BEGIN IMMEDIATE")
                 try:
                     for statement in script.split(";"):
@@ -72,6 +79,9 @@ class SQLiteStore:
                             self._writer.execute(statement)
                     self._writer.execute(f"PRAGMA user_version = {number}")
                     self._writer.execute("COMMIT")
+                    if version:
+                        LOG.info("store: schema %d in %.1f s", number,
+                                 time.perf_counter() - started)
                 except BaseException:
                     self._writer.execute("ROLLBACK")
                     raise

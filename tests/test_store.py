@@ -165,7 +165,9 @@ def test_in_memory_placement_follows_every_change_and_rollback(tmp_path: Path) -
     again.close()
 
 
-def test_migration_moves_vectors_and_sketches_out_of_article_rows(tmp_path: Path) -> None:
+def test_migration_moves_vectors_and_sketches_out_of_article_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)
     for number, script in enumerate(MIGRATIONS[:6], start=1):  # a store from before 7
@@ -178,8 +180,10 @@ def test_migration_moves_vectors_and_sketches_out_of_article_rows(tmp_path: Path
         (vec(3).tobytes(), np.arange(4, dtype=np.uint32).tobytes()))
     old.commit()
     old.close()
-    store = SQLiteStore(path)
+    with caplog.at_level("INFO", logger="cluster.store"):
+        store = SQLiteStore(path)
     assert store.schema_version == len(MIGRATIONS)
+    assert "migrating to schema 7" in caplog.text  # it copies every vector: say so
     columns = {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(articles)")}
     assert "vector" not in columns and "minhash" not in columns
     with store.read() as reader:
