@@ -49,7 +49,7 @@ def run_benchmark(
     ±10 points between runs.)"""
     texts = [embedding_text(i.article.title, i.article.text, settings.lead_chars) for i in items]
     embedder.embed(texts[:8])  # load the model and warm up before timing
-    size = -(-len(items) // max(1, rounds))
+    size = max(1, -(-len(items) // max(1, rounds)))
     embedding_s = ingest_s = 0.0
     with scratch_service(settings, embedder) as service:
         for begin in range(0, len(items), size):
