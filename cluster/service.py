@@ -333,8 +333,7 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         if sketch is not None:
             self.duplicates.add(key, sketch, article.timestamp)
         touched.append(key)
-        if status == "updated":
-            self._index_unindexed()  # the removal must not precede its own add
+        if status == "updated":  # ids are unique in a batch: this key is not pending
             self.index.remove(np.array([key], dtype=np.int64))
         self._unindexed.append((key, vector))
         pairs = None
