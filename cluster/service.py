@@ -113,7 +113,7 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         with self.store.read() as reader:
             stale = reader.dirty_story_count()
         if stale:  # left by a crash, or stories from before presentation existed
-            with self._lock, self.store.write() as writer:
+            with self._locked_write() as writer:
                 writer.recover_claims()  # a worker's unfinished chunk
             self.maintain()
         if present_per_batch and settings.presentation_delay_s > 0:
@@ -437,7 +437,7 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
 
     # -- maintenance (cluster/service_maintenance.py) and presentation ------
     def _present_some(self, limit: int) -> bool:
-        with self._lock, self.store.write() as writer:
+        with self._locked_write() as writer:
             return present_dirty(writer, self.clusterer, self.terms,
                                  self.settings.hotness_half_life_hours, limit)
 
@@ -447,6 +447,7 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
 
     @contextmanager
     def _locked_write(self) -> Iterator[Writer]:
+        """A store write under the service lock (what the presenters write with)."""
         with self._lock, self.store.write() as writer:
             yield writer
 
