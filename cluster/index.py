@@ -43,6 +43,11 @@ class VectorIndex(Protocol):
     def search(self, queries: Matrix, k: int) -> SearchResult:
         """The k highest inner products per query, best first."""
 
+    def lookup(self, keys: KeyArray) -> tuple[Matrix, NDArray[np.bool_]]:
+        """The index's own copy of these keys' vectors, in memory (exact in an
+        exact index, decoded from the 8-bit codes in IVF; zeros for keys it
+        does not hold), and which keys it holds."""
+
     def write(self, path: Path) -> None: ...
 
 
@@ -99,6 +104,23 @@ class _FaissIndex:
             faiss.omp_set_num_threads(1 if len(matrix) < 8 else self._threads)
             scores, keys = self._index.search(matrix, k)
         return scores.astype(np.float32), keys.astype(np.int64)
+
+    def lookup(self, keys: KeyArray) -> tuple[Matrix, NDArray[np.bool_]]:
+        keys = _as_keys(keys)
+        vectors = np.zeros((keys.size, self._dimension), dtype=np.float32)
+        held = np.ones(keys.size, dtype=np.bool_)
+        if keys.size == 0:
+            return vectors, held
+        with self._lock:
+            try:
+                vectors[:] = self._index.reconstruct_batch(keys)
+            except RuntimeError:  # a key it does not hold: one at a time
+                for row, key in enumerate(keys.tolist()):
+                    try:
+                        vectors[row] = self._index.reconstruct(key)
+                    except RuntimeError:
+                        held[row] = False
+        return vectors, held
 
     def write(self, path: Path) -> None:
         import faiss
@@ -277,6 +299,18 @@ class NumpyIndex:
         keys_out[:, :take] = keys[order]
         scores_out[keys_out == -1] = 0.0
         return scores_out, keys_out
+
+    def lookup(self, keys: KeyArray) -> tuple[Matrix, NDArray[np.bool_]]:
+        keys = _as_keys(keys)
+        with self._lock:
+            order = np.argsort(self._keys, kind="stable")
+            sorted_keys = self._keys[order]
+            at = np.searchsorted(sorted_keys, keys)
+            at = np.minimum(at, max(sorted_keys.size - 1, 0))
+            held = (sorted_keys[at] == keys) if sorted_keys.size else np.zeros(keys.size, bool)
+            vectors = np.zeros((keys.size, self._dimension), dtype=np.float32)
+            vectors[held] = self._vectors[order[at[held]]]
+        return vectors, held
 
     def write(self, path: Path) -> None:
         with self._lock, open(path, "wb") as handle:

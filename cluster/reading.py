@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
+
 from cluster.cursor import decode_cursor, encode_cursor
 from cluster.errors import InvalidInput, NotFound
 from cluster.index import VectorIndex
@@ -75,9 +77,11 @@ def related_items(
     stories; copies folded into their original with a count; at most
     ``per_source`` per outlet; the query's own copies left out.
 
-    Every member of the query's story is scored from its stored vector, but
-    only the best ones are read in full (a big story has hundreds, and reading
-    their rows was most of a query's time): first as many as the neighbour
+    Every member of the query's story is scored, from the index's in-memory
+    copy of its vector (exact in an exact index; in IVF, decoded from the same
+    8-bit codes that score the neighbours), but only the best ones are read
+    in full (a big story has hundreds, and reading their rows was most of a
+    query's time): first as many as the neighbour
     search fetches, more only if filters, copies and outlet caps leave fewer
     than ``k`` of them. The answer is the one all members would give, since
     the story's items come first and in score order."""
@@ -86,7 +90,13 @@ def related_items(
     if story_id is not None:
         members = reader.newest_member_keys(story_id, SAME_STORY_CAP)
         if members:
-            similarities = reader.vectors(members) @ vector
+            # reading up to hundreds of scattered stored vectors was most of a
+            # query's time at a million articles while the store was not cached
+            vectors, held = index.lookup(np.asarray(members, dtype=np.int64))
+            if not held.all():  # the index is being refilled (re-clustering, recovery)
+                vectors[~held] = reader.vectors(
+                    [m for m, h in zip(members, held.tolist(), strict=True) if not h])
+            similarities = vectors @ vector
             ranked = sorted(((float(score), int(member)) for member, score
                              in zip(members, similarities, strict=True)),
                             key=lambda pair: (-round(pair[0], 6), pair[1]))

@@ -4,10 +4,11 @@ near-duplicates and related coverage."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cluster.articles import Article
@@ -282,6 +283,31 @@ def test_related_reads_few_rows_of_a_big_story_and_answers_as_if_it_read_them_al
         related_items(reader, loose.index, vector, RelatedFilters(k=10, since=since),
                       article.key, story, article.id, article.embed_hash)
         assert len(read) > 1  # the filter left too few: it read further
+
+
+def test_related_scores_members_the_index_lacks_from_the_store(
+    loose: StoryService, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loose.ingest([make_article(QUAKES[n], id=f"q{n}", source=f"Outlet {n}", hours=n)
+                  for n in range(5)])
+    before = loose.related("q0", RelatedFilters(k=10))
+    assert len(before.items) == 4 and all(i.same_story for i in before.items)
+    with loose.store.read() as reader:
+        missing = reader.article_by_id("q3")
+        assert missing is not None
+    # as while a rebuild refills the index: the member is scored from the store
+    loose.index.remove(np.array([missing.key], dtype=np.int64))
+    read: list[list[int]] = []
+    real = Reader.vectors
+
+    def counting(self: Reader, keys: Sequence[int]) -> np.ndarray:
+        read.append(list(keys))
+        return real(self, keys)
+
+    monkeypatch.setattr(Reader, "vectors", counting)
+    after = loose.related("q0", RelatedFilters(k=10))
+    assert after == before
+    assert [missing.key] in read
 
 
 def test_hotness_orders_growing_multi_source_stories_first(
