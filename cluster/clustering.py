@@ -45,6 +45,8 @@ from cluster.types import StoryId, Vector
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
+RESTORE_BLOCK = 8192
+"""Quiet stories restored per step (bounds the float64 sums held at once)."""
 
 
 class StoryLoader(Protocol):
@@ -120,17 +122,32 @@ class OnlineClusterer:
         profiles are loaded when first needed."""
         cutoff = None if now is None or self.loader is None else (
             now - self.params.window_days * SECONDS_PER_DAY)
+        quiet_ids: list[StoryId] = []
+        quiet_sums: list[np.ndarray] = []
         for story_id, count, total, first, last in stories:
             total = np.asarray(total, dtype=np.float64)
             if cutoff is not None and last is not None and last < cutoff:
-                norm = float(np.linalg.norm(total))
-                self.quiet_.put(story_id, (total / max(norm, 1e-12)).astype(np.float32))
+                quiet_ids.append(story_id)
+                quiet_sums.append(total)
+                if len(quiet_ids) >= RESTORE_BLOCK:
+                    self._put_quiet(quiet_ids, quiet_sums)
                 continue
             lazy = None if self.loader is not None else Profile()
             state = StoryState(count, total, first, last, lazy)
             self.stories_[story_id] = state
             self._place(story_id, state)
             self.changed_.add(story_id)
+        self._put_quiet(quiet_ids, quiet_sums)
+
+    def _put_quiet(self, story_ids: list[StoryId], sums: list[np.ndarray]) -> None:
+        """Quiet stories' centroids into their table in one step; empties the lists."""
+        if not story_ids:
+            return
+        totals = np.stack(sums)
+        norms = np.maximum(np.linalg.norm(totals, axis=1, keepdims=True), 1e-12)
+        self.quiet_.put_many(story_ids, (totals / norms).astype(np.float32))
+        story_ids.clear()
+        sums.clear()
 
     def state(self, story_id: StoryId) -> StoryState | None:
         """A live story's full state, read back from the store if it is quiet."""

@@ -21,7 +21,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+
+from cluster.stop_words import ENGLISH_STOP_WORDS
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*", re.UNICODE)
 
@@ -30,11 +31,8 @@ _SENTENCE_ENDS = frozenset('.!?:"“')
 Weights = dict[str, float]
 
 
-@lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS)
+    return ENGLISH_STOP_WORDS
 
 
 def term_counts(text: str, name_boost: int = 1) -> Counter[str]:

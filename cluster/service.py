@@ -31,7 +31,7 @@ from cluster.embedding import Embedder, create_embedder, embedding_text
 from cluster.errors import IndexMismatch, NotFound
 from cluster.fair_lock import FairRLock
 from cluster.index import VectorIndex, create_index
-from cluster.lexical import TermStats, Weights, article_terms, stop_words
+from cluster.lexical import TermStats, Weights, article_terms
 from cluster.preparation import Prepared, PreparedBatch, prepare_batch, recheck, validate_batch
 from cluster.presentation_worker import (
     PresentationWorker,
@@ -96,7 +96,6 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
         self._unindexed: list[tuple[ArticleKey, Vector]] = []
         self._presenter: BackgroundPresenter | None = None
         self._worker: WorkerRounds | None = None
-        stop_words()  # load the stop-word list now, not inside the first ingest
         if changing_model:
             # Opened only to re-embed: the stored vectors and snapshot belong to
             # another model, so neither is loaded.

@@ -162,6 +162,27 @@ def test_centroid_state_adds_and_removes_exactly() -> None:
     assert len(table) == 1
 
 
+def test_putting_many_centroids_at_once_gives_what_one_at_a_time_gives() -> None:
+    rng = np.random.default_rng(3)
+    rows = normalise_rows(rng.normal(size=(150, 8))).astype(np.float32)
+    ids = [StoryId(1000 - 3 * n) for n in range(150)]
+    one, many = CentroidTable(8), CentroidTable(8)
+    for story, row in zip(ids[:10], rows[:10], strict=True):
+        one.put(story, row)
+    many.put_many(ids[:10], rows[:10])
+    for story, row in zip(ids[10:], rows[10:], strict=True):
+        one.put(story, row)
+    many.put_many(ids[10:], rows[10:])  # grows the matrix past 64 rows
+    again = normalise_rows(rng.normal(size=(2, 8))).astype(np.float32)
+    for story, row in zip([ids[5], StoryId(7)], again, strict=True):
+        one.put(story, row)
+    many.put_many([ids[5], StoryId(7)], again)  # one already held: one at a time
+    assert one.stories() == many.stories()
+    np.testing.assert_array_equal(one.rows(one.stories()), many.rows(many.stories()))
+    query = normalise_rows(rng.normal(size=(1, 8)))[0]
+    assert one.nearest(query, 20) == many.nearest(query, 20)
+
+
 def test_merge_candidates_need_convergence_and_time_overlap() -> None:
     params = ClusterParams(merge_threshold=0.95, time_scale_hours=24, lexical_weight=0.0)
     clusterer = OnlineClusterer(params, 2)

@@ -50,3 +50,11 @@ def test_names_in_the_body_count_more_but_not_in_title_case_headlines() -> None:
     assert counts["peru"] == 1 and counts["hits"] == 1  # title case is not a name signal
     assert counts["arequipa"] == NAME_BOOST
     assert counts["rescuers"] == 1  # sentence-initial capital is not a name
+
+
+def test_the_stop_word_copy_is_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as theirs
+
+    from cluster.stop_words import ENGLISH_STOP_WORDS as ours
+
+    assert ours == frozenset(theirs)

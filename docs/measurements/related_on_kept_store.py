@@ -44,6 +44,7 @@ def main() -> None:
         spec = importlib.util.spec_from_file_location("old_reading", sys.argv[2])
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
         spec.loader.exec_module(module)
         old = module.related_items
 
