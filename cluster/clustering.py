@@ -46,7 +46,17 @@ from cluster.types import StoryId, Vector
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 RESTORE_BLOCK = 8192
-"""Quiet stories restored per step (bounds the float64 sums held at once)."""
+"""Quiet stories' sums turned into centroids per step (bounds the float64
+sums held at once)."""
+
+
+def _directions(sums: list[np.ndarray]) -> np.ndarray:
+    """Unit float32 centroids of these float64 sums; empties the list."""
+    totals = np.stack(sums)
+    sums.clear()
+    norms = np.maximum(np.linalg.norm(totals, axis=1, keepdims=True), 1e-12)
+    directions: np.ndarray = (totals / norms).astype(np.float32)
+    return directions
 
 
 class StoryLoader(Protocol):
@@ -124,30 +134,27 @@ class OnlineClusterer:
             now - self.params.window_days * SECONDS_PER_DAY)
         quiet_ids: list[StoryId] = []
         quiet_sums: list[np.ndarray] = []
+        quiet_blocks: list[np.ndarray] = []
         for story_id, count, total, first, last in stories:
             total = np.asarray(total, dtype=np.float64)
             if cutoff is not None and last is not None and last < cutoff:
                 quiet_ids.append(story_id)
                 quiet_sums.append(total)
-                if len(quiet_ids) >= RESTORE_BLOCK:
-                    self._put_quiet(quiet_ids, quiet_sums)
+                if len(quiet_sums) >= RESTORE_BLOCK:
+                    quiet_blocks.append(_directions(quiet_sums))
                 continue
             lazy = None if self.loader is not None else Profile()
             state = StoryState(count, total, first, last, lazy)
             self.stories_[story_id] = state
             self._place(story_id, state)
             self.changed_.add(story_id)
-        self._put_quiet(quiet_ids, quiet_sums)
-
-    def _put_quiet(self, story_ids: list[StoryId], sums: list[np.ndarray]) -> None:
-        """Quiet stories' centroids into their table in one step; empties the lists."""
-        if not story_ids:
-            return
-        totals = np.stack(sums)
-        norms = np.maximum(np.linalg.norm(totals, axis=1, keepdims=True), 1e-12)
-        self.quiet_.put_many(story_ids, (totals / norms).astype(np.float32))
-        story_ids.clear()
-        sums.clear()
+        if quiet_sums:
+            quiet_blocks.append(_directions(quiet_sums))
+        self.quiet_.reserve(len(quiet_ids))
+        start = 0
+        for block in quiet_blocks:
+            self.quiet_.put_many(quiet_ids[start:start + len(block)], block)
+            start += len(block)
 
     def state(self, story_id: StoryId) -> StoryState | None:
         """A live story's full state, read back from the store if it is quiet."""
