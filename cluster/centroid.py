@@ -124,9 +124,9 @@ class CentroidTable:
             self._touched.add(row)
 
     def reserve(self, more: int) -> None:
-        """Room for ``more`` stories beyond those held, allocated at once: a
-        restore of 150,000 quiet stories spent a second copying a matrix that
-        doubled again and again."""
+        """Room for ``more`` stories beyond those held, allocated at once, so
+        that a restore of 150,000 quiet stories does not copy a matrix that
+        doubles five times on the way."""
         needed = len(self._story_at) + more
         if needed > len(self._matrix):
             self._grow(needed)

@@ -81,10 +81,10 @@ def related_items(
     copy of its vector (exact in an exact index; in IVF, decoded from the same
     8-bit codes that score the neighbours), but only the best ones are read
     in full (a big story has hundreds, and reading their rows was most of a
-    query's time): first as many as the neighbour
-    search fetches, more only if filters, copies and outlet caps leave fewer
-    than ``k`` of them. The answer is the one all members would give, since
-    the story's items come first and in score order."""
+    query's time): first as many as the neighbour search fetches, more only
+    if filters, copies and outlet caps leave fewer than ``k`` of them. The
+    answer is the one all members would give, since the story's items come
+    first and in score order."""
     k = filters.k
     ranked: list[tuple[float, int]] = []
     if story_id is not None:
