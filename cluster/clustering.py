@@ -46,17 +46,18 @@ from cluster.types import StoryId, Vector
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 RESTORE_BLOCK = 8192
-"""Quiet stories' sums turned into centroids per step (bounds the float64
-sums held at once)."""
+"""Quiet stories' sums turned into centroids per step (bounds the sums held
+at once)."""
 
 
 def _directions(sums: list[np.ndarray]) -> np.ndarray:
-    """Unit float32 centroids of these float64 sums; empties the list."""
-    totals = np.stack(sums)
+    """Unit float32 centroids of these sums; empties the list. In float32 as the
+    store keeps them: a quiet story's sum is only normalised here, never updated
+    (its float64 state is read back when it changes)."""
+    totals = np.stack(sums).astype(np.float32, copy=False)
     sums.clear()
-    norms = np.maximum(np.linalg.norm(totals, axis=1, keepdims=True), 1e-12)
-    directions: np.ndarray = (totals / norms).astype(np.float32)
-    return directions
+    totals /= np.maximum(np.linalg.norm(totals, axis=1, keepdims=True), 1e-12)
+    return totals
 
 
 class StoryLoader(Protocol):
@@ -136,7 +137,6 @@ class OnlineClusterer:
         quiet_sums: list[np.ndarray] = []
         quiet_blocks: list[np.ndarray] = []
         for story_id, count, total, first, last in stories:
-            total = np.asarray(total, dtype=np.float64)
             if cutoff is not None and last is not None and last < cutoff:
                 quiet_ids.append(story_id)
                 quiet_sums.append(total)
@@ -144,7 +144,7 @@ class OnlineClusterer:
                     quiet_blocks.append(_directions(quiet_sums))
                 continue
             lazy = None if self.loader is not None else Profile()
-            state = StoryState(count, total, first, last, lazy)
+            state = StoryState(count, np.array(total, dtype=np.float64), first, last, lazy)
             self.stories_[story_id] = state
             self._place(story_id, state)
             self.changed_.add(story_id)

@@ -103,7 +103,7 @@ def story_record(row: sqlite3.Row) -> StoryRow:
     return StoryRow(
         id=StoryId(row[0]), status=row[1], first_seen=row[2], last_updated=row[3],
         activity=row[4], article_count=row[5], source_count=row[6],
-        centroid_sum=np.frombuffer(row[7], dtype=np.float64).copy(), label=row[8],
+        centroid_sum=blob_sum(row[7]), label=row[8],
         representative=None if row[9] is None else ArticleKey(row[9]),
         merged_into=None if row[10] is None else StoryId(row[10]), dirty=bool(row[11]),
         summary=json.loads(row[12]), hotness=row[13], presented_count=row[14],
@@ -117,6 +117,24 @@ def vector_blob(vector: Vector) -> bytes:
 
 def blob_vector(blob: bytes) -> Vector:
     return np.frombuffer(blob, dtype=np.float32).copy()
+
+
+def sum_blob(total: np.ndarray) -> bytes:
+    """A story's centroid sum as stored: float32 (schema 8). The sum is kept
+    in float64 while it is updated in memory; a sum read back differs from it
+    by float32 rounding (a relative 6e-8), far below any score's resolution,
+    and half the bytes keep a story row inside half a page."""
+    return np.ascontiguousarray(total, dtype=np.float32).tobytes()
+
+
+def blob_sum(blob: bytes) -> np.ndarray:
+    """A stored centroid sum, widened to float64 for updating."""
+    return np.frombuffer(blob, dtype=np.float32).astype(np.float64)
+
+
+def narrowed_sum(blob: bytes) -> bytes:
+    """A schema-7 float64 sum as schema 8 stores it (the migration's SQL function)."""
+    return np.frombuffer(blob, dtype=np.float64).astype(np.float32).tobytes()
 
 
 def as_article(stored: StoredArticle) -> Article:

@@ -2,6 +2,8 @@
 
 Each entry runs once, in order, inside one transaction, and bumps
 ``PRAGMA user_version``. Never edit a released migration; add the next one.
+Migrations run with foreign keys off (SQLite's procedure for rebuilding a
+table) and are checked with ``PRAGMA foreign_key_check`` before they commit.
 """
 
 from __future__ import annotations
@@ -121,5 +123,47 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO article_vectors (key, vector, minhash) SELECT key, vector, minhash FROM articles;
     ALTER TABLE articles DROP COLUMN vector;
     ALTER TABLE articles DROP COLUMN minhash;
+    """,
+    # 8: centroid sums as float32. A float64 sum was 3 KB of a ~3.4 KB story row,
+    # one row per 4 KB page, so start-up read a page per live story (1.27 GB of
+    # stories at a million articles). The table is rebuilt, not updated in place:
+    # shrunk rows would stay one to a page. ``narrowed_sum`` is a function the
+    # store registers (cluster/records.py); the sequence keeps deleted ids unused.
+    """
+    CREATE TABLE stories_compact (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        status         TEXT NOT NULL DEFAULT 'active'
+                       CHECK (status IN ('active', 'dormant', 'archived', 'merged')),
+        first_seen     REAL,
+        last_updated   REAL,
+        activity       REAL NOT NULL,
+        article_count  INTEGER NOT NULL,
+        source_count   INTEGER NOT NULL,
+        centroid_sum   BLOB NOT NULL,
+        label          TEXT NOT NULL DEFAULT '',
+        representative INTEGER,
+        merged_into    INTEGER,
+        dirty          INTEGER NOT NULL DEFAULT 1,
+        summary        TEXT NOT NULL DEFAULT '[]',
+        hotness        REAL NOT NULL DEFAULT 0,
+        presented_count INTEGER NOT NULL DEFAULT 0,
+        top_sources    TEXT NOT NULL DEFAULT '[]'
+    );
+    INSERT INTO stories_compact
+        SELECT id, status, first_seen, last_updated, activity, article_count, source_count,
+               narrowed_sum(centroid_sum), label, representative, merged_into, dirty,
+               summary, hotness, presented_count, top_sources
+        FROM stories ORDER BY id;
+    DELETE FROM sqlite_sequence WHERE name = 'stories_compact';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'stories_compact', seq FROM sqlite_sequence WHERE name = 'stories';
+    DROP TABLE stories;
+    ALTER TABLE stories_compact RENAME TO stories;
+    CREATE INDEX stories_activity ON stories (status, activity DESC, id DESC);
+    CREATE INDEX stories_hotness ON stories (status, hotness DESC, id DESC);
+    CREATE INDEX stories_sources ON stories (status, source_count);
+    CREATE INDEX stories_hotness_all ON stories (hotness DESC, id DESC);
+    CREATE INDEX stories_activity_all ON stories (activity DESC, id DESC);
+    CREATE INDEX stories_dirty ON stories (id) WHERE dirty = 1;
     """,
 )

@@ -24,6 +24,7 @@ from cluster.records import (
     StoryEvent,
     StoryRow,
     blob_vector,
+    narrowed_sum,
     vector_blob,
 )
 from cluster.schema import MIGRATIONS
@@ -68,23 +69,39 @@ class SQLiteStore:
     def _migrate(self) -> None:
         with self._write_lock:
             version = int(self._writer.execute("PRAGMA user_version").fetchone()[0])
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                started = time.perf_counter()
-                if version:  # a new store's migrations are instant; an old one's may copy data
-                    LOG.info("store: migrating to schema %d of %d", number, len(MIGRATIONS))
-                self._writer.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            self._writer.execute(statement)
-                    self._writer.execute(f"PRAGMA user_version = {number}")
-                    self._writer.execute("COMMIT")
-                    if version:
-                        LOG.info("store: schema %d in %.1f s", number,
-                                 time.perf_counter() - started)
-                except BaseException:
-                    self._writer.execute("ROLLBACK")
-                    raise
+            if version >= len(MIGRATIONS):
+                return
+            self._writer.create_function("narrowed_sum", 1, narrowed_sum, deterministic=True)
+            # A table rebuilt under its own name would otherwise cascade or fail on
+            # the rows that reference it; the check below stands in for the constraint.
+            self._writer.execute("PRAGMA foreign_keys = OFF")
+            try:
+                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                    self._run_migration(number, script, log=bool(version))
+            finally:
+                self._writer.execute("PRAGMA foreign_keys = ON")
+
+    def _run_migration(self, number: int, script: str, log: bool) -> None:
+        started = time.perf_counter()
+        if log:  # a new store's migrations are instant; an old one's may copy data
+            LOG.info("store: migrating to schema %d of %d", number, len(MIGRATIONS))
+        self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    self._writer.execute(statement)
+            broken = self._writer.execute("PRAGMA foreign_key_check").fetchone()
+            if broken is not None:
+                raise sqlite3.IntegrityError(
+                    f"schema {number} would leave rows of {broken[0]} that refer to missing "
+                    f"rows of {broken[2]}")
+            self._writer.execute(f"PRAGMA user_version = {number}")
+            self._writer.execute("COMMIT")
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            raise
+        if log:
+            LOG.info("store: schema %d in %.1f s", number, time.perf_counter() - started)
 
     @property
     def schema_version(self) -> int:

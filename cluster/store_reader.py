@@ -172,11 +172,12 @@ class Reader:
     def live_story_states(
         self,
     ) -> Iterator[tuple[StoryId, int, np.ndarray, float | None, float | None]]:
-        """(id, count, centroid sum, first, last) of every active or dormant story."""
+        """(id, count, centroid sum, first, last) of every active or dormant story;
+        the sum as stored (float32, read-only): start-up only normalises most."""
         for story_id, count, blob, first, last in self._db.execute(
             "SELECT id, article_count, centroid_sum, first_seen, last_updated FROM stories "
             "WHERE status IN ('active', 'dormant') AND article_count > 0 ORDER BY id"):
-            yield StoryId(story_id), count, np.frombuffer(blob, dtype=np.float64), first, last
+            yield StoryId(story_id), count, np.frombuffer(blob, dtype=np.float32), first, last
 
     def stories_quiet_since(self, statuses: Sequence[str], cutoff: float) -> list[StoryId]:
         """Dated stories in ``statuses`` whose newest article is older than ``cutoff``."""

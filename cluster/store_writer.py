@@ -11,7 +11,7 @@ import numpy as np
 
 from cluster.articles import Article
 from cluster.placement import Placements
-from cluster.records import Presentation, StoryEvent, vector_blob
+from cluster.records import Presentation, StoryEvent, sum_blob, vector_blob
 from cluster.store_reader import Reader
 from cluster.types import ArticleKey, StoryId, Vector
 
@@ -173,7 +173,7 @@ class Writer(Reader):
             "article_count = ?, centroid_sum = ?, merged_into = ?, dirty = 1 "
             "WHERE id = ?",
             (status, first_seen, last_updated, activity, article_count,
-             np.ascontiguousarray(centroid_sum, dtype=np.float64).tobytes(), merged_into,
+             sum_blob(centroid_sum), merged_into,
              story_id),
         )
 

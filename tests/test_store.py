@@ -197,3 +197,66 @@ def test_migration_moves_vectors_and_sketches_out_of_article_rows(
     left = sqlite3.connect(path).execute("SELECT COUNT(*) FROM article_vectors").fetchone()[0]
     assert left == 0  # a deleted article's vector goes with it
     store.close()
+
+
+def test_migration_narrows_centroid_sums_and_keeps_ids_and_references(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:7], start=1):  # a store from before 8
+        old.executescript(script)
+        old.execute(f"PRAGMA user_version = {number}")
+    total = np.random.default_rng(5).normal(size=8)
+    for story_id in (1, 2, 3):
+        old.execute(
+            "INSERT INTO stories (id, activity, article_count, source_count, centroid_sum, "
+            "label, summary, hotness) VALUES (?, 4.0, 1, 1, ?, 'label', '[]', 2.5)",
+            (story_id, (total * story_id).tobytes()))
+    old.execute("DELETE FROM stories WHERE id = 3")  # the newest id was used once
+    old.execute(
+        "INSERT INTO articles (id, title, text, source, url, published_at, lang, content_hash, "
+        "embed_hash, duplicate_of, ingested_at) "
+        "VALUES ('a', 't', 'b', 'Wire', NULL, 5.0, 'en', 'c', 'e', NULL, 1.0)")
+    old.execute("INSERT INTO article_vectors (key, vector) VALUES (1, ?)", (vec(3).tobytes(),))
+    old.execute("INSERT INTO assignments VALUES (1, 2, 0.9, 0)")
+    old.commit()
+    old.close()
+
+    store = SQLiteStore(path)
+    assert store.schema_version == len(MIGRATIONS)
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT LENGTH(centroid_sum) FROM stories WHERE id = 2").fetchone() == (32,)
+    indexes = {r[0] for r in raw.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'stories'")}
+    assert {"stories_activity", "stories_hotness", "stories_dirty"} <= indexes
+    with store.read() as reader:
+        row = reader.story(StoryId(2))
+        assert row is not None and row.label == "label" and row.hotness == 2.5
+        assert row.centroid_sum.dtype == np.float64
+        np.testing.assert_allclose(row.centroid_sum, total * 2, rtol=1e-6)
+        stored = reader.article_by_id("a")
+        assert stored is not None and stored.story_id == 2
+    with store.write() as writer:
+        assert writer.create_story() == 4  # a deleted story's id is never handed out again
+    with pytest.raises(sqlite3.IntegrityError), store.write() as writer:
+        writer.assign(stored.key, StoryId(99), 0.5, False)  # references are enforced again
+    store.close()
+
+
+def test_a_migration_that_would_orphan_rows_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("INSERT INTO stories (id, activity, article_count, source_count, "
+                    "centroid_sum) VALUES (1, 0, 0, 0, x'')")
+    orphaning = "DELETE FROM stories; INSERT INTO assignments VALUES (1, 1, NULL, 1)"
+    monkeypatch.setattr("cluster.store.MIGRATIONS", (*MIGRATIONS, orphaning))
+    with pytest.raises(sqlite3.IntegrityError, match="assignments"):
+        SQLiteStore(path)
+    monkeypatch.undo()
+    reopened = SQLiteStore(path)  # rolled back whole: the story is still there
+    assert reopened.schema_version == len(MIGRATIONS)
+    with reopened.read() as reader:
+        assert reader.story(StoryId(1)) is not None
+    reopened.close()
