@@ -166,4 +166,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX stories_activity_all ON stories (activity DESC, id DESC);
     CREATE INDEX stories_dirty ON stories (id) WHERE dirty = 1;
     """,
+    # 9: the stories split apart, read at every start, without scanning every
+    # story event (1.46 million at a million articles: 0.9 s from a cold disk).
+    """
+    CREATE INDEX story_events_splits ON story_events (story_id) WHERE kind = 'split';
+    """,
 )
