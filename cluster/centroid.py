@@ -123,6 +123,11 @@ class CentroidTable:
         if self._batch_top is not None:
             self._touched.add(row)
 
+    @property
+    def capacity(self) -> int:
+        """Stories the matrix holds before it must grow."""
+        return len(self._matrix)
+
     def reserve(self, more: int) -> None:
         """Room for ``more`` stories beyond those held, allocated at once, so
         that a restore of 150,000 quiet stories does not copy a matrix that

@@ -124,24 +124,34 @@ class OnlineClusterer:
         self.apart_: set[tuple[StoryId, StoryId]] = set()
 
     # -- state ---------------------------------------------------------------
+    def quiet_cutoff(self, now: float | None) -> float | None:
+        """Stories last updated before this are quiet at ``now`` (None: all are kept
+        whole, as without a loader nothing could read a quiet story back)."""
+        if now is None or self.loader is None:
+            return None
+        return now - self.params.window_days * SECONDS_PER_DAY
+
     def restore(
         self, stories: Iterable[tuple[StoryId, int, np.ndarray, float | None, float | None]],
-        now: float | None = None,
+        now: float | None = None, quiet_expected: int = 0,
     ) -> None:
         """Load live stories as (id, count, sum, first, last). With ``now`` and a
         loader, those outside the join window keep only their centroid; lexical
-        profiles are loaded when first needed."""
-        cutoff = None if now is None or self.loader is None else (
-            now - self.params.window_days * SECONDS_PER_DAY)
+        profiles are loaded when first needed. ``quiet_expected`` (about how
+        many will be quiet) sizes the quiet table once: each block of centroids
+        then goes straight in, and no second copy of them is ever held."""
+        cutoff = self.quiet_cutoff(now)
+        if cutoff is not None:
+            self.quiet_.reserve(quiet_expected)
         quiet_ids: list[StoryId] = []
         quiet_sums: list[np.ndarray] = []
-        quiet_blocks: list[np.ndarray] = []
         for story_id, count, total, first, last in stories:
             if cutoff is not None and last is not None and last < cutoff:
                 quiet_ids.append(story_id)
                 quiet_sums.append(total)
                 if len(quiet_sums) >= RESTORE_BLOCK:
-                    quiet_blocks.append(_directions(quiet_sums))
+                    self.quiet_.put_many(quiet_ids, _directions(quiet_sums))
+                    quiet_ids = []
                 continue
             lazy = None if self.loader is not None else Profile()
             state = StoryState(count, np.array(total, dtype=np.float64), first, last, lazy)
@@ -149,12 +159,7 @@ class OnlineClusterer:
             self._place(story_id, state)
             self.changed_.add(story_id)
         if quiet_sums:
-            quiet_blocks.append(_directions(quiet_sums))
-        self.quiet_.reserve(len(quiet_ids))
-        start = 0
-        for block in quiet_blocks:
-            self.quiet_.put_many(quiet_ids[start:start + len(block)], block)
-            start += len(block)
+            self.quiet_.put_many(quiet_ids, _directions(quiet_sums))
 
     def state(self, story_id: StoryId) -> StoryState | None:
         """A live story's full state, read back from the store if it is quiet."""

@@ -183,7 +183,10 @@ class StoryService(ServiceReads, ServiceMaintenance, ServiceRebuild):
             self.terms = TermStats(reader.article_count(), reader.term_frequencies())
             clock = reader.meta("stream_time")
             self._now = None if clock is None else float(clock)
-            self.clusterer.restore(reader.live_story_states(), self._clock())
+            now = self._clock()
+            cutoff = self.clusterer.quiet_cutoff(now)
+            expected = 0 if cutoff is None else reader.live_stories_before(cutoff)
+            self.clusterer.restore(reader.live_story_states(), now, expected)
             self.clusterer.apart_.update(reader.split_pairs())
 
     def _load_duplicates(self) -> None:

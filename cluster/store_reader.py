@@ -179,6 +179,13 @@ class Reader:
             "WHERE status IN ('active', 'dormant') AND article_count > 0 ORDER BY id"):
             yield StoryId(story_id), count, np.frombuffer(blob, dtype=np.float32), first, last
 
+    def live_stories_before(self, cutoff: float) -> int:
+        """About how many active or dormant stories were last active before
+        ``cutoff``: counted on the activity index alone, without reading a row."""
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM stories WHERE status IN ('active', 'dormant') "
+            "AND activity < ?", (cutoff,)).fetchone()[0])
+
     def stories_quiet_since(self, statuses: Sequence[str], cutoff: float) -> list[StoryId]:
         """Dated stories in ``statuses`` whose newest article is older than ``cutoff``."""
         marks = ",".join("?" * len(statuses))

@@ -12,6 +12,7 @@ from cluster.articles import Article
 from cluster.centroid import CentroidTable, StoryState
 from cluster.clustering import Neighbour, OnlineClusterer
 from cluster.embedding import normalise_rows
+from cluster.lexical import Profile
 from cluster.service import StoryService
 from cluster.settings import ClusterParams
 from cluster.types import StoryId
@@ -181,6 +182,44 @@ def test_putting_many_centroids_at_once_gives_what_one_at_a_time_gives() -> None
     np.testing.assert_array_equal(one.rows(one.stories()), many.rows(many.stories()))
     query = normalise_rows(rng.normal(size=(1, 8)))[0]
     assert one.nearest(query, 20) == many.nearest(query, 20)
+
+
+class NoLoader:
+    """A loader that is never asked: restore only sorts stories into tables."""
+
+    def state(self, story_id: StoryId) -> StoryState | None:
+        raise AssertionError("restore read a story back")
+
+    def profile(self, story_id: StoryId) -> Profile:
+        raise AssertionError("restore read a profile back")
+
+
+def test_restore_puts_quiet_stories_in_blocks_sized_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("cluster.clustering.RESTORE_BLOCK", 64)  # several blocks
+    rng = np.random.default_rng(8)
+    day = 86_400.0
+    now = 100 * day
+    sums = rng.normal(size=(300, 8)).astype(np.float32)
+    # ids 1..300; every third story was updated inside the 3-day window
+    rows = [(StoryId(n + 1), 3, sums[n], 0.0, now - (day if n % 3 == 0 else 10 * day))
+            for n in range(300)]
+    quiet = [r for r in rows if r[4] < now - 3 * day]
+    sized, unsized = (OnlineClusterer(ClusterParams(window_days=3), 8, NoLoader())
+                      for _ in range(2))
+    sized.restore(iter(rows), now, quiet_expected=len(quiet))
+    unsized.restore(iter(rows), now)
+    for clusterer in (sized, unsized):
+        assert clusterer.quiet_.stories() == [r[0] for r in quiet]
+        assert sorted(clusterer.stories_) == [r[0] for r in rows if r not in quiet]
+        expected = normalise_rows(np.stack([r[2] for r in quiet]).astype(np.float64))
+        np.testing.assert_allclose(clusterer.quiet_.rows(clusterer.quiet_.stories()),
+                                   expected, rtol=1e-6, atol=1e-7)
+        state = clusterer.stories_[StoryId(1)]
+        assert state.total.dtype == np.float64  # joinable sums are updated in float64
+        np.testing.assert_allclose(state.total, sums[0])
+    assert sized.quiet_.capacity == len(quiet) < unsized.quiet_.capacity  # once, not doubled
 
 
 def test_merge_candidates_need_convergence_and_time_overlap() -> None:
