@@ -13,7 +13,7 @@ import pytest
 from cluster.articles import Article
 from cluster.lexical import TermStats, article_terms
 from cluster.service import StoryService
-from cluster.splitting import checkpoints_crossed, propose_split
+from cluster.splitting import _Points, _two_means_from, checkpoints_crossed, propose_split
 from cluster.types import Matrix
 from tests.conftest import BASE_TIME, make_settings
 
@@ -72,6 +72,54 @@ def test_two_events_split_and_one_event_does_not() -> None:
     # each half needs three members
     few = texts[:2] + texts[4:10]
     assert propose_split(vectors[:6], weights_of(few), threshold=0.5, dense_share=0.6) is None
+
+
+# Two events of five members each (terms a* and b*), sharing some s* terms; the
+# member least like the story as a whole is the last one, of event b.
+MIXED = [
+    {"b2": 0.3, "b1": 0.5, "b5": 0.6, "b4": 0.6, "s1": 0.6, "s3": 1.3, "s2": 0.1},
+    {"a4": 0.9, "a7": 0.4, "a1": 0.2, "a2": 0.9, "s0": 1.0, "s3": 1.2, "s5": 0.9},
+    {"a0": 0.6, "a3": 0.4, "a4": 0.6, "a2": 0.7, "s3": 1.1},
+    {"a5": 0.8, "a4": 0.9, "a7": 0.6, "a3": 0.4, "s2": 0.3, "s5": 0.9, "s0": 0.8},
+    {"a7": 0.5, "a4": 0.3, "a2": 0.2, "a0": 0.7, "s4": 1.0},
+    {"b4": 0.7, "b0": 0.2, "b5": 0.9, "b2": 0.4, "s0": 0.4, "s5": 0.9, "s3": 0.2},
+    {"b4": 0.4, "b7": 0.6, "b5": 0.7, "b2": 0.6},
+    {"a5": 0.7, "a7": 0.7, "a3": 0.2, "a4": 1.0},
+    {"b3": 0.5, "b5": 0.2, "b7": 1.0, "b0": 0.9},
+    {"b2": 0.2, "b3": 0.1, "b1": 0.6, "b0": 0.2, "s1": 0.6, "s0": 0.4, "s4": 0.4},
+]
+EVENT_B = [True, False, False, False, False, True, True, False, True, True]
+
+
+def test_the_best_of_several_starts_finds_the_events_cut_one_start_misses() -> None:
+    vectors = np.tile(np.eye(1, 8, dtype=np.float32), (len(MIXED), 1))
+    points = _Points(vectors, MIXED, dense_share=0.6)
+    everyone = np.ones(len(MIXED), dtype=bool)
+    first = int(np.argmin(points.dot(points.total(everyone))))
+    second = int(np.argmin(points.dot(points.point(first))))
+    one_start = _two_means_from(points, first, second) == 1
+    assert one_start.tolist() not in (EVENT_B, [not b for b in EVENT_B])
+    mask = propose_split(vectors, MIXED, threshold=0.5, dense_share=0.6)
+    assert mask is not None
+    assert mask.tolist() in (EVENT_B, [not b for b in EVENT_B])
+
+
+def test_sparse_points_score_as_the_dense_blend_does() -> None:
+    rng = np.random.default_rng(6)
+    vectors = rng.normal(size=(7, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    weights = [{f"t{int(t)}": float(rng.random()) for t in rng.integers(0, 12, 5)}
+               for _ in range(7)]
+    terms = list(dict.fromkeys(t for w in weights for t in w))  # first seen first, as _Points
+    lexical = np.array([[w.get(t, 0.0) for t in terms] for w in weights])
+    dense = np.hstack([np.sqrt(0.6) * vectors.astype(np.float64), np.sqrt(0.4) * lexical])
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    points = _Points(vectors, weights, dense_share=0.6)
+    members = np.array([True, False, True, True, False, False, True])
+    total = points.total(members)
+    np.testing.assert_allclose(np.concatenate(total), dense[members].sum(axis=0))
+    np.testing.assert_allclose(points.dot(total), dense @ dense[members].sum(axis=0))
+    np.testing.assert_allclose(points.profile(members), lexical[members].sum(axis=0))
 
 
 def stories_of(service: StoryService) -> dict[int, set[str]]:
