@@ -272,8 +272,11 @@ class OnlineClusterer:
                 sleeping.add(story_id)
         best: tuple[float, StoryId] | None = None
         for story_id in sorted(candidates):
+            # A quiet story read back for a wake-up check is in memory but not in
+            # the recent table; an older article can still be within its window.
+            recent = story_id in self.centroids_
             value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms,
-                               similarities.of(story_id))
+                               similarities.of(story_id) if recent else None)
             if best is None or value > best[0]:
                 best = (value, story_id)
         threshold = self.threshold_for(body_chars)
