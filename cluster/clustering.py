@@ -250,13 +250,17 @@ class OnlineClusterer:
     def predict_one(
         self, vector: Vector, timestamp: float | None, neighbours: Sequence[Neighbour],
         body_chars: int | None = None, terms: Weights | None = None,
-        batch_row: int | None = None,
+        batch_row: int | None = None, exclude: StoryId | None = None,
     ) -> Decision:
         """The story this article would join (nothing changes). ``body_chars``
-        calibrates the threshold for short texts (see ``threshold_for``)."""
+        calibrates the threshold for short texts (see ``threshold_for``);
+        ``exclude`` is a story not to consider (the article's own, when a
+        stored article is judged again)."""
         best_member: dict[StoryId, float] = {}
         for neighbour in neighbours:  # best similarity first per story
             story_id = neighbour.story_id
+            if story_id == exclude:
+                continue
             previous = best_member.get(story_id)
             if previous is None or neighbour.similarity > previous:
                 best_member[story_id] = neighbour.similarity
@@ -265,7 +269,9 @@ class OnlineClusterer:
         best_member = {s: v for s, v in best_member.items() if self.is_joinable(s, timestamp)}
         candidates = set(best_member)
         similarities = self.centroids_.similarities(vector, batch_row)
-        for story_id, _ in similarities.nearest(self.params.centroid_candidates):
+        wanted = self.params.centroid_candidates
+        nearest = similarities.nearest(wanted + (exclude is not None))
+        for story_id in [s for s, _ in nearest if s != exclude][:wanted]:
             if self.is_joinable(story_id, timestamp):
                 candidates.add(story_id)
             else:
@@ -425,6 +431,13 @@ class OnlineClusterer:
         penalty = self.params.time_weight * (1.0 - self.pair_time_factor(a, b))
         return mixed * (1.0 - penalty)
 
+    def larger_first(self, a: StoryId, b: StoryId) -> tuple[StoryId, StoryId]:
+        """The pair as (keeps its id, is absorbed) in a merge: the larger story
+        keeps it; of two the same size, the older (lower id)."""
+        if (self.stories_[a].count, -a) >= (self.stories_[b].count, -b):
+            return a, b
+        return b, a
+
     def merge_candidates(self, now: float | None) -> list[tuple[StoryId, StoryId, float]]:
         """Pairs of joinable stories that have converged: their merge score
         reaches ``merge_threshold``. Only pairs with a story changed since the
@@ -455,13 +468,10 @@ class OnlineClusterer:
                 if other == story or dense < floor or pair in seen or pair in self.apart_:
                     continue
                 seen.add(pair)
-                a, b = self.stories_[story], self.stories_[other]
                 value = self.merge_score(story, other, dense)
                 if value < threshold:
                     continue
-                big, small = (story, other) if (a.count, -story) >= (b.count, -other) else (
-                    other, story)
-                pairs.append((big, small, value))
+                pairs.append((*self.larger_first(story, other), value))
         pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
         return pairs
 

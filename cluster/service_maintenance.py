@@ -1,7 +1,8 @@
 """The service's maintenance, run inside each write transaction after the
 batch: stories' rows written, ageing (active, dormant, archived), merges of
-converged stories, splits of stories that took in two events, and story
-presentation when no background thread does it.
+converged stories, a second look at the batch's one-article stories, splits
+of stories that took in two events, and story presentation when no
+background thread does it.
 
 A mixin of ``StoryService``, like ``ServiceReads`` and ``ServiceRebuild``.
 """
@@ -13,20 +14,22 @@ from collections import Counter
 
 import numpy as np
 
-from cluster.clustering import SECONDS_PER_DAY, OnlineClusterer
+from cluster.clustering import SECONDS_PER_DAY, Neighbour, OnlineClusterer
 from cluster.duplicates import NearDuplicateIndex
+from cluster.index import VectorIndex
 from cluster.lexical import TermStats, Weights
 from cluster.presenter import BackgroundPresenter, present_dirty
 from cluster.settings import Settings
 from cluster.splitting import MIN_PART, checkpoints_crossed, propose_split
-from cluster.store import Writer
-from cluster.types import StoryId
+from cluster.store import Reader, Writer
+from cluster.types import StoryId, Vector
 
 
 class ServiceMaintenance:
     settings: Settings
     clusterer: OnlineClusterer
     duplicates: NearDuplicateIndex
+    index: VectorIndex
     terms: TermStats
     _pending: set[StoryId]
     _grown: Counter[StoryId]
@@ -39,6 +42,12 @@ class ServiceMaintenance:
     def _weights(self, title: str, text: str) -> Weights:
         raise NotImplementedError
 
+    def _neighbours(
+        self, reader: Reader, vector: Vector, exclude: int | None, k: int,
+        pairs: list[tuple[int, float]] | None = None,
+    ) -> list[Neighbour]:
+        raise NotImplementedError
+
     def _maintain(self, writer: Writer) -> None:
         """Age stories, merge converged ones, refresh labels of changed stories."""
         self._save_pending(writer)
@@ -47,6 +56,7 @@ class ServiceMaintenance:
         self._age_stories(writer, now)
         self.clusterer.age(now)
         self._merge_stories(writer, now)
+        self._rejudge_new_stories(writer, now)
         self._split_stories(writer, now)
         if self._present_per_batch and self._presenter is None:
             present_dirty(writer, self.clusterer, self.terms,
@@ -60,20 +70,70 @@ class ServiceMaintenance:
             if keep in merged or absorb in merged:
                 continue
             merged.update((keep, absorb))
-            writer.move_assignments(absorb, keep)
-            self.clusterer.merge(keep, absorb)
-            self._save_state(writer, keep)
-            writer.set_status(absorb, "merged")
-            absorbed = writer.story(absorb)
-            if absorbed is not None:
-                writer.save_story(
-                    absorb, status="merged", first_seen=absorbed.first_seen,
-                    last_updated=absorbed.last_updated, activity=absorbed.activity,
-                    article_count=0, centroid_sum=absorbed.centroid_sum, merged_into=keep,
-                )
-            writer.add_event(keep, "merged", now, other_id=absorb)
-            writer.add_event(absorb, "merged", now, other_id=keep)
-            writer.forget_presented_count(keep)  # a merged story is relabelled
+            self._fold(writer, keep, absorb, now)
+
+    def _fold(self, writer: Writer, keep: StoryId, absorb: StoryId, now: float | None) -> None:
+        """Merge story ``absorb`` into ``keep``, in the clusterer and the store."""
+        writer.move_assignments(absorb, keep)
+        self.clusterer.merge(keep, absorb)
+        self._save_state(writer, keep)
+        writer.set_status(absorb, "merged")
+        absorbed = writer.story(absorb)
+        if absorbed is not None:
+            writer.save_story(
+                absorb, status="merged", first_seen=absorbed.first_seen,
+                last_updated=absorbed.last_updated, activity=absorbed.activity,
+                article_count=0, centroid_sum=absorbed.centroid_sum, merged_into=keep,
+            )
+        writer.add_event(keep, "merged", now, other_id=absorb)
+        writer.add_event(absorb, "merged", now, other_id=keep)
+        writer.forget_presented_count(keep)  # a merged story is relabelled
+
+    def _rejudge_new_stories(self, writer: Writer, now: float | None) -> None:
+        """Judge again each story that this batch started and that still holds
+        only its first article. When that article arrived, the batch's later
+        articles were not there to compare with; the story it belongs to may
+        have started or grown since. If the join rule (the same score and
+        threshold) now places it in another story, the two merge. One search
+        of the index serves all of them."""
+        clusterer = self.clusterer
+        lonely = [story_id for story_id in sorted(self._grown)
+                  if (state := clusterer.stories_.get(story_id)) is not None
+                  and state.count == 1 and story_id in clusterer.centroids_]
+        if not lonely:
+            return
+        firsts = writer.first_members(lonely)
+        articles = writer.articles_by_keys(firsts.values())
+        lonely = [story_id for story_id in lonely
+                  if story_id in firsts and firsts[story_id] in articles]
+        if not lonely:
+            return
+        keys = [firsts[story_id] for story_id in lonely]
+        vectors = writer.vectors(keys)
+        k = self.settings.cluster.neighbours
+        scores, found = self.index.search(vectors, k + 1)
+        moves: list[tuple[float, StoryId, StoryId]] = []
+        for row, story_id in enumerate(lonely):
+            article = articles[keys[row]]
+            pairs = [(int(key), float(score))
+                     for key, score in zip(found[row], scores[row], strict=True)
+                     if key >= 0 and key != keys[row]]
+            decision = clusterer.predict_one(
+                vectors[row], article.published_at,
+                self._neighbours(writer, vectors[row], keys[row], k, pairs),
+                body_chars=len(article.text), terms=self._weights(article.title, article.text),
+                exclude=story_id)
+            if decision.story_id is not None:
+                moves.append((decision.score, story_id, decision.story_id))
+        # Best first. A story that another one joined meanwhile is no longer
+        # one article, and one whose chosen story was folded away is left as
+        # it is: each move is the decision that was made.
+        moves.sort(key=lambda move: (-move[0], move[1]))
+        for _, story_id, target in moves:
+            alone = clusterer.stories_.get(story_id)
+            if alone is None or alone.count != 1 or target not in clusterer.stories_:
+                continue
+            self._fold(writer, *clusterer.larger_first(target, story_id), now)
 
     def _split_stories(self, writer: Writer, now: float | None) -> None:
         """Split the stories of this batch that reached a check size and read as

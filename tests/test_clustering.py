@@ -268,6 +268,18 @@ def test_merge_candidates_need_convergence_and_time_overlap() -> None:
     assert [(a, b) for a, b, _ in clusterer.merge_candidates(None)] == [(1, 2)]
 
 
+def test_predict_one_can_leave_a_story_out() -> None:
+    params = ClusterParams(join_threshold=0.5, headline_threshold=0.5, lexical_weight=0.0)
+    clusterer = OnlineClusterer(params, 2)
+    own, other = unit([1, 0]), unit([1, 0.3])
+    clusterer.learn_one(StoryId(1), own, 0.0)
+    clusterer.learn_one(StoryId(2), other, 0.0)
+    neighbours = [Neighbour(1.0, StoryId(1), 0.0), Neighbour(float(own @ other), StoryId(2), 0.0)]
+    assert clusterer.predict_one(own, 0.0, neighbours).story_id == 1
+    assert clusterer.predict_one(own, 0.0, neighbours, exclude=StoryId(1)).story_id == 2
+    assert clusterer.predict_one(own, 0.0, neighbours[:1], exclude=StoryId(1)).story_id == 2
+
+
 def test_batch_centroid_scores_equal_fresh_ones_while_stories_change() -> None:
     rng = np.random.default_rng(11)
     table = CentroidTable(8)

@@ -243,6 +243,39 @@ def test_rebuild_keeps_story_ids_and_search_results(
     assert service.readiness().in_sync
 
 
+def test_a_lonely_first_article_joins_the_story_its_batch_formed(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    # b1 shares no word with a1 and starts its own story; a-b then joins a1's
+    # story and makes it one that b1 fits (best member 0.68, centroid 0.37).
+    # Merges are off, so only the second look after the batch can move b1.
+    params = {"join_threshold": 0.5, "headline_threshold": 0.5, "lexical_weight": 0.0,
+              "merge_threshold": 1.01}
+    svc = StoryService(make_settings(tmp_path, cluster=params))
+    first, lonely, bridge = svc.ingest([
+        make_article("alpha bravo charlie delta", id="a1"),
+        make_article("echo foxtrot golf hotel", id="b1"),
+        make_article("alpha bravo charlie delta echo foxtrot golf hotel", id="a-b"),
+    ])
+    assert lonely.new_story and not bridge.new_story
+    assert bridge.story_id == first.story_id != lonely.story_id
+    assignments = svc.assignments()
+    assert assignments["b1"] == assignments["a1"] == first.story_id
+    detail = svc.get_story(lonely.story_id)
+    assert detail.merged_into == first.story_id and detail.story.article_count == 3
+    with svc.store.read() as reader:
+        kinds = [(e.kind, e.other_id) for e in reader.story_events(first.story_id)]
+    assert ("merged", lonely.story_id) in kinds
+    # an article that fits nothing stays on its own
+    alone = svc.ingest([make_article("india mango harvest", id="c1")])[0]
+    assignments = svc.assignments()
+    assert alone.new_story and assignments["c1"] == alone.story_id
+    svc.close()
+    reopened = StoryService(make_settings(tmp_path, cluster=params))
+    assert reopened.assignments() == assignments
+    assert reopened.readiness().in_sync
+
+
 def test_converging_stories_merge_and_the_old_id_keeps_answering(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
