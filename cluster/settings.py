@@ -89,10 +89,12 @@ class ClusterParams(BaseModel):
         "allsides_dev 0.004 BCubed F1 (recurring topics are new events). Above 1 disables it.",
     )
     split_threshold: float = Field(
-        0.5, ge=0.0, le=1.0,
+        0.6, ge=0.0, le=1.0,
         description="Maintenance splits a full-text story whose members fall into two groups "
-        "(dense and TF-IDF two-means, 3+ members each) whose lexical profiles have a cosine "
-        "below this: two similar events that one story took in. 0 disables it.",
+        "(dense and TF-IDF two-means, 3+ members each) whose word profiles are less alike "
+        "than this, corrected for how much each group's own members agree (the mean "
+        "similarity of pairs across the groups over that of pairs within them): two "
+        "similar events that one story took in. 0 disables it.",
     )
     merge_threshold: float = Field(
         0.5, ge=-1.0, le=1.01,

@@ -10,7 +10,8 @@ groups: a two-way partition of the members, by dense vectors and TF-IDF
 vectors together (two-means, the best of runs from several starts), gives
 halves whose lexical profiles (the events' names, places and figures)
 overlap little. A story is split when both halves have ``MIN_PART`` members
-and their profiles' cosine is below ``split_threshold``.
+and their overlap, corrected for how much each half's own members agree
+(``corrected_overlap``), is below ``split_threshold``.
 
 Only full-text stories are split: on bare headlines two halves of one story
 share few words by chance alone, so low overlap is no evidence of two events
@@ -77,6 +78,7 @@ class _Points:
         self.values = np.asarray(values, dtype=np.float64)
         dense = math.sqrt(dense_share) * np.asarray(vectors, dtype=np.float64)
         lexical_sq = np.bincount(self.rows, weights=self.values ** 2, minlength=self.count)
+        self.lexical_sq = lexical_sq
         norms = np.sqrt((dense ** 2).sum(axis=1) + (1.0 - dense_share) * lexical_sq)
         scale = 1.0 / np.maximum(norms, 1e-12)
         self.dense = dense * scale[:, None]
@@ -103,6 +105,32 @@ class _Points:
         chosen = members[self.rows]
         return np.bincount(self.columns[chosen], weights=self.values[chosen],
                            minlength=self.terms)
+
+
+def corrected_overlap(points: _Points, members: np.ndarray) -> float:
+    """How alike the word profiles of the two halves (``members`` true / false)
+    are, corrected for attenuation (Spearman): the mean similarity of pairs
+    across the halves over the geometric mean of the mean similarity of pairs
+    within each. A profile is a sum of a few noisy reports, so the plain
+    cosine of two profiles is lower the fewer the members and the more their
+    wording varies, for two halves of one event as for two events. Corrected,
+    a random halving of one event scores about 1 whatever its size or
+    wording (a cut chosen to separate the halves, less), and two events by
+    how much their own vocabularies overlap. Infinite (never a split) when a
+    half's members share no words."""
+    halves = []
+    for half in (~members, members):
+        profile = points.profile(half)
+        size = int(half.sum())
+        if size < 2:
+            return math.inf
+        own = float(points.lexical_sq[half].sum())  # each member with itself
+        halves.append((profile, size, (float(profile @ profile) - own) / (size * (size - 1))))
+    (first, first_size, first_within), (second, second_size, second_within) = halves
+    if first_within * second_within <= 1e-12:
+        return math.inf
+    across = float(first @ second) / (first_size * second_size)
+    return across / math.sqrt(first_within * second_within)
 
 
 def _length(centre: tuple[np.ndarray, np.ndarray]) -> float:
@@ -169,10 +197,7 @@ def propose_split(
     sizes = np.bincount(labels, minlength=2)
     if sizes.min() < MIN_PART:
         return None
-    first, second = points.profile(labels == 0), points.profile(labels == 1)
-    norms = float(np.linalg.norm(first) * np.linalg.norm(second))
-    overlap = float(first @ second) / norms if norms > 0 else 0.0
-    if overlap >= threshold:
-        return None
     mask: np.ndarray = labels == 1
+    if corrected_overlap(points, mask) >= threshold:
+        return None
     return mask

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -13,7 +14,13 @@ import pytest
 from cluster.articles import Article
 from cluster.lexical import TermStats, article_terms
 from cluster.service import StoryService
-from cluster.splitting import _Points, _two_means_from, checkpoints_crossed, propose_split
+from cluster.splitting import (
+    _Points,
+    _two_means_from,
+    checkpoints_crossed,
+    corrected_overlap,
+    propose_split,
+)
 from cluster.types import Matrix
 from tests.conftest import BASE_TIME, make_settings
 
@@ -89,6 +96,52 @@ MIXED = [
     {"b2": 0.2, "b3": 0.1, "b1": 0.6, "b0": 0.2, "s1": 0.6, "s0": 0.4, "s4": 0.4},
 ]
 EVENT_B = [True, False, False, False, False, True, True, False, True, True]
+
+
+def _unit(weights: dict[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(v * v for v in weights.values()))
+    return {term: value / norm for term, value in weights.items()}
+
+
+def _plain_cosine(points: _Points, mask: np.ndarray) -> float:
+    first, second = points.profile(~mask), points.profile(mask)
+    return float(first @ second) / float(np.linalg.norm(first) * np.linalg.norm(second))
+
+
+def test_corrected_overlap_is_across_over_within_similarity() -> None:
+    # within A: 1.0; within B: b1 . b2 = 0.8; across: (0 + 0.6 + 0 + 0.6) / 4 = 0.3
+    weights = [{"x": 1.0}, {"x": 1.0}, {"y": 1.0}, {"x": 0.6, "y": 0.8}]
+    points = _Points(np.tile(np.eye(1, 4, dtype=np.float32), (4, 1)), weights, 0.6)
+    mask = np.array([False, False, True, True])
+    assert corrected_overlap(points, mask) == pytest.approx(0.3 / math.sqrt(0.8))
+    apart = _Points(points.dense, [{"x": 1.0}, {"x": 1.0}, {"y": 1.0}, {"z": 1.0}], 0.6)
+    assert corrected_overlap(apart, mask) == math.inf  # b1 and b2 share no word
+
+
+def test_one_event_in_varied_words_is_not_split_two_close_events_are() -> None:
+    vectors = np.tile(np.eye(1, 8, dtype=np.float32), (8, 1))
+    # One event: every report shares two terms and words the rest its own way.
+    # Any two reports have similarity 0.2, so a halving's plain profile cosine
+    # is 0.43 (below 0.5, which used to split it); corrected, it is 1.
+    varied = [_unit({"c0": 1, "c1": 1, **{f"u{i}_{j}": 1 for j in range(8)}})
+              for i in range(6)]
+    points = _Points(vectors[:6], varied, 0.6)
+    halves = np.array([False] * 3 + [True] * 3)
+    assert _plain_cosine(points, halves) == pytest.approx(3 / 7)
+    assert corrected_overlap(points, halves) == pytest.approx(1.0)
+    assert propose_split(vectors[:6], varied, threshold=0.6, dense_share=0.6) is None
+    # Two events sharing four of seven terms, each reported in near-identical
+    # words: the plain cosine (0.55) is above 0.5, the corrected one (0.57)
+    # shows the events' own overlap, and the story splits.
+    close = [_unit({**{f"s{j}": 1 for j in range(4)}, **{f"{e}{j}": 1 for j in range(3)},
+                    f"{e}-{i}": 1})
+             for e in "ab" for i in range(4)]
+    mask = propose_split(vectors, close, threshold=0.6, dense_share=0.6)
+    assert mask is not None and mask.tolist() in ([False] * 4 + [True] * 4,
+                                                  [True] * 4 + [False] * 4)
+    points = _Points(vectors, close, 0.6)
+    assert _plain_cosine(points, mask) == pytest.approx(0.552, abs=1e-3)
+    assert corrected_overlap(points, mask) == pytest.approx(0.571, abs=1e-3)
 
 
 def test_the_best_of_several_starts_finds_the_events_cut_one_start_misses() -> None:
