@@ -421,13 +421,16 @@ class OnlineClusterer:
 
     def merge_score(self, a_id: StoryId, b_id: StoryId, dense: float) -> float:
         """The join score applied to two stories: centroid similarity blended
-        with lexical-profile similarity, times the time factor of their spans."""
+        with lexical-profile similarity, times the time factor of their spans.
+        The profiles' similarity is corrected for attenuation (as the split
+        test's is): two stories of one event, each a few reports in varied
+        words, have profiles less alike than the event's coverage is."""
         beta = self.params.lexical_weight
         mixed = dense
         a, b = self.stories_[a_id], self.stories_[b_id]
         if beta > 0.0:
-            mixed = (1.0 - beta) * dense + beta * self.profile(a, a_id).similarity(
-                self.profile(b, b_id))
+            mixed = (1.0 - beta) * dense + beta * self.profile(a, a_id).corrected_similarity(
+                self.profile(b, b_id), a.count, b.count)
         penalty = self.params.time_weight * (1.0 - self.pair_time_factor(a, b))
         return mixed * (1.0 - penalty)
 

@@ -102,16 +102,48 @@ class TermStats:
         return {t: w / norm for t, w in raw.items()} if norm else {}
 
 
-class Profile:
-    """A story's lexical profile: the sum of its members' vectors."""
+def corrected_cosine(
+    across: float, first: tuple[float, float, int], second: tuple[float, float, int],
+) -> float | None:
+    """The similarity of two groups' profiles corrected for attenuation
+    (Spearman): the mean similarity of pairs across the groups over the
+    geometric mean of the mean similarity of pairs within each. A profile is
+    the sum of a few noisy reports, so the plain cosine of two profiles is
+    lower the fewer their members and the more their wording varies, whether
+    the groups cover one event or two; corrected, a random halving of one
+    event scores about 1 whatever its size or wording, and two events by how
+    much their own vocabularies overlap.
 
-    __slots__ = ("norm2", "weights")
+    ``across`` is the dot product of the two profiles; each group is given as
+    (its profile's squared norm, its members' own squared norms summed, its
+    members). None when a group has fewer than two members or its members
+    share no words: there is nothing to correct by."""
+    within: list[float] = []
+    for norm2, own, count in (first, second):
+        if count < 2:
+            return None
+        within.append((norm2 - own) / (count * (count - 1)))
+    if within[0] * within[1] <= 1e-12:
+        return None
+    return across / (first[2] * second[2]) / math.sqrt(within[0] * within[1])
+
+
+class Profile:
+    """A story's lexical profile: the sum of its members' vectors (and of their
+    squared norms, for ``corrected_similarity``)."""
+
+    __slots__ = ("norm2", "own2", "weights")
 
     def __init__(self) -> None:
         self.weights: Weights = {}
         self.norm2 = 0.0
+        self.own2 = 0.0
 
     def add(self, vector: Mapping[str, float], sign: float = 1.0) -> None:
+        self._add_weights(vector, sign)
+        self.own2 = max(self.own2 + sign * sum(v * v for v in vector.values()), 0.0)
+
+    def _add_weights(self, vector: Mapping[str, float], sign: float = 1.0) -> None:
         for term, value in vector.items():
             old = self.weights.get(term, 0.0)
             new = old + sign * value
@@ -123,7 +155,8 @@ class Profile:
         self.norm2 = max(self.norm2, 0.0)
 
     def absorb(self, other: Profile) -> None:
-        self.add(other.weights)
+        self._add_weights(other.weights)
+        self.own2 += other.own2
 
     def cosine(self, vector: Mapping[str, float]) -> float:
         if self.norm2 <= 0.0 or not vector:
@@ -132,10 +165,25 @@ class Profile:
         dot = sum(value * weights.get(term, 0.0) for term, value in vector.items())
         return dot / math.sqrt(self.norm2)
 
+    def _dot(self, other: Profile) -> float:
+        small, large = (self, other) if len(self.weights) <= len(other.weights) else (other, self)
+        return sum(value * large.weights.get(term, 0.0) for term, value in small.weights.items())
+
     def similarity(self, other: Profile) -> float:
         """Cosine between two profiles."""
         if self.norm2 <= 0.0 or other.norm2 <= 0.0:
             return 0.0
-        small, large = (self, other) if len(self.weights) <= len(other.weights) else (other, self)
-        dot = sum(value * large.weights.get(term, 0.0) for term, value in small.weights.items())
-        return dot / math.sqrt(self.norm2 * other.norm2)
+        return self._dot(other) / math.sqrt(self.norm2 * other.norm2)
+
+    def corrected_similarity(self, other: Profile, count: int, other_count: int) -> float:
+        """``corrected_cosine`` of two stories' profiles (``count`` and
+        ``other_count`` members), at most 1; the plain cosine where there is
+        nothing to correct by (a one-article story)."""
+        if self.norm2 <= 0.0 or other.norm2 <= 0.0:
+            return 0.0
+        dot = self._dot(other)
+        corrected = corrected_cosine(dot, (self.norm2, self.own2, count),
+                                     (other.norm2, other.own2, other_count))
+        if corrected is None:
+            return dot / math.sqrt(self.norm2 * other.norm2)
+        return min(1.0, corrected)

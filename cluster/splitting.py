@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cluster.lexical import Weights
+from cluster.lexical import Weights, corrected_cosine
 from cluster.types import Matrix
 
 MIN_PART = 3
@@ -108,29 +108,16 @@ class _Points:
 
 
 def corrected_overlap(points: _Points, members: np.ndarray) -> float:
-    """How alike the word profiles of the two halves (``members`` true / false)
-    are, corrected for attenuation (Spearman): the mean similarity of pairs
-    across the halves over the geometric mean of the mean similarity of pairs
-    within each. A profile is a sum of a few noisy reports, so the plain
-    cosine of two profiles is lower the fewer the members and the more their
-    wording varies, for two halves of one event as for two events. Corrected,
-    a random halving of one event scores about 1 whatever its size or
-    wording (a cut chosen to separate the halves, less), and two events by
-    how much their own vocabularies overlap. Infinite (never a split) when a
-    half's members share no words."""
+    """``corrected_cosine`` of the word profiles of the two halves (``members``
+    true / false); infinite (never a split) where it is undefined."""
     halves = []
     for half in (~members, members):
         profile = points.profile(half)
-        size = int(half.sum())
-        if size < 2:
-            return math.inf
-        own = float(points.lexical_sq[half].sum())  # each member with itself
-        halves.append((profile, size, (float(profile @ profile) - own) / (size * (size - 1))))
-    (first, first_size, first_within), (second, second_size, second_within) = halves
-    if first_within * second_within <= 1e-12:
-        return math.inf
-    across = float(first @ second) / (first_size * second_size)
-    return across / math.sqrt(first_within * second_within)
+        halves.append((profile, (float(profile @ profile), float(points.lexical_sq[half].sum()),
+                                 int(half.sum()))))
+    (first, first_sizes), (second, second_sizes) = halves
+    corrected = corrected_cosine(float(first @ second), first_sizes, second_sizes)
+    return math.inf if corrected is None else corrected
 
 
 def _length(centre: tuple[np.ndarray, np.ndarray]) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -265,6 +266,26 @@ def test_merge_candidates_need_convergence_and_time_overlap() -> None:
     clusterer.learn_one(StoryId(2), unit([1, 0.02]), 3600.0)
     clusterer.learn_one(StoryId(3), unit([1, 0.02]), 3600.0 * 500)
     clusterer.learn_one(StoryId(4), unit([0, 1]), 0.0)
+    assert [(a, b) for a, b, _ in clusterer.merge_candidates(None)] == [(1, 2)]
+
+
+def test_two_stories_of_one_event_in_varied_words_merge() -> None:
+    # Each report shares two words with every other and words the rest its own
+    # way: the plain cosine of two 3-report profiles is 3/7, the corrected one
+    # 1, so the merge score (undated: 0.8 x) is 0.8 x (0.6 x 0.5 + 0.4 x 1).
+    params = ClusterParams(merge_threshold=0.5, lexical_weight=0.4)
+    clusterer = OnlineClusterer(params, 2)
+    angle = math.acos(0.5) / 2
+    for story, sign in ((1, 1), (2, -1)):
+        for i in range(3):
+            words = {"c0": 1.0, "c1": 1.0, **{f"u{story}{i}_{j}": 1.0 for j in range(8)}}
+            norm = math.sqrt(sum(v * v for v in words.values()))
+            clusterer.learn_one(StoryId(story), unit([math.cos(angle), sign * math.sin(angle)]),
+                                None, {t: v / norm for t, v in words.items()})
+    one, two = clusterer.stories_[StoryId(1)], clusterer.stories_[StoryId(2)]
+    assert one.profile is not None and two.profile is not None
+    assert one.profile.similarity(two.profile) == pytest.approx(3 / 7)
+    assert clusterer.merge_score(StoryId(1), StoryId(2), 0.5) == pytest.approx(0.8 * 0.7)
     assert [(a, b) for a, b, _ in clusterer.merge_candidates(None)] == [(1, 2)]
 
 

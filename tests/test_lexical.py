@@ -58,3 +58,36 @@ def test_the_stop_word_copy_is_scikit_learns() -> None:
     from cluster.stop_words import ENGLISH_STOP_WORDS as ours
 
     assert ours == frozenset(theirs)
+
+
+def _profile(*members: dict[str, float]) -> Profile:
+    profile = Profile()
+    for member in members:
+        profile.add(member)
+    return profile
+
+
+def test_corrected_similarity_divides_across_by_within_agreement() -> None:
+    # A: {x}, {x} (within 1); B: {y}, {0.6 x, 0.8 y} (within 0.8); across 0.3
+    first = _profile({"x": 1.0}, {"x": 1.0})
+    second = _profile({"y": 1.0}, {"x": 0.6, "y": 0.8})
+    assert first.own2 == pytest.approx(2.0) and second.own2 == pytest.approx(2.0)
+    assert first.corrected_similarity(second, 2, 2) == pytest.approx(0.3 / math.sqrt(0.8))
+    assert first.similarity(second) == pytest.approx(1.2 / math.sqrt(4 * 3.6))
+    # one article has no agreement to correct by: the plain cosine
+    single = _profile({"x": 0.6, "y": 0.8})
+    assert first.corrected_similarity(single, 2, 1) == pytest.approx(first.similarity(single))
+    # capped at 1: two halves of one tight event can score above it
+    assert first.corrected_similarity(_profile({"x": 1.0}, {"x": 0.8, "z": 0.6}), 2, 2) <= 1.0
+
+
+def test_own_norms_follow_add_remove_and_absorb() -> None:
+    merged = _profile({"a": 0.6, "b": 0.8}, {"a": 1.0})
+    merged.absorb(_profile({"c": 1.0}, {"b": 1.0}))
+    assert merged.own2 == pytest.approx(4.0)
+    assert merged.norm2 == pytest.approx(1.6 ** 2 + 1.8 ** 2 + 1.0)
+    merged.add({"c": 1.0}, sign=-1.0)
+    assert merged.own2 == pytest.approx(3.0)
+    rebuilt = _profile({"a": 0.6, "b": 0.8}, {"a": 1.0}, {"b": 1.0})
+    assert merged.own2 == pytest.approx(rebuilt.own2)
+    assert merged.norm2 == pytest.approx(rebuilt.norm2)
