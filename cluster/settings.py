@@ -29,7 +29,7 @@ class ClusterParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_assignment=True)
 
     join_threshold: float = Field(
-        0.4, ge=-1.0, le=1.0,
+        0.375, ge=-1.0, le=1.0,
         description="An article joins the best candidate story when its score reaches this; "
         "otherwise it starts a new story.",
     )
