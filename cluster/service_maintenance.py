@@ -24,6 +24,10 @@ from cluster.splitting import MIN_PART, checkpoints_crossed, propose_split
 from cluster.store import Reader, Writer
 from cluster.types import StoryId, Vector
 
+REJUDGE_BLOCK = 4096
+"""One-article stories judged again per index search (bounds the vectors and
+articles held at once)."""
+
 
 class ServiceMaintenance:
     settings: Settings
@@ -94,20 +98,38 @@ class ServiceMaintenance:
         only its first article. When that article arrived, the batch's later
         articles were not there to compare with; the story it belongs to may
         have started or grown since. If the join rule (the same score and
-        threshold) now places it in another story, the two merge. One search
-        of the index serves all of them."""
+        threshold) now places it in another story, the two merge. One index
+        search serves a block of them."""
         clusterer = self.clusterer
         lonely = [story_id for story_id in sorted(self._grown)
                   if (state := clusterer.stories_.get(story_id)) is not None
                   and state.count == 1 and story_id in clusterer.centroids_]
-        if not lonely:
-            return
+        moves: list[tuple[float, StoryId, StoryId]] = []
+        # in blocks: a re-cluster's single maintenance pass holds every
+        # one-article story of the store
+        for start in range(0, len(lonely), REJUDGE_BLOCK):
+            moves.extend(self._rejudged(writer, lonely[start:start + REJUDGE_BLOCK]))
+        # Best first. A story that another one joined meanwhile is no longer
+        # one article, and one whose chosen story was folded away is left as
+        # it is: each move is the decision that was made.
+        moves.sort(key=lambda move: (-move[0], move[1]))
+        for _, story_id, target in moves:
+            alone = clusterer.stories_.get(story_id)
+            if alone is None or alone.count != 1 or target not in clusterer.stories_:
+                continue
+            self._fold(writer, *clusterer.larger_first(target, story_id), now)
+
+    def _rejudged(
+        self, writer: Writer, lonely: list[StoryId],
+    ) -> list[tuple[float, StoryId, StoryId]]:
+        """(score, story, the story its article would now join) for those of
+        these one-article stories that the join rule places elsewhere."""
         firsts = writer.first_members(lonely)
         articles = writer.articles_by_keys(firsts.values())
         lonely = [story_id for story_id in lonely
                   if story_id in firsts and firsts[story_id] in articles]
         if not lonely:
-            return
+            return []
         keys = [firsts[story_id] for story_id in lonely]
         vectors = writer.vectors(keys)
         k = self.settings.cluster.neighbours
@@ -118,22 +140,14 @@ class ServiceMaintenance:
             pairs = [(int(key), float(score))
                      for key, score in zip(found[row], scores[row], strict=True)
                      if key >= 0 and key != keys[row]]
-            decision = clusterer.predict_one(
+            decision = self.clusterer.predict_one(
                 vectors[row], article.published_at,
                 self._neighbours(writer, vectors[row], keys[row], k, pairs),
                 body_chars=len(article.text), terms=self._weights(article.title, article.text),
                 exclude=story_id)
             if decision.story_id is not None:
                 moves.append((decision.score, story_id, decision.story_id))
-        # Best first. A story that another one joined meanwhile is no longer
-        # one article, and one whose chosen story was folded away is left as
-        # it is: each move is the decision that was made.
-        moves.sort(key=lambda move: (-move[0], move[1]))
-        for _, story_id, target in moves:
-            alone = clusterer.stories_.get(story_id)
-            if alone is None or alone.count != 1 or target not in clusterer.stories_:
-                continue
-            self._fold(writer, *clusterer.larger_first(target, story_id), now)
+        return moves
 
     def _split_stories(self, writer: Writer, now: float | None) -> None:
         """Split the stories of this batch that reached a check size and read as

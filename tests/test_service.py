@@ -244,7 +244,7 @@ def test_rebuild_keeps_story_ids_and_search_results(
 
 
 def test_a_lonely_first_article_joins_the_story_its_batch_formed(
-    tmp_path: Path, make_article: MakeArticle
+    tmp_path: Path, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # b1 shares no word with a1 and starts its own story; a-b then joins a1's
     # story and makes it one that b1 fits (best member 0.68, centroid 0.37).
@@ -274,6 +274,12 @@ def test_a_lonely_first_article_joins_the_story_its_batch_formed(
     reopened = StoryService(make_settings(tmp_path, cluster=params))
     assert reopened.assignments() == assignments
     assert reopened.readiness().in_sync
+    # A re-cluster judges every one-article story in its one maintenance pass,
+    # block by block: here b1 and c1, one per block.
+    monkeypatch.setattr("cluster.service_maintenance.REJUDGE_BLOCK", 1)
+    reopened.rebuild(recluster=True)
+    assert reopened.assignments() == assignments
+    reopened.close()
 
 
 def test_converging_stories_merge_and_the_old_id_keeps_answering(
