@@ -135,18 +135,26 @@ class ServiceMaintenance:
         k = self.settings.cluster.neighbours
         scores, found = self.index.search(vectors, k + 1)
         moves: list[tuple[float, StoryId, StoryId]] = []
-        for row, story_id in enumerate(lonely):
-            article = articles[keys[row]]
-            pairs = [(int(key), float(score))
-                     for key, score in zip(found[row], scores[row], strict=True)
-                     if key >= 0 and key != keys[row]]
-            decision = self.clusterer.predict_one(
-                vectors[row], article.published_at,
-                self._neighbours(writer, vectors[row], keys[row], k, pairs),
-                body_chars=len(article.text), terms=self._weights(article.title, article.text),
-                exclude=story_id)
-            if decision.story_id is not None:
-                moves.append((decision.score, story_id, decision.story_id))
+        # their best centroids in one search, as for an ingest batch (one more
+        # than usual: each leaves its own story out)
+        table = self.clusterer.centroids_
+        table.begin_batch(vectors, self.settings.cluster.centroid_candidates + 1)
+        try:
+            for row, story_id in enumerate(lonely):
+                article = articles[keys[row]]
+                pairs = [(int(key), float(score))
+                         for key, score in zip(found[row], scores[row], strict=True)
+                         if key >= 0 and key != keys[row]]
+                decision = self.clusterer.predict_one(
+                    vectors[row], article.published_at,
+                    self._neighbours(writer, vectors[row], keys[row], k, pairs),
+                    body_chars=len(article.text),
+                    terms=self._weights(article.title, article.text),
+                    batch_row=row, exclude=story_id)
+                if decision.story_id is not None:
+                    moves.append((decision.score, story_id, decision.story_id))
+        finally:
+            table.end_batch()
         return moves
 
     def _split_stories(self, writer: Writer, now: float | None) -> None:
