@@ -131,7 +131,10 @@ class ServiceMaintenance:
         if not lonely:
             return []
         keys = [firsts[story_id] for story_id in lonely]
-        vectors = writer.vectors(keys)
+        # a one-article story's sum is its article's vector, exactly (float32
+        # held in float64): no read of the stored vectors
+        vectors = np.stack([self.clusterer.stories_[story_id].total
+                            for story_id in lonely]).astype(np.float32)
         k = self.settings.cluster.neighbours
         scores, found = self.index.search(vectors, k + 1)
         moves: list[tuple[float, StoryId, StoryId]] = []
