@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from api.encoding import HtmlSafeJSONProvider
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
 from cluster.settings import Settings, load_settings
 
 
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, service: StoryService | None = 
     from api.context import EXTENSION
 
     if service is None:
-        service = StoryService(settings or load_settings())
+        service = StoryService(settings or load_settings()).open()
     app = NewsApp(__name__)
     app.config["MAX_CONTENT_LENGTH"] = service.settings.max_body_bytes
     app.extensions[EXTENSION] = service

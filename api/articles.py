@@ -14,15 +14,15 @@ from api.openapi import Param, operation
 from api.problems import invalid
 from api.schemas import ArticleBatch, IngestBatchResult
 from api.validation import float_arg, int_arg, json_body, list_arg, time_arg, validate
-from cluster.articles import (
+from cluster.articles.incoming import (
     ARTICLE_ID_PATTERN,
     ArticleIn,
     TextLimits,
     is_valid_article_id,
     to_article,
 )
-from cluster.reading import RelatedFilters
-from cluster.views import ArticleView, IngestResult, RelatedResult
+from cluster.service.view_builders import RelatedFilters
+from cluster.service.views import ArticleView, IngestResult, RelatedResult
 
 bp = Blueprint("articles", __name__, url_prefix="/api/v1/articles")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify
 
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
 from cluster.settings import Settings
 
 EXTENSION = "story_service"

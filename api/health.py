@@ -9,7 +9,7 @@ from api.context import respond, service
 from api.openapi import operation
 from api.problems import ApiProblem
 from api.schemas import Health
-from cluster.views import Readiness
+from cluster.service.views import Readiness
 
 bp = Blueprint("health", __name__)
 

@@ -16,8 +16,8 @@ from flask.typing import ResponseReturnValue
 
 from api.context import service
 from cluster.errors import ClusterError, InvalidInput, NotFound
-from cluster.reading import STATUSES, RelatedFilters, StoryQuery
-from cluster.views import ArticleRef, DayCount, StoryPage
+from cluster.service.view_builders import STATUSES, RelatedFilters, StoryQuery
+from cluster.service.views import ArticleRef, DayCount, StoryPage
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")

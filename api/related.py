@@ -9,7 +9,7 @@ from api.context import respond, service
 from api.openapi import operation
 from api.schemas import RelatedQuery
 from api.validation import json_body, validate
-from cluster.views import RelatedResult
+from cluster.service.views import RelatedResult
 
 bp = Blueprint("related", __name__, url_prefix="/api/v1/related")
 

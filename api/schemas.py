@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cluster.articles import ArticleIn
-from cluster.reading import RelatedFilters
-from cluster.views import IngestResult
+from cluster.articles.incoming import ArticleIn
+from cluster.service.view_builders import RelatedFilters
+from cluster.service.views import IngestResult
 
 
 class ArticleBatch(BaseModel):

@@ -8,8 +8,8 @@ from flask.typing import ResponseReturnValue
 from api.context import respond, service
 from api.openapi import Param, operation
 from api.validation import int_arg, str_arg, time_arg
-from cluster.reading import ORDERS, STATUSES, StoryQuery
-from cluster.views import StoryDetail, StoryHistory, StoryPage
+from cluster.service.view_builders import ORDERS, STATUSES, StoryQuery
+from cluster.service.views import StoryDetail, StoryHistory, StoryPage
 
 bp = Blueprint("stories", __name__, url_prefix="/api/v1/stories")
 

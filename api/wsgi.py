@@ -15,7 +15,7 @@ from cluster.errors import ConfigurationError
 
 def production_app() -> Flask:
     from api import create_app
-    from cluster.service import StoryService
+    from cluster.service.facade import StoryService
     from cluster.settings import load_settings
 
     settings = load_settings()
@@ -24,4 +24,4 @@ def production_app() -> Flask:
             "the production server needs API keys for writes: set NEWSCLUSTERS_API_KEYS, or "
             "NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true to accept writes from anyone who can "
             "reach it")
-    return create_app(service=StoryService(settings))
+    return create_app(service=StoryService(settings).open())

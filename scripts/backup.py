@@ -28,8 +28,8 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from cluster.backup import backup_store, restore_store
     from cluster.settings import load_settings
+    from cluster.store.backup import backup_store, restore_store
 
     settings = load_settings()
     if args.command == "backup":

@@ -57,9 +57,9 @@ def main() -> None:
         index_sweep(args)
         return
 
-    from cluster.benchmark import run_benchmark
-    from cluster.embedding import create_embedder
-    from cluster.importer import read_files
+    from benchmarks.throughput import run_benchmark
+    from cluster.articles.importer import read_files
+    from cluster.embedding.models import create_embedder
     from cluster.settings import load_settings
 
     settings = load_settings()
@@ -90,16 +90,16 @@ def main() -> None:
 def index_sweep(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from cluster.index_sweep import sweep
-    from cluster.synthetic import generate
+    from benchmarks.index_sweep import sweep
+    from benchmarks.synthetic import generate
 
     nprobes = [int(n) for n in args.nprobe.split(",")]
     sets = [(f"synthetic {args.index_sweep:,}", generate(args.index_sweep, seed=7).vectors)]
     shared = sorted(SHARED.parent.glob("*.jsonl")) if SHARED.parent.exists() else []
     if shared:
-        from cluster.embedding import create_embedder, embedding_text
-        from cluster.embedding_cache import CachingEmbedder, default_cache_dir
-        from cluster.evaluation import labelled_items
+        from cluster.embedding.cache import CachingEmbedder, default_cache_dir
+        from cluster.embedding.models import create_embedder, embedding_text
+        from cluster.evaluation.replay import labelled_items
         from cluster.settings import load_settings
 
         settings = load_settings()
@@ -121,9 +121,9 @@ def index_sweep(args: argparse.Namespace) -> None:
 
 
 def embedders(args: argparse.Namespace) -> None:
-    from cluster.embedding import cpu_flags, embedding_text, resolve_precision
-    from cluster.embedding_bench import compare_backends
-    from cluster.importer import read_files
+    from benchmarks.embedders import compare_backends
+    from cluster.articles.importer import read_files
+    from cluster.embedding.models import cpu_flags, embedding_text, resolve_precision
     from cluster.settings import load_settings
 
     settings = load_settings()
@@ -148,7 +148,7 @@ def embedders(args: argparse.Namespace) -> None:
 
 
 def scale(args: argparse.Namespace) -> None:
-    from cluster.scale_bench import run_scale
+    from benchmarks.scale import run_scale
     from cluster.settings import load_settings
 
     settings = load_settings()

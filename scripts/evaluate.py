@@ -46,9 +46,9 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from cluster.embedding import create_embedder
-    from cluster.embedding_cache import CachingEmbedder, default_cache_dir
-    from cluster.evaluation import evaluate_items, format_table, labelled_items
+    from cluster.embedding.cache import CachingEmbedder, default_cache_dir
+    from cluster.embedding.models import create_embedder
+    from cluster.evaluation.replay import evaluate_items, format_table, labelled_items
     from cluster.settings import load_settings
 
     settings = load_settings()

@@ -29,8 +29,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from api import create_app
-    from cluster.importer import import_articles, read_files
-    from cluster.service import StoryService
+    from cluster.articles.importer import import_articles, read_files
+    from cluster.service.facade import StoryService
     from cluster.settings import load_settings
     from tests.fuzz import fuzz
 
@@ -38,7 +38,7 @@ def main() -> None:
         settings = load_settings({"data_dir": Path(folder) / "var",
                                   "index_dir": Path(folder) / "indexes",
                                   "embedder": "hashing"})
-        service = StoryService(settings)
+        service = StoryService(settings).open()
         import_articles(service, read_files([ROOT / "cluster" / "demo" / "demo.jsonl"]))
         logging.disable(logging.CRITICAL)  # the 4xx and any 5xx are counted below
         started = time.perf_counter()

@@ -26,14 +26,14 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from cluster.articles import TextLimits
-    from cluster.importer import import_articles, read_files
-    from cluster.service import StoryService
+    from cluster.articles.importer import import_articles, read_files
+    from cluster.articles.incoming import TextLimits
+    from cluster.service.facade import StoryService
     from cluster.settings import load_settings
 
     settings = load_settings()
     # A bulk import presents each changed story once, at the end, not after every batch.
-    service = StoryService(settings, present_per_batch=False)
+    service = StoryService(settings, present_per_batch=False).open()
     try:
         if args.if_empty and service.article_count() > 0:
             print(f"store already holds {service.article_count()} articles; nothing imported")

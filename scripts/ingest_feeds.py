@@ -33,12 +33,12 @@ def main() -> None:
     from cluster.feeds.http import FetchPolicy, PoliteClient
     from cluster.feeds.poller import FeedPoller, FeedReport, PassReport
     from cluster.feeds.state import FeedState
-    from cluster.service import StoryService
+    from cluster.service.facade import StoryService
     from cluster.settings import load_settings
 
     feeds = load_feed_settings(args.sources)
     settings = load_settings()
-    service = StoryService(settings)
+    service = StoryService(settings).open()
     state = FeedState(settings.data_dir / "feeds.sqlite3")
     client = PoliteClient(FetchPolicy(timeout_s=args.timeout))
     poller = FeedPoller(service, feeds, state, client, workers=args.workers)

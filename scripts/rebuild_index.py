@@ -29,11 +29,12 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from cluster.service import StoryService
+    from cluster.service.facade import StoryService
     from cluster.settings import load_settings
 
     settings = load_settings()
-    service = StoryService.for_rebuild(settings) if args.reembed else StoryService(settings)
+    service = (StoryService.for_rebuild(settings) if args.reembed
+               else StoryService(settings)).open()
     bars: dict[int, tqdm[None]] = {}
 
     def progress(done: int, total: int) -> None:

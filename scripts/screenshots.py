@@ -24,8 +24,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from api import create_app
-    from cluster.importer import import_articles, read_files
-    from cluster.service import StoryService
+    from cluster.articles.importer import import_articles, read_files
+    from cluster.service.facade import StoryService
     from cluster.settings import load_settings
     from tests.browser import browser_page, missing_browser, served, tour
 
@@ -35,7 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings({"data_dir": Path(folder) / "var",
                                   "index_dir": Path(folder) / "indexes"})
-        service = StoryService(settings)
+        service = StoryService(settings).open()
         import_articles(service, read_files([ROOT / "cluster" / "demo" / "demo.jsonl"]))
         with served(create_app(service=service)) as base, browser_page() as page:
             seen = tour(base, page, args.out)

@@ -63,12 +63,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from api import create_app
-    from cluster.importer import import_articles, read_files
-    from cluster.service import StoryService
+    from cluster.articles.importer import import_articles, read_files
+    from cluster.service.facade import StoryService
     from cluster.settings import load_settings
 
     settings = load_settings()
-    service = StoryService(settings)
+    service = StoryService(settings).open()
     if not args.no_demo and service.article_count() == 0:
         report = import_articles(service, read_files([DEMO]))
         service.refresh_presentations()

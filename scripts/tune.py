@@ -34,11 +34,11 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from cluster.embedding import create_embedder
-    from cluster.embedding_cache import CachingEmbedder, default_cache_dir
-    from cluster.evaluation import labelled_items
+    from cluster.embedding.cache import CachingEmbedder, default_cache_dir
+    from cluster.embedding.models import create_embedder
+    from cluster.evaluation.replay import labelled_items
+    from cluster.evaluation.tuning import grid, tune
     from cluster.settings import load_settings
-    from cluster.tuning import grid, tune
 
     space: dict[str, list[str]] = {}
     for entry in args.grid:

@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from cluster.articles import Article
-from cluster.service import StoryService
+from cluster.articles.incoming import Article
+from cluster.service.facade import StoryService
 from cluster.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def service(settings: Settings) -> Iterator[StoryService]:
-    svc = StoryService(settings)
+    svc = StoryService(settings).open()
     yield svc
     svc.close()
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
 from tests.conftest import make_settings
 
 QUAKE = {"title": "Earthquake of magnitude 7 strikes southern Peru coast near Arequipa",
@@ -181,7 +181,7 @@ def test_malformed_bodies(client: FlaskClient, data: Any, content_type: str, sta
 
 
 def test_oversize_body_and_batch(tmp_path: Any) -> None:
-    service = StoryService(make_settings(tmp_path, max_body_bytes=2048, max_batch=2))
+    service = StoryService(make_settings(tmp_path, max_body_bytes=2048, max_batch=2)).open()
     client = create_app(service=service).test_client()
     huge = {"title": "x", "text": "y" * 5000}
     assert_problem(client.post("/api/v1/articles", json=huge), 413, "body")

@@ -5,14 +5,14 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from cluster.articles import (
+from cluster.articles.incoming import (
     ArticleIn,
     TextLimits,
     derive_article_id,
     is_valid_article_id,
     to_article,
 )
-from cluster.embedding import embedding_text
+from cluster.embedding.models import embedding_text
 
 
 def test_naive_dates_are_utc_and_offsets_are_converted() -> None:

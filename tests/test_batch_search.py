@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cluster.batch_search import TIE_TOLERANCE, BatchNeighbourSearch, neighbour_order
-from cluster.embedding import normalise_rows
-from cluster.index import NumpyIndex
+from cluster.embedding.models import normalise_rows
+from cluster.index.backends import NumpyIndex
+from cluster.index.batch_search import TIE_TOLERANCE, BatchNeighbourSearch, neighbour_order
 
 
 def test_batch_equals_sequential_search_including_replaced_keys() -> None:

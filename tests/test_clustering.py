@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cluster.articles import Article
-from cluster.centroid import CentroidTable, StoryState
-from cluster.clustering import Neighbour, OnlineClusterer
-from cluster.embedding import normalise_rows
-from cluster.lexical import Profile
-from cluster.service import StoryService
+from cluster.articles.incoming import Article
+from cluster.clustering.centroid import CentroidTable, StoryState
+from cluster.clustering.online import Neighbour, OnlineClusterer
+from cluster.embedding.models import normalise_rows
+from cluster.service.facade import StoryService
 from cluster.settings import ClusterParams
+from cluster.text.lexical import Profile
 from cluster.types import StoryId
 from tests.conftest import make_settings
 
@@ -39,7 +40,7 @@ def stream(make_article: Callable[..., Article], n: int = 40) -> list[Article]:
 
 
 def replay(tmp_path: Path, articles: list[Article]) -> dict[str, int]:
-    service = StoryService(make_settings(tmp_path))
+    service = StoryService(make_settings(tmp_path)).open()
     ordered = sorted(articles, key=lambda a: (a.timestamp, a.id))
     for start in range(0, len(ordered), 7):
         service.ingest(ordered[start:start + 7])
@@ -233,7 +234,7 @@ def test_an_older_article_can_join_a_quiet_story_read_back_for_a_wake_check() ->
 def test_restore_puts_quiet_stories_in_blocks_sized_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("cluster.clustering.RESTORE_BLOCK", 64)  # several blocks
+    monkeypatch.setattr("cluster.clustering.online.RESTORE_BLOCK", 64)  # several blocks
     rng = np.random.default_rng(8)
     day = 86_400.0
     now = 100 * day
@@ -352,3 +353,67 @@ def test_top_skips_free_rows_and_returns_k_live_stories() -> None:
     table.discard(StoryId(1))
     (found,) = table.top(unit([1, 0]).reshape(1, -1), 2)
     assert [s for s, _ in found] == [StoryId(0), StoryId(2)]
+
+
+class ProfileLoader(KeptLoader):
+    """Kept states, with a lexical profile for each story as the store would give."""
+
+    def profile(self, story_id: StoryId) -> Profile:
+        profile = Profile()
+        profile.add({f"term{story_id}": 1.0, "shared": 0.5})
+        return profile
+
+
+def learned_state(clusterer: OnlineClusterer) -> object:
+    """Everything the clusterer has learned, as plain values."""
+    return (
+        {story: (state.count, state.total.tolist(), state.first, state.last,
+                 state.profile is None)
+         for story, state in sorted(clusterer.stories_.items())},
+        clusterer.centroids_.stories(),
+        clusterer.centroids_.rows(clusterer.centroids_.stories()).tolist(),
+        clusterer.quiet_.stories(),
+        sorted(clusterer._by_last),
+        sorted(clusterer.changed_),
+        sorted(clusterer.apart_),
+    )
+
+
+def test_predict_one_changes_nothing_it_has_learned() -> None:
+    # Joins, new stories, lazily loaded profiles and a wake-up check that reads
+    # a quiet story back: none of them may change the learned state.
+    day = 86400.0
+    params = ClusterParams(join_threshold=0.5, headline_threshold=0.5, window_days=1.0,
+                           wake_threshold=0.5, lexical_weight=0.3)
+    states: dict[StoryId, StoryState] = {}
+    clusterer = OnlineClusterer(params, 2, ProfileLoader(states))
+    states[StoryId(1)] = clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0, {"term1": 1.0})
+    clusterer.age(3 * day)  # story 1 is quiet: only its centroid stays
+    clusterer.restore([(StoryId(2), 2, 2 * unit([0, 1]).astype(np.float64), 3 * day, 3 * day)])
+    clusterer.keep_apart([(StoryId(1), StoryId(2))])
+    before = learned_state(clusterer)
+    terms = {"term1": 1.0, "shared": 0.2}
+    woken = clusterer.predict_one(unit([1, 0.05]), 3 * day, [Neighbour(0.99, StoryId(1), 0.0)],
+                                  terms=terms)
+    joined = clusterer.predict_one(unit([0.05, 1]), 3 * day, [], terms=terms)
+    new = clusterer.predict_one(unit([-1, -1]), 3 * day, [], terms=terms)
+    assert (woken.story_id, joined.story_id, new.story_id) == (StoryId(1), StoryId(2), None)
+    assert learned_state(clusterer) == before
+    assert [story for story, _ in woken.read_back] == [StoryId(1)]
+    clusterer.keep_read_back(woken)  # the write path keeps what was read back
+    assert clusterer.knows(StoryId(1))
+
+
+def test_nothing_outside_the_clusterer_touches_its_learned_state() -> None:
+    # The clusterer owns its state: other modules call its methods.
+    root = Path(__file__).resolve().parent.parent
+    learned = ("stories_", "centroids_", "quiet_", "apart_", "changed_", "_by_last")
+    offenders = []
+    for folder in ("cluster", "api", "scripts", "benchmarks"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if path.parent.name == "clustering":
+                continue
+            text = path.read_text(encoding="utf-8")
+            offenders += [f"{path.relative_to(root)}: .{name}" for name in learned
+                          if re.search(rf"\.{name}(?!\w)", text)]
+    assert offenders == []

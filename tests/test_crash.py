@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,7 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
 
-    service = StoryService(make_settings(tmp_path, index_dir=tmp_path / "idx"))
+    service = StoryService(make_settings(tmp_path, index_dir=tmp_path / "idx")).open()
     try:
         placed = service.assignments()
         missing = [a for a in acknowledged if a not in placed]
@@ -173,7 +173,7 @@ def test_sigterm_lets_an_inflight_write_finish(tmp_path: Path) -> None:
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
-    service = StoryService(make_settings(tmp_path, index_dir=tmp_path / "idx"))
+    service = StoryService(make_settings(tmp_path, index_dir=tmp_path / "idx")).open()
     try:
         stored = service.article_count()
         # acknowledged means stored; an unacknowledged batch left nothing behind

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cluster.duplicates import NUM_PERM, NearDuplicateIndex, estimated_jaccard, signature
+from cluster.text.duplicates import NUM_PERM, NearDuplicateIndex, estimated_jaccard, signature
 
 BODY = ("The central bank raised its benchmark rate by half a point on Tuesday, "
         "the third increase this year, citing stubborn inflation in services and "

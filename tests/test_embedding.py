@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.embedding import (
+from cluster.embedding.cache import CachingEmbedder
+from cluster.embedding.models import (
     HashingEmbedder,
     SentenceTransformerEmbedder,
     cpu_flags,
@@ -17,7 +18,6 @@ from cluster.embedding import (
     resolve_precision,
     vector_tag,
 )
-from cluster.embedding_cache import CachingEmbedder
 from cluster.types import Matrix
 from tests.conftest import make_settings
 

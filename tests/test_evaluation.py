@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.articles import Article
-from cluster.baselines import bertopic, bertopic_available, centroid_single_pass
-from cluster.embedding import HashingEmbedder, normalise_rows
-from cluster.embedding_cache import CachingEmbedder
-from cluster.evaluation import CLUSTERER, evaluate_items, format_table, labelled_items
-from cluster.importer import batches_of, import_articles, read_files
-from cluster.jsonl import LabelledArticle
-from cluster.service import StoryService
+from cluster.articles.importer import batches_of, import_articles, read_files
+from cluster.articles.incoming import Article
+from cluster.articles.jsonl import LabelledArticle
+from cluster.embedding.cache import CachingEmbedder
+from cluster.embedding.models import HashingEmbedder, normalise_rows
+from cluster.evaluation.baselines import bertopic, bertopic_available, centroid_single_pass
+from cluster.evaluation.replay import CLUSTERER, evaluate_items, format_table, labelled_items
+from cluster.service.facade import StoryService
 from tests.conftest import DEMO, ROOT, make_settings
 
 
@@ -108,7 +108,7 @@ def test_prefetching_import_gives_the_stories_of_a_sequential_one(tmp_path: Path
     assignments = []
     for prefetch in (False, True):
         settings = make_settings(tmp_path / str(prefetch))
-        service = StoryService(settings, HashingEmbedder())
+        service = StoryService(settings, HashingEmbedder()).open()
         report = import_articles(service, items, batch_size=5, prefetch=prefetch)
         assert report.updated == 1 and report.created == len(items) - 1
         assignments.append(service.assignments())

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cluster.fair_lock import FairRLock
+from cluster.service.fair_lock import FairRLock
 
 
 def _queued(lock: FairRLock, count: int) -> None:

@@ -19,7 +19,7 @@ from cluster.feeds.http import FetchPolicy, PoliteClient
 from cluster.feeds.parse import normalise_url, parse_feed
 from cluster.feeds.poller import FeedPoller, PassReport
 from cluster.feeds.state import FeedState
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
 from cluster.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"

@@ -8,8 +8,8 @@ import logging
 import pytest
 from flask import Flask
 
-from cluster.importer import import_articles, read_files
-from cluster.service import StoryService
+from cluster.articles.importer import import_articles, read_files
+from cluster.service.facade import StoryService
 from tests.conftest import DEMO
 from tests.fuzz import fuzz
 

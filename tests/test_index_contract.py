@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.embedding import normalise_rows
-from cluster.index import (
+from cluster.embedding.models import normalise_rows
+from cluster.index.backends import (
     FaissFlatIndex,
     FaissIvfIndex,
     NumpyIndex,
@@ -140,6 +140,6 @@ def test_ivf_with_few_cells_probed_keeps_most_true_neighbours() -> None:
     ivf = FaissIvfIndex.trained(DIM, vectors[::3], 32, nprobe=8)
     ivf.add(keys, vectors)
     queries = clustered_vectors(50, seed=5)
-    from cluster.index_layout import recall_at
+    from cluster.index.layout import recall_at
 
     assert recall_at(ivf, reference(vectors, keys), queries, 10) >= 0.9

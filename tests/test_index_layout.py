@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster import index_layout
-from cluster.articles import Article
+from cluster.index import layout as index_layout
+from cluster.articles.incoming import Article
 from cluster.errors import IndexMismatch
-from cluster.index import FaissFlatIndex, FaissIvfIndex
-from cluster.index_layout import accepts, wanted_kind
-from cluster.reading import RelatedFilters
-from cluster.service import StoryService
+from cluster.index.backends import FaissFlatIndex, FaissIvfIndex
+from cluster.index.layout import accepts, wanted_kind
+from cluster.service.facade import StoryService
+from cluster.service.view_builders import RelatedFilters
 from tests.conftest import BASE_TIME, make_settings
 
 WORDS = ["storm", "flood", "rescue", "court", "ruling", "election", "vote", "strike",
@@ -45,7 +45,7 @@ def test_auto_switches_to_ivf_at_the_threshold_and_keeps_it(
 ) -> None:
     monkeypatch.setattr(index_layout, "MIN_IVF", 100)
     settings = make_settings(tmp_path, ivf_threshold=400, snapshot_every=100)
-    service = StoryService(settings)
+    service = StoryService(settings).open()
     stream = articles(600)
     for start in range(0, 300, 100):
         service.ingest(stream[start:start + 100])
@@ -56,7 +56,7 @@ def test_auto_switches_to_ivf_at_the_threshold_and_keeps_it(
     related = service.related("x-10", RelatedFilters(k=5))
     service.close()
 
-    again = StoryService(settings)  # the snapshot is IVF; auto accepts it
+    again = StoryService(settings).open()  # the snapshot is IVF; auto accepts it
     try:
         assert isinstance(again.index, FaissIvfIndex) and len(again.index) == 600
         assert again.related("x-10", RelatedFilters(k=5)) == related
@@ -65,12 +65,12 @@ def test_auto_switches_to_ivf_at_the_threshold_and_keeps_it(
     finally:
         again.close()
     with pytest.raises(IndexMismatch, match="rebuild_index"):
-        StoryService(make_settings(tmp_path, index_backend="faiss-flat"))
+        StoryService(make_settings(tmp_path, index_backend="faiss-flat")).open()
 
 
 def test_nprobe_sweep_reports_recall_against_exact_search() -> None:
-    from cluster.embedding import normalise_rows
-    from cluster.index_sweep import sweep
+    from benchmarks.index_sweep import sweep
+    from cluster.embedding.models import normalise_rows
 
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(40, 16))
@@ -87,7 +87,7 @@ def test_an_ivf_index_that_outgrew_its_cells_is_retrained_at_a_snapshot(
     monkeypatch.setattr(index_layout, "MIN_IVF", 100)
     monkeypatch.setattr(index_layout, "ivf_lists", lambda count: max(4, count // 50))
     settings = make_settings(tmp_path, ivf_threshold=400, snapshot_every=100)
-    service = StoryService(settings)
+    service = StoryService(settings).open()
     stream = articles(700)
     try:
         for start in range(0, 500, 100):
@@ -109,7 +109,7 @@ def test_a_large_index_is_snapshotted_after_a_share_of_its_size(tmp_path: Path) 
     # rewriting the whole index every snapshot_every changes would cost more per
     # article as the store grows; past snapshot_every / snapshot_share vectors the
     # interval grows with the index
-    service = StoryService(make_settings(tmp_path, snapshot_every=10, snapshot_share=0.5))
+    service = StoryService(make_settings(tmp_path, snapshot_every=10, snapshot_share=0.5)).open()
     stream = articles(80)
     taken = []
     try:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from api import create_app
-from cluster.embedding import SentenceTransformerEmbedder
-from cluster.importer import import_articles, read_files
-from cluster.service import StoryService
+from cluster.articles.importer import import_articles, read_files
+from cluster.embedding.models import SentenceTransformerEmbedder
+from cluster.service.facade import StoryService
 from tests.conftest import DEMO, make_settings
 
 pytestmark = pytest.mark.model
@@ -37,7 +37,7 @@ def test_demo_corpus_finds_the_north_korea_story(
     tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
     settings = make_settings(tmp_path, embedder="sentence-transformers")
-    service = StoryService(settings, embedder)
+    service = StoryService(settings, embedder).open()
     items = read_files([DEMO])
     report = import_articles(service, items)
     assert report.created == len(items)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from cluster.lexical import NAME_BOOST, Profile, TermStats, article_terms, term_counts
+from cluster.text.lexical import NAME_BOOST, Profile, TermStats, article_terms, term_counts
 
 
 def test_tokens_drop_stop_words_keep_numbers_and_names() -> None:
@@ -55,7 +55,7 @@ def test_names_in_the_body_count_more_but_not_in_title_case_headlines() -> None:
 def test_the_stop_word_copy_is_scikit_learns() -> None:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as theirs
 
-    from cluster.stop_words import ENGLISH_STOP_WORDS as ours
+    from cluster.text.stop_words import ENGLISH_STOP_WORDS as ours
 
     assert ours == frozenset(theirs)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.metrics import bcubed, pairwise, score
+from cluster.evaluation.scores import bcubed, pairwise, score
 
 
 def test_perfect_clustering_scores_one() -> None:

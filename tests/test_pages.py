@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.pages import timeline_bars
-from cluster.importer import import_articles, read_files
-from cluster.service import StoryService
-from cluster.views import DayCount
+from cluster.articles.importer import import_articles, read_files
+from cluster.service.facade import StoryService
+from cluster.service.views import DayCount
 from tests.browser import browser_page, missing_browser, served, tour
 from tests.conftest import DEMO
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from cluster.articles import Article
-from cluster.presentation import compute_presentation
-from cluster.presentation_worker import PresentationWorker, PresentationWorkerError
-from cluster.presenter import BackgroundPresenter
-from cluster.reading import StoryQuery
-from cluster.service import StoryService
+from cluster.articles.incoming import Article
+from cluster.service.facade import StoryService
+from cluster.service.view_builders import StoryQuery
+from cluster.stories.presentation import compute_presentation
+from cluster.stories.refresher import BackgroundPresenter
+from cluster.stories.worker import PresentationWorker, PresentationWorkerError
 from cluster.types import StoryId
 from tests.conftest import make_settings
 
@@ -39,7 +39,7 @@ def test_background_presentation_labels_stories_after_the_write(
 ) -> None:
     settings = make_settings(tmp_path, presentation_delay_s=0.05, presentation_worker=worker,
                              cluster={"join_threshold": 0.15, "headline_threshold": 0.15})
-    service = StoryService(settings)
+    service = StoryService(settings).open()
     try:
         results = service.ingest([make_article(t, hours=i) for i, t in enumerate(QUAKES)])
         assert service.wait_for_presentation(timeout=30)
@@ -57,14 +57,14 @@ def test_stopping_leaves_the_rest_for_the_next_start(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
     slow = make_settings(tmp_path, presentation_delay_s=3600.0)  # never settles in the test
-    service = StoryService(slow)
+    service = StoryService(slow).open()
     results = service.ingest([make_article(QUAKES[0])])
     with service.store.read() as reader:
         assert reader.dirty_story_count() == 1
     # not presented yet: the first article stands in for the headline
     assert service.get_story(results[0].story_id).story.headline == QUAKES[0]
     service.close()  # as a shutdown before the story settled
-    again = StoryService(make_settings(tmp_path))  # inline: presents what was left at start
+    again = StoryService(make_settings(tmp_path)).open()  # inline: presents what was left at start
     try:
         with again.store.read() as reader:
             assert reader.dirty_story_count() == 0
@@ -123,7 +123,7 @@ def test_a_hurried_wait_presents_without_waiting_for_changes_to_settle(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
     slow = make_settings(tmp_path, presentation_delay_s=3600.0)  # would settle in an hour
-    service = StoryService(slow)
+    service = StoryService(slow).open()
     try:
         service.ingest([make_article(QUAKES[0])])
         assert not service.wait_for_presentation(timeout=0.2)  # still settling
@@ -140,7 +140,7 @@ def test_stories_claimed_by_a_worker_that_never_finished_are_presented_at_the_ne
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
     slow = make_settings(tmp_path, presentation_delay_s=3600.0)
-    service = StoryService(slow)
+    service = StoryService(slow).open()
     results = service.ingest([make_article(QUAKES[0])])
     with service.store.write() as writer:  # as a worker's chunk when the service died
         assert writer.claim_for_presentation(10) == [results[0].story_id]
@@ -148,7 +148,7 @@ def test_stories_claimed_by_a_worker_that_never_finished_are_presented_at_the_ne
         assert reader.story(results[0].story_id).dirty is False  # type: ignore[union-attr]
         assert reader.dirty_story_count() == 1  # still waiting: being presented
     service.close()
-    again = StoryService(make_settings(tmp_path))
+    again = StoryService(make_settings(tmp_path)).open()
     try:
         with again.store.read() as reader:
             assert reader.dirty_story_count() == 0
@@ -160,7 +160,7 @@ def test_stories_claimed_by_a_worker_that_never_finished_are_presented_at_the_ne
 def test_a_presentation_from_an_older_snapshot_keeps_the_story_dirty_and_a_relabel_request(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
-    service = StoryService(make_settings(tmp_path, presentation_delay_s=3600.0))
+    service = StoryService(make_settings(tmp_path, presentation_delay_s=3600.0)).open()
     try:
         results = service.ingest([make_article(QUAKES[0]), make_article(QUAKES[1], hours=1)])
         story_id = results[0].story_id
@@ -202,12 +202,12 @@ def test_a_worker_that_dies_is_replaced_and_its_stories_presented(
 ) -> None:
     settings = make_settings(tmp_path, presentation_delay_s=0.05, presentation_worker="process",
                              cluster={"join_threshold": 0.15, "headline_threshold": 0.15})
-    service = StoryService(settings)
+    service = StoryService(settings).open()
     try:
         first = service.ingest([make_article(QUAKES[0])])
         assert service.wait_for_presentation(timeout=60)
-        assert service._worker is not None
-        worker = service._worker.worker
+        assert service.presentation_worker is not None
+        worker = service.presentation_worker
         assert worker.pid is not None
         dead = worker.pid
         os.kill(dead, signal.SIGKILL)
@@ -227,7 +227,7 @@ def test_a_chunk_the_worker_failed_is_dirty_again_and_retried(
     tmp_path: Path, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(tmp_path, presentation_delay_s=0.05, presentation_worker="process")
-    service = StoryService(settings)
+    service = StoryService(settings).open()
     real = PresentationWorker.present
     failures: list[list[int]] = []
 
@@ -255,15 +255,15 @@ ORPHAN = """
 import sys, time
 from datetime import UTC, datetime
 from pathlib import Path
-from cluster.articles import Article
-from cluster.service import StoryService
+from cluster.articles.incoming import Article
+from cluster.service.facade import StoryService
 from tests.conftest import make_settings
 service = StoryService(make_settings(Path(sys.argv[1]), presentation_delay_s=0.05,
-                                     presentation_worker="process"))
+                                     presentation_worker="process")).open()
 service.ingest([Article("a", "Earthquake strikes southern Peru", "", "Wire", None,
                         datetime(2026, 11, 1, tzinfo=UTC), "en")])
 assert service.wait_for_presentation(timeout=60)
-print(service._worker.worker.pid, flush=True)
+print(service.presentation_worker.pid, flush=True)
 time.sleep(600)
 """
 

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from api import create_app
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
 from tests.conftest import make_settings
 from tests.test_api import BANK, QUAKE, assert_problem
 
@@ -19,7 +19,7 @@ KEY = "s3cret-key-for-tests"
 
 @pytest.fixture
 def locked(tmp_path: Path) -> FlaskClient:
-    service = StoryService(make_settings(tmp_path, api_keys=f"other-key, {KEY}"))
+    service = StoryService(make_settings(tmp_path, api_keys=f"other-key, {KEY}")).open()
     return create_app(service=service).test_client()
 
 
@@ -42,7 +42,7 @@ def test_writes_need_a_key_when_keys_are_configured(locked: FlaskClient) -> None
 
 
 def test_reads_can_require_a_key(tmp_path: Path) -> None:
-    service = StoryService(make_settings(tmp_path, api_keys=KEY, read_requires_key=True))
+    service = StoryService(make_settings(tmp_path, api_keys=KEY, read_requires_key=True)).open()
     client = create_app(service=service).test_client()
     assert_problem(client.get("/api/v1/stories"), 401)
     assert client.get("/api/v1/stories", headers={"X-API-Key": KEY}).status_code == 200
@@ -52,7 +52,7 @@ def test_reads_can_require_a_key(tmp_path: Path) -> None:
 def test_cors_is_off_unless_configured(client: FlaskClient, tmp_path: Path) -> None:
     response = client.get("/api/v1/stories", headers={"Origin": "https://app.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
-    service = StoryService(make_settings(tmp_path / "cors", cors_origins="https://app.example"))
+    service = StoryService(make_settings(tmp_path / "cors", cors_origins="https://app.example")).open()
     allowed = create_app(service=service).test_client()
     response = allowed.get("/api/v1/stories", headers={"Origin": "https://app.example"})
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
@@ -116,10 +116,10 @@ def test_control_characters_are_removed_not_stored(client: FlaskClient) -> None:
 
 
 def test_online_backup_and_restore(tmp_path: Path) -> None:
-    from cluster.backup import backup_store, restore_store
     from cluster.errors import ConfigurationError
+    from cluster.store.backup import backup_store, restore_store
 
-    live = StoryService(make_settings(tmp_path / "live"))
+    live = StoryService(make_settings(tmp_path / "live")).open()
     client = create_app(service=live).test_client()
     client.post("/api/v1/articles", json=[QUAKE, BANK])
     copy = tmp_path / "backups" / "store.sqlite3"
@@ -130,7 +130,7 @@ def test_online_backup_and_restore(tmp_path: Path) -> None:
 
     fresh = make_settings(tmp_path / "restored")
     restore_store(copy, fresh.store_path, fresh.index_dir)
-    restored = StoryService(fresh)
+    restored = StoryService(fresh).open()
     assert restored.readiness().in_sync and restored.article_count() == 2
     assert all(restored.assignments()[k] == v for k, v in before.items()
                if k in restored.assignments())

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cluster.embedding import SentenceTransformerEmbedder
-from cluster.embedding_cache import CachingEmbedder
-from cluster.evaluation import CLUSTERER, evaluate_items, labelled_items
+from cluster.embedding.cache import CachingEmbedder
+from cluster.embedding.models import SentenceTransformerEmbedder
+from cluster.evaluation.replay import CLUSTERER, evaluate_items, labelled_items
 from tests.conftest import SHARED_DATA, make_settings
 
 pytestmark = pytest.mark.model

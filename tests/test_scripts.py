@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
 from tests.conftest import DEMO, ROOT, make_settings
 
 
@@ -30,13 +30,13 @@ def test_ingest_is_resumable_and_rebuild_swaps_the_index(tmp_path: Path) -> None
     skipped = run_script(tmp_path, "scripts/ingest.py", "--if-empty", str(DEMO))
     assert "nothing imported" in skipped.stdout
 
-    service = StoryService(make_settings(tmp_path))
+    service = StoryService(make_settings(tmp_path)).open()
     before = service.assignments()
     service.close()
     rebuilt = run_script(tmp_path, "scripts/rebuild_index.py", "--recluster")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert f"rebuilt index: {total} articles" in rebuilt.stdout
-    service = StoryService(make_settings(tmp_path))
+    service = StoryService(make_settings(tmp_path)).open()
     assert service.assignments() == before and service.readiness().in_sync
     service.close()
 
@@ -59,7 +59,7 @@ def test_bench_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
 def test_synthetic_stream_keeps_the_similarity_structure() -> None:
     import numpy as np
 
-    from cluster.synthetic import generate
+    from benchmarks.synthetic import generate
 
     corpus = generate(2000, seed=3)
     assert len(corpus.articles) == 2000 == len(corpus.vectors) == len(corpus.stories)
@@ -74,7 +74,7 @@ def test_synthetic_stream_keeps_the_similarity_structure() -> None:
 
 
 def test_scale_benchmark_runs_end_to_end(tmp_path: Path) -> None:
-    from cluster.scale_bench import run_scale
+    from benchmarks.scale import run_scale
     from tests.conftest import make_settings
 
     report = run_scale(make_settings(tmp_path), 400, queries=20)

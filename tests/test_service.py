@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.articles import Article
-from cluster.embedding import embedding_text
+from cluster.articles.incoming import Article
+from cluster.embedding.models import embedding_text
 from cluster.errors import BatchTooLarge, IndexMismatch, InvalidInput, NotFound
-from cluster.reading import RelatedFilters, StoryQuery
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
+from cluster.service.ingest import Ingest
+from cluster.service.view_builders import RelatedFilters, StoryQuery
 from cluster.settings import Settings
 from tests.conftest import make_settings
 
@@ -70,7 +71,7 @@ def test_duplicate_ids_in_a_batch_name_the_position(
 
 
 def test_batch_limit(tmp_path: Path, make_article: MakeArticle) -> None:
-    svc = StoryService(make_settings(tmp_path, max_batch=2))
+    svc = StoryService(make_settings(tmp_path, max_batch=2)).open()
     with pytest.raises(BatchTooLarge):
         svc.ingest([make_article() for _ in range(3)])
 
@@ -82,7 +83,7 @@ def test_a_failing_batch_leaves_store_index_and_stories_untouched(
     service.ingest([make_article(QUAKE, id="kept"),
                     make_article("Harbour wall report", long_text, id="long", hours=0.5)])
     calls = {"n": 0}
-    original = service._assign
+    original = Ingest.assign
 
     def fail_on_second(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
@@ -90,7 +91,7 @@ def test_a_failing_batch_leaves_store_index_and_stories_untouched(
             raise RuntimeError("disk on fire")
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service, "_assign", fail_on_second)
+    monkeypatch.setattr(Ingest, "assign", fail_on_second)
     with pytest.raises(RuntimeError):
         service.ingest([make_article(QUAKE + " aftershock", id="n1", hours=1),
                         make_article(BANK, long_text + " bank", id="n2", hours=2)])
@@ -177,13 +178,13 @@ def test_stories_age_from_active_to_dormant_to_archived(
     assert service.get_story(old.story_id).story.status == "dormant"
     service.ingest([make_article("senate passes budget bill", hours=24 * 40)])
     assert service.get_story(old.story_id).story.status == "archived"
-    assert old.story_id not in service.clusterer.stories_
+    assert not service.clusterer.knows(old.story_id)
 
 
 def test_restart_replays_what_the_snapshot_lacks(
     settings: Settings, make_article: MakeArticle
 ) -> None:
-    first = StoryService(settings)
+    first = StoryService(settings).open()
     first.ingest([make_article(QUAKE, id="a")])
     first.snapshot()
     first.ingest([make_article(BANK, id="b", hours=1)])
@@ -194,7 +195,7 @@ def test_restart_replays_what_the_snapshot_lacks(
     expected = first.index.search(queries, 5)
     first.close()  # no final snapshot: as after a crash
 
-    second = StoryService(settings)
+    second = StoryService(settings).open()
     assert second.readiness().in_sync and len(second.index) == 2
     got = second.index.search(queries, 5)
     np.testing.assert_array_equal(expected[1], got[1])
@@ -204,13 +205,13 @@ def test_restart_replays_what_the_snapshot_lacks(
 def test_snapshot_round_trip_gives_identical_search(
     settings: Settings, make_article: MakeArticle
 ) -> None:
-    first = StoryService(settings)
+    first = StoryService(settings).open()
     first.ingest([make_article(f"{QUAKE} {i}", hours=i) for i in range(20)])
     first.snapshot()
     queries = first.embedder.embed([QUAKE, BANK])
     before = first.index.search(queries, 10)
     first.close()
-    second = StoryService(settings)
+    second = StoryService(settings).open()
     after = second.index.search(queries, 10)
     np.testing.assert_array_equal(before[1], after[1])
     np.testing.assert_allclose(before[0], after[0])
@@ -219,12 +220,12 @@ def test_snapshot_round_trip_gives_identical_search(
 def test_a_store_or_snapshot_from_another_model_is_refused(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
-    svc = StoryService(make_settings(tmp_path))
+    svc = StoryService(make_settings(tmp_path)).open()
     svc.ingest([make_article(QUAKE)])
     svc.snapshot()
     svc.close()
-    with pytest.raises(IndexMismatch, match=r"rebuild_index\.py --reembed"):
-        StoryService(make_settings(tmp_path, embedder="sentence-transformers"))
+    with pytest.raises(IndexMismatch, match=r"newsclusters rebuild --reembed"):
+        StoryService(make_settings(tmp_path, embedder="sentence-transformers")).open()
 
 
 def test_rebuild_keeps_story_ids_and_search_results(
@@ -251,7 +252,7 @@ def test_a_lonely_first_article_joins_the_story_its_batch_formed(
     # Merges are off, so only the second look after the batch can move b1.
     params = {"join_threshold": 0.5, "headline_threshold": 0.5, "lexical_weight": 0.0,
               "merge_threshold": 1.01}
-    svc = StoryService(make_settings(tmp_path, cluster=params))
+    svc = StoryService(make_settings(tmp_path, cluster=params)).open()
     first, lonely, bridge = svc.ingest([
         make_article("alpha bravo charlie delta", id="a1"),
         make_article("echo foxtrot golf hotel", id="b1"),
@@ -271,12 +272,12 @@ def test_a_lonely_first_article_joins_the_story_its_batch_formed(
     assignments = svc.assignments()
     assert alone.new_story and assignments["c1"] == alone.story_id
     svc.close()
-    reopened = StoryService(make_settings(tmp_path, cluster=params))
+    reopened = StoryService(make_settings(tmp_path, cluster=params)).open()
     assert reopened.assignments() == assignments
     assert reopened.readiness().in_sync
     # A re-cluster judges every one-article story in its one maintenance pass,
     # block by block: here b1 and c1, one per block.
-    monkeypatch.setattr("cluster.service_maintenance.REJUDGE_BLOCK", 1)
+    monkeypatch.setattr("cluster.service.maintenance.REJUDGE_BLOCK", 1)
     reopened.rebuild(recluster=True)
     assert reopened.assignments() == assignments
     reopened.close()
@@ -288,7 +289,7 @@ def test_converging_stories_merge_and_the_old_id_keeps_answering(
     # join_threshold so high that every article starts a story; maintenance
     # then merges the two that are about one event.
     params = {"join_threshold": 0.99, "headline_threshold": 0.99, "merge_threshold": 0.5}
-    svc = StoryService(make_settings(tmp_path, cluster=params))
+    svc = StoryService(make_settings(tmp_path, cluster=params)).open()
     first, second, other = svc.ingest([
         make_article("volcano erupts in iceland lava flows toward town", id="v1"),
         make_article("volcano erupts in iceland lava flows toward the town", id="v2", hours=1),
@@ -308,7 +309,7 @@ def test_converging_stories_merge_and_the_old_id_keeps_answering(
         kinds = [(e.kind, e.other_id) for e in reader.story_events(survivor)]
     assert ("merged", absorbed) in kinds
     svc.close()
-    reopened = StoryService(make_settings(tmp_path, cluster=params))
+    reopened = StoryService(make_settings(tmp_path, cluster=params)).open()
     assert reopened.assignments() == assignments
     assert reopened.readiness().in_sync
 
@@ -379,7 +380,7 @@ def _stream() -> list[list[Article]]:
 
 def _rounded(score: float | None) -> float | None:
     # the batch's own similarity product and the index's search may differ in
-    # the last bits for the same pair (see cluster/batch_search.py)
+    # the last bits for the same pair (see cluster/index/batch_search.py)
     return None if score is None else round(score, 5)
 
 
@@ -388,7 +389,7 @@ def test_a_batch_gives_what_one_article_at_a_time_gives(tmp_path: Path) -> None:
     # a batch must still see each other exactly as if stored one by one
     outcomes = []
     for mode in ("batches", "singles"):
-        service = StoryService(make_settings(tmp_path / mode))
+        service = StoryService(make_settings(tmp_path / mode)).open()
         try:
             results = []
             for batch in _stream():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cluster.errors import IndexMismatch
-from cluster.index import FaissFlatIndex
-from cluster.snapshot import CURRENT, load_snapshot, read_manifest, write_snapshot
+from cluster.index.backends import FaissFlatIndex
+from cluster.index.snapshot import CURRENT, load_snapshot, read_manifest, write_snapshot
 
 
 def small_index(n: int, seed: int = 0) -> FaissFlatIndex:

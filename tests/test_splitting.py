@@ -1,4 +1,4 @@
-"""Splitting a story that took in two similar events (cluster/splitting.py)."""
+"""Splitting a story that took in two similar events (cluster/clustering/splitting.py)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.articles import Article
-from cluster.lexical import TermStats, article_terms
-from cluster.service import StoryService
-from cluster.splitting import (
+from cluster.articles.incoming import Article
+from cluster.clustering.splitting import (
     _Points,
     _two_means_from,
     checkpoints_crossed,
     corrected_overlap,
     propose_split,
 )
+from cluster.service.facade import StoryService
+from cluster.text.lexical import TermStats, article_terms
 from cluster.types import Matrix
 from tests.conftest import BASE_TIME, make_settings
 
@@ -190,7 +190,7 @@ def alternating(count: int) -> list[Article]:
 @contextmanager
 def splitting_service(tmp_path: Path, threshold: float = 0.5) -> Iterator[StoryService]:
     service = StoryService(make_settings(tmp_path, cluster={"split_threshold": threshold}),
-                           SameVectorEmbedder())
+                           SameVectorEmbedder()).open()
     try:
         yield service
     finally:
@@ -201,7 +201,7 @@ def test_a_story_with_two_events_is_split_online_and_stays_apart(tmp_path: Path)
     settings = make_settings(tmp_path, cluster={"split_threshold": 0.5})
     stream = [report("quake", 0), report("typhoon", 1), report("quake", 2),
               report("typhoon", 3), report("quake", 4), report("typhoon", 5)]
-    service = StoryService(settings, SameVectorEmbedder())
+    service = StoryService(settings, SameVectorEmbedder()).open()
     try:
         for article in stream[:5]:
             service.ingest([article])
@@ -217,9 +217,9 @@ def test_a_story_with_two_events_is_split_online_and_stays_apart(tmp_path: Path)
     finally:
         service.close()
 
-    again = StoryService(settings, SameVectorEmbedder())  # the split survives a restart
+    again = StoryService(settings, SameVectorEmbedder()).open()  # the split survives a restart
     try:
-        assert again.clusterer.apart_ and not again.clusterer.merge_candidates(None)
+        assert again.clusterer.apart_pairs() and not again.clusterer.merge_candidates(None)
         again.ingest([report("quake", 6), report("typhoon", 7)])
         groups = sorted(stories_of(again).values(), key=min)
         assert groups == [{"quake-0", "quake-2", "quake-4", "quake-6"},
@@ -244,7 +244,7 @@ def test_with_splitting_disabled_two_events_stay_in_one_story(tmp_path: Path) ->
 def test_a_split_that_fails_rolls_back_with_its_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cluster.store_writer import Writer
+    from cluster.store.writer import Writer
 
     stream = alternating(6)
     with splitting_service(tmp_path) as service:
@@ -261,8 +261,10 @@ def test_a_split_that_fails_rolls_back_with_its_batch(
         with pytest.raises(RuntimeError):
             service.ingest(stream[5:])
         assert len(service.assignments()) == 5 and len(stories_of(service)) == 1
-        assert not service.clusterer.apart_
-        (state,) = service.clusterer.stories_.values()
+        assert not service.clusterer.apart_pairs()
+        (story_id,) = service.clusterer.known_story_ids()
+        state = service.clusterer.story(story_id)
+        assert state is not None
         assert state.count == 5
         monkeypatch.setattr(Writer, "add_event", real_add_event)
         service.ingest(stream[5:])
@@ -278,4 +280,4 @@ def test_a_recluster_replays_the_split(tmp_path: Path) -> None:
         assert sorted(stories_of(service).values(), key=min) == before
         # the split's events follow the stories' final ids
         live = sorted(stories_of(service))
-        assert len(live) == 2 and service.clusterer.apart_ == {(live[0], live[1])}
+        assert len(live) == 2 and service.clusterer.apart_pairs() == {(live[0], live[1])}

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.articles import Article
-from cluster.records import Presentation
-from cluster.schema import MIGRATIONS
-from cluster.store import SQLiteStore
+from cluster.articles.incoming import Article
+from cluster.store.records import Presentation
+from cluster.store.schema import MIGRATIONS
+from cluster.store.sqlite import SQLiteStore
 from cluster.types import StoryId
 
 
@@ -180,7 +180,7 @@ def test_migration_moves_vectors_and_sketches_out_of_article_rows(
         (vec(3).tobytes(), np.arange(4, dtype=np.uint32).tobytes()))
     old.commit()
     old.close()
-    with caplog.at_level("INFO", logger="cluster.store"):
+    with caplog.at_level("INFO", logger="cluster.store.sqlite"):
         store = SQLiteStore(path)
     assert store.schema_version == len(MIGRATIONS)
     assert "migrating to schema 7" in caplog.text  # it copies every vector: say so
@@ -251,7 +251,7 @@ def test_a_migration_that_would_orphan_rows_is_refused(
         raw.execute("INSERT INTO stories (id, activity, article_count, source_count, "
                     "centroid_sum) VALUES (1, 0, 0, 0, x'')")
     orphaning = "DELETE FROM stories; INSERT INTO assignments VALUES (1, 1, NULL, 1)"
-    monkeypatch.setattr("cluster.store.MIGRATIONS", (*MIGRATIONS, orphaning))
+    monkeypatch.setattr("cluster.store.sqlite.MIGRATIONS", (*MIGRATIONS, orphaning))
     with pytest.raises(sqlite3.IntegrityError, match="assignments"):
         SQLiteStore(path)
     monkeypatch.undo()

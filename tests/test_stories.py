@@ -11,16 +11,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.articles import Article
+from cluster.articles.incoming import Article
+from cluster.articles.jsonl import read_labelled
+from cluster.clustering.story_ids import vanished_story_targets
 from cluster.errors import InvalidInput, NotFound
-from cluster.jsonl import read_labelled
-from cluster.labels import LabelSource, label_terms
-from cluster.lexical import TermStats, article_terms
-from cluster.reading import SAME_STORY_CAP, RelatedFilters, StoryQuery, _choose, related_items
-from cluster.records import StoredArticle
-from cluster.service import StoryService
-from cluster.store import Reader
-from cluster.story_ids import vanished_story_targets
+from cluster.service.facade import StoryService
+from cluster.service.view_builders import (
+    SAME_STORY_CAP,
+    RelatedFilters,
+    StoryQuery,
+    _choose,
+    related_items,
+)
+from cluster.store.records import StoredArticle
+from cluster.store.sqlite import Reader
+from cluster.stories.labels import LabelSource, label_terms
+from cluster.text.lexical import TermStats, article_terms
 from cluster.types import ArticleKey, StoryId
 from tests.conftest import DEMO, make_settings
 
@@ -47,7 +53,7 @@ QUAKES = [
 def loose(tmp_path: Path) -> Iterator[StoryService]:
     """A service whose bag-of-words embedder joins differently worded headlines."""
     params = {"join_threshold": 0.15, "headline_threshold": 0.15}
-    svc = StoryService(make_settings(tmp_path, cluster=params))
+    svc = StoryService(make_settings(tmp_path, cluster=params)).open()
     yield svc
     svc.close()
 
@@ -75,7 +81,7 @@ def test_wall_clock_ages_stories_without_new_articles(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
     now = [make_article("x").timestamp or 0.0]
-    svc = StoryService(make_settings(tmp_path, clock="wall"), wall_clock=lambda: now[0])
+    svc = StoryService(make_settings(tmp_path, clock="wall"), wall_clock=lambda: now[0]).open()
     story = svc.ingest([make_article("volcano erupts iceland lava")])[0].story_id
     assert svc.get_story(story).story.status == "active"
     now[0] += 5 * 86_400
@@ -90,8 +96,8 @@ def test_wall_clock_ages_stories_without_new_articles(
 def test_recluster_keeps_ids_and_vanished_ids_answer(
     tmp_path: Path,
 ) -> None:
-    svc = StoryService(make_settings(tmp_path))
-    from cluster.importer import import_articles
+    svc = StoryService(make_settings(tmp_path)).open()
+    from cluster.articles.importer import import_articles
 
     import_articles(svc, read_labelled(DEMO))
     before = svc.assignments()
@@ -112,7 +118,7 @@ def test_vanished_story_id_answers_after_recluster(
     # Every article its own story first; then a re-cluster with a low threshold
     # joins them, and the id that lost answers with merged_into.
     strict = {"join_threshold": 0.99, "headline_threshold": 0.99, "merge_threshold": 1.01}
-    svc = StoryService(make_settings(tmp_path, cluster=strict))
+    svc = StoryService(make_settings(tmp_path, cluster=strict)).open()
     first, second = svc.ingest([
         make_article("volcano erupts in iceland lava flows toward town", id="v1"),
         make_article("volcano erupts in iceland lava flows toward the town", id="v2", hours=1),
@@ -120,7 +126,7 @@ def test_vanished_story_id_answers_after_recluster(
     assert first.story_id != second.story_id
     svc.close()
     loose = {"join_threshold": 0.3, "headline_threshold": 0.3, "merge_threshold": 1.01}
-    svc = StoryService(make_settings(tmp_path, cluster=loose))
+    svc = StoryService(make_settings(tmp_path, cluster=loose)).open()
     svc.rebuild(recluster=True)
     after = svc.assignments()
     assert after["v1"] == after["v2"] == first.story_id
@@ -387,7 +393,7 @@ def test_quiet_stories_keep_only_their_centroid_and_restarts_load_profiles_lazil
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
     settings = make_settings(tmp_path)
-    svc = StoryService(settings)
+    svc = StoryService(settings).open()
     old = svc.ingest([make_article(WIRE[:200], WIRE, id="w0", source="AP")])[0].story_id
     svc.ingest([make_article("chess champion wins title", id="c", hours=24 * 5)])
     # outside the join window: out of the per-article scan and out of memory
@@ -396,7 +402,7 @@ def test_quiet_stories_keep_only_their_centroid_and_restarts_load_profiles_lazil
     assert nearest[0][0] == old  # story search still sees it
     svc.close()
 
-    again = StoryService(settings)
+    again = StoryService(settings).open()
     try:
         recent = [s for s in again.clusterer.stories_.values()]
         assert recent and all(state.profile is None for state in recent)  # not read yet

@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from cluster.articles import ArticleIn, TextLimits, derive_article_id, to_article
+from cluster.articles.incoming import ArticleIn, TextLimits, derive_article_id, to_article
 from cluster.errors import ClusterError
 from cluster.feeds.config import FeedConfig, FeedSettings
 from cluster.feeds.http import FetchError, PoliteClient
 from cluster.feeds.parse import FeedItem, parse_feed
 from cluster.feeds.state import FeedState
-from cluster.service import StoryService
+from cluster.service.facade import StoryService
 
 log = logging.getLogger(__name__)
 

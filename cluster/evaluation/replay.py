@@ -1,0 +1,225 @@
+"""Evaluation (DESIGN §7): replay a labelled file in time order (ties by id)
+through a fresh service in a temporary folder, the production ingest path,
+then score the final story assignment against the gold labels, side by side
+with the baselines on the same embeddings."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cluster.articles.importer import import_articles
+from cluster.articles.jsonl import LabelledArticle, read_labelled
+from cluster.embedding.models import Embedder, embedding_text
+from cluster.evaluation.baselines import bertopic, bertopic_available, centroid_single_pass
+from cluster.evaluation.rouge import Rouge, mean_rouge
+from cluster.evaluation.scores import Scores, score
+from cluster.service.facade import StoryService
+from cluster.settings import Settings
+
+CLUSTERER = "clusterer"
+BASELINE = "centroid baseline"
+BERTOPIC = "BERTopic"
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    method: str
+    scores: Scores
+    seconds: float
+    articles_per_s: float
+
+
+@dataclass
+class FileEvaluation:
+    file: str
+    articles: int
+    methods: list[MethodResult] = field(default_factory=list)
+    headlines: list[HeadlineResult] = field(default_factory=list)
+    presentation_seconds: float = 0.0
+    """Labels, summaries and headlines of every story, computed once after the replay."""
+    """ROUGE against the gold stories' human headlines (files with story_title)."""
+
+    def result(self, method: str) -> MethodResult | None:
+        return next((m for m in self.methods if m.method == method), None)
+
+    @property
+    def margin(self) -> float | None:
+        """Clusterer BCubed F1 minus the best other method's."""
+        ours = self.result(CLUSTERER)
+        others = [m.scores.bcubed_f1 for m in self.methods if m.method != CLUSTERER]
+        if ours is None or not others:
+            return None
+        return ours.scores.bcubed_f1 - max(others)
+
+
+@dataclass(frozen=True)
+class HeadlineResult:
+    method: str
+    stories: int
+    rouge: Rouge
+
+
+GENERATED_HEADLINE = "headline (representative)"
+GENERATED_LABEL = "label (key terms)"
+FIRST_TITLE = "first article's title"
+RANDOM_TITLE = "random member's title"
+
+
+def headline_rouge(
+    items: Sequence[LabelledArticle], predicted: Sequence[int],
+    presented: dict[int, tuple[str, str]], seed: int = 0,
+) -> list[HeadlineResult]:
+    """For each gold story with a human headline, the predicted story holding most
+    of its articles: its generated headline and label, and two baselines from
+    the same predicted story (its first article's title, a random member's
+    title), each scored by ROUGE F1 against the human headline."""
+    rng = random.Random(seed)
+    members: dict[int, list[LabelledArticle]] = {}
+    for item, story in zip(items, predicted, strict=True):
+        members.setdefault(story, []).append(item)
+    by_gold: dict[str, Counter[int]] = {}
+    reference: dict[str, str] = {}
+    for item, story in zip(items, predicted, strict=True):
+        if item.cluster is not None and item.story_title:
+            by_gold.setdefault(item.cluster, Counter())[story] += 1
+            reference[item.cluster] = item.story_title
+    pairs: dict[str, list[tuple[str, str]]] = {
+        GENERATED_HEADLINE: [], GENERATED_LABEL: [], FIRST_TITLE: [], RANDOM_TITLE: []}
+    for gold in sorted(by_gold):
+        story = min(by_gold[gold].items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        headline, label = presented.get(story, ("", ""))
+        truth = reference[gold]
+        group = members[story]  # in replay order: the first is the earliest
+        pairs[GENERATED_HEADLINE].append((headline, truth))
+        pairs[GENERATED_LABEL].append((label.replace(" · ", " "), truth))
+        pairs[FIRST_TITLE].append((group[0].article.title, truth))
+        pairs[RANDOM_TITLE].append((rng.choice(group).article.title, truth))
+    return [HeadlineResult(method, len(found), mean_rouge(found))
+            for method, found in pairs.items() if found]
+
+
+def labelled_items(path: Path, limit: int | None = None) -> list[LabelledArticle]:
+    items = [i for i in read_labelled(path) if i.cluster is not None]
+    return items[:limit] if limit else items
+
+
+@contextmanager
+def scratch_service(settings: Settings, embedder: Embedder,
+                    present_per_batch: bool = True) -> Iterator[StoryService]:
+    """A fresh service whose store and index live in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="newsclusters-") as folder:
+        local = settings.model_copy(update={"data_dir": Path(folder) / "var",
+                                            "index_dir": Path(folder) / "indexes"})
+        service = StoryService(local, embedder, present_per_batch=present_per_batch).open()
+        try:
+            yield service
+        finally:
+            service.close()
+
+
+def run_clusterer(
+    settings: Settings, embedder: Embedder, items: Sequence[LabelledArticle],
+    batch_size: int = 64, progress: Callable[[int], None] | None = None,
+    presented: dict[int, tuple[str, str]] | None = None,
+    timings: dict[str, float] | None = None,
+) -> tuple[list[int], float]:
+    """Story id per item, and the seconds the ingest took (embedding excluded
+    when the embedder already holds the vectors).
+
+    The replay is the production ingest path (store, index, clusterer, ageing,
+    merges) except that story presentation (labels, summaries, headlines),
+    which nothing reads mid-replay and which does not affect clustering, runs
+    once at the end; its time goes to ``timings["presentation"]``."""
+    with scratch_service(settings, embedder, present_per_batch=False) as service:
+        started = time.perf_counter()
+        import_articles(service, items, batch_size, progress)
+        seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        service.refresh_presentations()
+        if timings is not None:
+            timings["presentation"] = time.perf_counter() - started
+        assignment = service.assignments()
+        if presented is not None:
+            presented.update(service.story_headlines())
+    return [int(assignment[i.article.id]) for i in items], seconds
+
+
+def evaluate_items(
+    name: str, items: Sequence[LabelledArticle], settings: Settings, embedder: Embedder,
+    baseline_tau: float = 0.5, with_bertopic: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> FileEvaluation:
+    texts = [embedding_text(i.article.title, i.article.text, settings.lead_chars) for i in items]
+    vectors = embedder.embed(texts)  # fills the cache, so the timed runs exclude embedding
+    gold = [i.cluster for i in items]
+    evaluation = FileEvaluation(name, len(items))
+
+    presented: dict[int, tuple[str, str]] = {}
+    timings: dict[str, float] = {}
+    predicted, seconds = run_clusterer(settings, embedder, items, progress=progress,
+                                       presented=presented, timings=timings)
+    evaluation.presentation_seconds = timings.get("presentation", 0.0)
+    evaluation.methods.append(MethodResult(CLUSTERER, score(gold, predicted), seconds,
+                                           len(items) / max(seconds, 1e-9)))
+    evaluation.headlines = headline_rouge(items, predicted, presented)
+
+    started = time.perf_counter()
+    stamps = [i.article.timestamp for i in items]
+    labels = centroid_single_pass(np.asarray(vectors), stamps, baseline_tau)
+    seconds = time.perf_counter() - started
+    evaluation.methods.append(MethodResult(f"{BASELINE} (tau={baseline_tau})",
+                                           score(gold, labels), seconds,
+                                           len(items) / max(seconds, 1e-9)))
+    if with_bertopic and bertopic_available() and len(items) >= 10:
+        started = time.perf_counter()
+        labels = bertopic(texts, np.asarray(vectors))
+        seconds = time.perf_counter() - started
+        evaluation.methods.append(MethodResult(BERTOPIC, score(gold, labels), seconds,
+                                               len(items) / max(seconds, 1e-9)))
+    return evaluation
+
+
+def format_table(evaluations: Sequence[FileEvaluation]) -> str:
+    header = (f"{'file':<22} {'method':<26} {'B3 P':>6} {'B3 R':>6} {'B3 F1':>6} "
+              f"{'pw P':>6} {'pw R':>6} {'pw F1':>6} {'AMI':>6} {'ARI':>6} "
+              f"{'pred':>5} {'gold':>5} {'art/s':>8}")
+    lines = [header, "-" * len(header)]
+    for evaluation in evaluations:
+        for result in evaluation.methods:
+            s = result.scores
+            lines.append(
+                f"{evaluation.file:<22} {result.method:<26} {s.bcubed_precision:6.3f} "
+                f"{s.bcubed_recall:6.3f} {s.bcubed_f1:6.3f} {s.pairwise_precision:6.3f} "
+                f"{s.pairwise_recall:6.3f} {s.pairwise_f1:6.3f} {s.ami:6.3f} {s.ari:6.3f} "
+                f"{s.predicted_clusters:5d} {s.gold_clusters:5d} {result.articles_per_s:8.0f}")
+        if evaluation.margin is not None:
+            lines.append(f"{evaluation.file:<22} {'margin over best other':<26} "
+                         f"{'':6} {'':6} {evaluation.margin:+6.3f}")
+        if evaluation.presentation_seconds:
+            lines.append(f"{evaluation.file:<22} {'story presentation (once)':<26} "
+                         f"{evaluation.presentation_seconds:.2f} s")
+    for evaluation in evaluations:
+        if evaluation.headlines:
+            lines.append("")
+            lines.append(f"{evaluation.file}: ROUGE F1 against the gold stories' human "
+                         f"headlines ({evaluation.headlines[0].stories} stories)")
+            lines.append(f"{'':<4}{'candidate':<28} {'R-1':>6} {'R-2':>6} {'R-L':>6}")
+            for headline in evaluation.headlines:
+                r = headline.rouge
+                lines.append(f"{'':<4}{headline.method:<28} {r.rouge1:6.3f} {r.rouge2:6.3f} "
+                             f"{r.rougeL:6.3f}")
+    if len(evaluations) > 1:
+        f1s = [e.result(CLUSTERER).scores.bcubed_f1 for e in evaluations  # type: ignore[union-attr]
+               if e.result(CLUSTERER) is not None]
+        lines.append(f"mean clusterer BCubed F1 over {len(f1s)} files: "
+                     f"{sum(f1s) / len(f1s):.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The service's rebuilds: the index from the store, optionally re-embedding
+every article or re-clustering the whole store in time order.
+
+A re-cluster streams: articles are read in time order a block at a time
+(keyset pages of the store), each block's vectors added to the one index
+that the replay builds and that becomes the snapshot, so memory holds one
+block of articles, the index and the clusterer, whatever the store's size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from cluster.clustering.story_ids import match_story_ids
+from cluster.index.building import (
+    Progress,
+    alias_vanished_stories,
+    fit_layout,
+    index_from_store,
+    reembed_store,
+)
+from cluster.index.snapshot import write_snapshot
+from cluster.service.ingest import Ingest
+from cluster.service.maintenance import Maintenance
+from cluster.service.runtime import ServiceRuntime
+from cluster.store.records import as_article
+
+RECLUSTER_BLOCK = 512
+"""Articles read per step of a re-cluster (bounds what is held at once)."""
+
+
+class Rebuilder:
+    """Rebuilds the derived state (index, stories) from the store."""
+
+    def __init__(self, runtime: ServiceRuntime, ingest: Ingest, maintenance: Maintenance,
+                 changed: Callable[[], None]) -> None:
+        self._rt = runtime
+        self._ingest = ingest
+        self._maintenance = maintenance
+        self._changed = changed
+
+    def rebuild(
+        self, reembed: bool = False, recluster: bool = False, progress: Progress | None = None
+    ) -> dict[str, object]:
+        """Rebuild the index from the store (optionally re-embedding every article
+        and re-clustering in time order), then swap the snapshot atomically."""
+        rt = self._rt
+        settings = rt.settings
+        started = time.perf_counter()
+        with rt.lock:
+            if reembed:
+                reembed_store(rt.store, rt.embedder, settings.lead_chars, progress)
+                rt.restore_clusterer()
+            if recluster:
+                self._recluster(progress)
+                with rt.store.read() as reader:
+                    index = fit_layout(rt.index, reader, settings.index_backend, rt.dimension,
+                                       settings.ivf_threshold, settings.index_nprobe)
+                    seq = reader.index_seq()
+            else:
+                with rt.store.read() as reader:
+                    index = index_from_store(reader, settings.index_backend, rt.dimension,
+                                             progress, settings.ivf_threshold,
+                                             settings.index_nprobe)
+                    seq = reader.index_seq()
+            write_snapshot(settings.index_dir, index, rt.embedder.model_name, seq)
+            rt.index, rt.snapshot_seq = index, seq
+        self._changed()
+        return {"articles": len(rt.index), "store_seq": seq,
+                "seconds": round(time.perf_counter() - started, 3)}
+
+    def _recluster(self, progress: Progress | None) -> None:
+        """Replay every article in time order through a fresh clusterer; new
+        stories take over the id of the old story they share most articles with."""
+        rt = self._rt
+        with rt.store.read() as reader:
+            old = reader.assignments()
+            absorbed = reader.merged_stories()
+            total = reader.article_count()
+        rt.reset_for_recluster()
+        done = 0
+        with rt.store.write() as writer:
+            writer.clear_clustering()
+            writer.clear_term_frequencies()
+            # each page is its own query, read whole before the next: the
+            # assignments written meanwhile do not disturb the order
+            for batch in writer.iter_articles_in_time_order(batch=RECLUSTER_BLOCK):
+                vectors = writer.vectors([a.key for a in batch])
+                for article, vector in zip(batch, vectors, strict=True):
+                    rt.index.add(np.array([article.key], dtype=np.int64), vector.reshape(1, -1))
+                    self._ingest.assign(writer, article.key, as_article(article), vector)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+            # Merges and splits first, while the clusterer's story ids are the
+            # store's; the final stories then take over the old ids.
+            self._maintenance.run(writer)
+            writer.rename_stories(match_story_ids(writer.assignments(), old))
+            alias_vanished_stories(writer, old, absorbed, rt.clock(), rt.dimension)
+            rt.flush_terms(writer)
+        rt.restore_clusterer()

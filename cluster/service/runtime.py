@@ -1,0 +1,278 @@
+"""What the service's parts share while it is open: the store, the vector
+index, the clusterer, the document frequencies, the near-duplicate index,
+the stream clock and the write lock.
+
+The store is the source of truth; everything else here is derived from it
+and rebuilt from it after a failed write (``transaction``), so a batch is
+all or nothing in memory as in the store. The parts (ingest, maintenance,
+queries, rebuilds, presentation) each hold this object and nothing of each
+other's, except where one calls another's method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cluster.clustering.online import Neighbour, OnlineClusterer
+from cluster.embedding.models import Embedder, embedding_text
+from cluster.errors import IndexMismatch, NotFound
+from cluster.index.backends import VectorIndex, create_index
+from cluster.index.building import fit_layout, index_from_store, replay_index_log
+from cluster.index.snapshot import load_snapshot, write_snapshot
+from cluster.service.fair_lock import FairRLock
+from cluster.service.story_loader import StoreStoryLoader
+from cluster.settings import Settings
+from cluster.store.sqlite import Reader, SQLiteStore, Writer
+from cluster.text.duplicates import NearDuplicateIndex
+from cluster.text.lexical import TermStats, Weights, article_terms
+from cluster.types import ArticleKey, StoryId, Vector
+
+
+@dataclass
+class BatchChanges:
+    """What the open write has changed and not yet written or judged: the
+    stories whose rows are to be saved, the stories that grew (and by how
+    many articles) for the split check and second look, and the batch's new
+    vectors, added to the index in one call when the batch is done with it
+    (one FAISS add per article cost ~0.1 ms each on IVF, a quantiser search
+    per call; the batch's articles reach each other through
+    ``BatchNeighbourSearch`` meanwhile)."""
+
+    pending: set[StoryId] = field(default_factory=set)
+    grown: Counter[StoryId] = field(default_factory=Counter)
+    unindexed: list[tuple[ArticleKey, Vector]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.pending.clear()
+        self.grown.clear()
+        self.unindexed.clear()
+
+
+class ServiceRuntime:
+    """The service's shared, derived state and the one way to change it."""
+
+    def __init__(self, settings: Settings, embedder: Embedder,
+                 wall_clock: Callable[[], float] = time.time, *,
+                 changing_model: bool = False) -> None:
+        """Opens the store (migrating it if needed). With ``changing_model``
+        the store's vectors belong to another model: the dimension is the
+        new model's and nothing derived is loaded (see ``load``)."""
+        self.settings = settings
+        self.embedder = embedder
+        self.wall_clock = wall_clock
+        self.store = SQLiteStore(settings.store_path)
+        self.lock = FairRLock()
+        self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
+                                             settings.duplicate_window_days)
+        self.terms = TermStats()
+        self.term_delta: Counter[str] = Counter()
+        self.changes = BatchChanges()
+        self.stream_time: float | None = None
+        self.snapshot_seq = 0
+        self.dimension = embedder.dimension if changing_model else self._check_model()
+        self.index: VectorIndex = create_index(settings.index_backend, self.dimension)
+        self.clusterer = OnlineClusterer(settings.cluster, self.dimension)
+
+    # -- opening -------------------------------------------------------------
+    def load(self) -> None:
+        """Bring the index, clusterer and duplicate index up to the store."""
+        self._load_index()
+        self.restore_clusterer()
+        self._load_duplicates()
+
+    def _check_model(self) -> int:
+        """The vectors' dimension; refuses a store made by another model."""
+        with self.store.read() as reader:
+            stored_model = reader.meta("embedding_model")
+            stored_dimension = reader.meta("dimension")
+        if stored_model is not None and stored_model != self.embedder.model_name:
+            raise IndexMismatch(
+                f"the store's vectors were made by model {stored_model!r} but "
+                f"{self.embedder.model_name!r} is configured; run "
+                "`newsclusters rebuild --reembed` to re-embed them"
+            )
+        if stored_dimension is not None:
+            return int(stored_dimension)
+        dimension = self.embedder.dimension
+        with self.store.write() as writer:
+            writer.set_meta("embedding_model", self.embedder.model_name)
+            writer.set_meta("dimension", str(dimension))
+        return dimension
+
+    def _load_index(self) -> None:
+        settings = self.settings
+        loaded = load_snapshot(settings.index_dir, self.embedder.model_name, self.dimension,
+                               settings.index_backend, settings.index_nprobe)
+        with self.store.read() as reader:
+            if loaded is None:
+                self.index = index_from_store(reader, settings.index_backend, self.dimension,
+                                              None, settings.ivf_threshold,
+                                              settings.index_nprobe)
+                self.snapshot_seq = 0
+                return
+            self.index, manifest = loaded
+            self.snapshot_seq = manifest.store_seq
+            if manifest.store_seq > reader.index_seq():
+                raise IndexMismatch(
+                    f"index snapshot covers store sequence {manifest.store_seq} but the store "
+                    f"only reaches {reader.index_seq()} (was the store replaced?); run "
+                    "`newsclusters rebuild`"
+                )
+            replay_index_log(self.index, reader, manifest.store_seq)
+
+    def restore_clusterer(self) -> None:
+        """Joinable stories from the store, with their lexical profiles rebuilt
+        from their members' text under the stored document frequencies."""
+        self.clusterer = OnlineClusterer(self.settings.cluster, self.dimension,
+                                         StoreStoryLoader(self.store, self.weights))
+        self.term_delta.clear()
+        with self.store.read() as reader:
+            self.terms = TermStats(reader.article_count(), reader.term_frequencies())
+            clock = reader.meta("stream_time")
+            self.stream_time = None if clock is None else float(clock)
+            now = self.clock()
+            cutoff = self.clusterer.quiet_cutoff(now)
+            expected = 0 if cutoff is None else reader.live_stories_before(cutoff)
+            self.clusterer.restore(reader.live_story_states(), now, expected)
+            self.clusterer.keep_apart(reader.split_pairs())
+
+    def _load_duplicates(self) -> None:
+        """The duplicate index holds the articles of the last window of the stream."""
+        now = self.clock()
+        horizon = None if now is None else now - self.duplicates.window
+        with self.store.read() as reader:
+            self.duplicates.load(reader.recent_signatures(horizon))
+
+    def reset_for_recluster(self) -> None:
+        """Empty index, clusterer and term statistics, for a replay of the store."""
+        self.index = create_index(self.settings.index_backend, self.dimension)
+        self.clusterer = OnlineClusterer(self.settings.cluster, self.dimension)
+        self.stream_time = None
+        self.terms = TermStats()
+        self.term_delta.clear()
+
+    # -- time and terms ------------------------------------------------------
+    def clock(self) -> float | None:
+        """Now, for ageing: the newest published_at seen, or the wall clock."""
+        return self.wall_clock() if self.settings.clock == "wall" else self.stream_time
+
+    def advance_clock(self, timestamp: float | None) -> None:
+        if timestamp is not None and (self.stream_time is None or timestamp > self.stream_time):
+            self.stream_time = timestamp
+
+    def counts(self, title: str, text: str) -> Counter[str]:
+        return article_terms(embedding_text(title, text, self.settings.lead_chars))
+
+    def weights(self, title: str, text: str) -> Weights:
+        return self.terms.weigh(self.counts(title, text))
+
+    def count_terms(self, counts: Counter[str], sign: int) -> None:
+        """Update document frequencies in memory; the delta is written with the batch."""
+        if sign > 0:
+            self.terms.add(counts)
+        else:
+            self.terms.remove(counts)
+        for term in counts:
+            self.term_delta[term] += sign
+
+    def flush_terms(self, writer: Writer) -> None:
+        """Write what the batch changed in memory: term frequencies, stream clock."""
+        writer.add_term_frequencies(dict(self.term_delta))
+        self.term_delta.clear()
+        if self.stream_time is not None:
+            writer.set_meta("stream_time", repr(self.stream_time))
+
+    # -- neighbours ----------------------------------------------------------
+    def neighbours(
+        self, reader: Reader, vector: Vector, exclude: int | None, k: int,
+        pairs: list[tuple[int, float]] | None = None,
+    ) -> list[Neighbour]:
+        """The stored articles nearest to ``vector`` with their stories;
+        ``pairs`` are (key, similarity) already found by a batch search."""
+        if pairs is None:
+            scores, keys = self.index.search(vector.reshape(1, -1), k + 1)
+            pairs = [(int(key), float(score))
+                     for key, score in zip(keys[0], scores[0], strict=True)
+                     if key >= 0 and key != exclude]
+        placed = reader.placement(key for key, _ in pairs)
+        return [
+            Neighbour(score, placed[key][0], placed[key][1])
+            for key, score in pairs[:k] if key in placed
+        ]
+
+    def index_unindexed(self) -> None:
+        unindexed = self.changes.unindexed
+        if unindexed:
+            keys = np.array([key for key, _ in unindexed], dtype=np.int64)
+            self.index.add(keys, np.stack([vector for _, vector in unindexed]))
+            unindexed.clear()
+
+    # -- writing -------------------------------------------------------------
+    @contextmanager
+    def transaction(self, touched: list[ArticleKey] | None = None) -> Iterator[Writer]:
+        """One store write under the service lock. If anything fails inside it,
+        the store rolls back and the in-memory state is made to match the
+        store again (``touched``: the article keys the write had changed in
+        memory so far), so the write is all or nothing everywhere."""
+        with self.lock:
+            try:
+                with self.store.write() as writer:
+                    yield writer
+            except NotFound:
+                raise  # raised by a lookup, before anything changed
+            except BaseException:
+                self.recover(touched or [])
+                raise
+
+    @contextmanager
+    def locked_write(self) -> Iterator[Writer]:
+        """A store write under the service lock that changes nothing in memory
+        (what the presenters write with)."""
+        with self.lock, self.store.write() as writer:
+            yield writer
+
+    def recover(self, touched: Sequence[ArticleKey]) -> None:
+        """After a rolled-back write: make the index and clusterer match the store."""
+        self.changes.clear()
+        keys = np.array(sorted(set(touched)), dtype=np.int64)
+        self.index.remove(keys)
+        self.duplicates.remove(keys.tolist())
+        with self.store.read() as reader:
+            stored = reader.articles_by_keys(keys.tolist())
+            present = [k for k in keys.tolist() if k in stored]
+            if present:
+                self.index.add(np.array(present, dtype=np.int64), reader.vectors(present))
+                self.duplicates.load(reader.signatures_of(present))
+        self.restore_clusterer()
+
+    # -- snapshots -----------------------------------------------------------
+    def maybe_snapshot(self) -> None:
+        with self.store.read() as reader:
+            seq = reader.index_seq()
+        settings = self.settings
+        interval = max(settings.snapshot_every, int(settings.snapshot_share * len(self.index)))
+        if seq - self.snapshot_seq >= interval:
+            self.snapshot(seq)
+
+    def snapshot(self, seq: int | None = None) -> None:
+        """Write the index to disk as the current snapshot, in the layout its
+        size calls for."""
+        with self.lock:
+            settings = self.settings
+            with self.store.read() as reader:
+                if seq is None:
+                    seq = reader.index_seq()
+                self.index = fit_layout(self.index, reader, settings.index_backend,
+                                        self.dimension, settings.ivf_threshold,
+                                        settings.index_nprobe)
+            write_snapshot(settings.index_dir, self.index, self.embedder.model_name, seq)
+            self.snapshot_seq = seq
+
+    def close(self) -> None:
+        self.store.close()
