@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.index import layout as index_layout
 from cluster.articles.incoming import Article
 from cluster.errors import IndexMismatch
+from cluster.index import layout as index_layout
 from cluster.index.backends import FaissFlatIndex, FaissIvfIndex
 from cluster.index.layout import accepts, wanted_kind
 from cluster.service.facade import StoryService

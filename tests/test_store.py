@@ -1,3 +1,7 @@
+"""What is particular to the SQLite store: WAL, migrations, the in-memory
+placement cache, integrity checks. What every store must do is in
+``test_store_contract.py``."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -8,7 +12,6 @@ import numpy as np
 import pytest
 
 from cluster.articles.incoming import Article
-from cluster.store.records import Presentation
 from cluster.store.schema import MIGRATIONS
 from cluster.store.sqlite import SQLiteStore
 from cluster.types import StoryId
@@ -44,75 +47,10 @@ def test_reopening_does_not_rerun_migrations(tmp_path: Path) -> None:
         assert reader.article_count() == 1
 
 
-def test_insert_read_vector_roundtrip_and_index_log(store: SQLiteStore) -> None:
-    with store.write() as writer:
-        key = writer.insert_article(article("a"), vec(1), "h")
-    with store.read() as reader:
-        stored = reader.article_by_id("a")
-        assert stored is not None and stored.key == key and stored.story_id is None
-        np.testing.assert_array_equal(reader.vectors([key])[0], vec(1))
-        assert reader.index_ops_since(0) == [(1, key, "add")]
-
-
-def test_failed_write_rolls_back_everything(store: SQLiteStore) -> None:
-    with pytest.raises(RuntimeError), store.write() as writer:
-        writer.insert_article(article("a"), vec(1), "h")
-        story = writer.create_story()
-        writer.assign(writer.article_by_id("a").key, story, None, True)  # type: ignore[union-attr]
-        raise RuntimeError("crash in the middle")
-    with store.read() as reader:
-        assert reader.article_count() == 0
-        assert reader.index_seq() == 0
-        assert reader.story(1) is None
-
-
 def test_duplicate_article_id_is_refused(store: SQLiteStore) -> None:
     with pytest.raises(sqlite3.IntegrityError), store.write() as writer:
         writer.insert_article(article("a"), vec(1), "h")
         writer.insert_article(article("a"), vec(2), "h")
-
-
-def test_reader_sees_a_consistent_snapshot(store: SQLiteStore) -> None:
-    with store.write() as writer:
-        writer.insert_article(article("a"), vec(1), "h")
-    with store.read() as reader:
-        before = reader.article_count()
-        with store.write() as writer:
-            writer.insert_article(article("b"), vec(2), "h")
-        assert reader.article_count() == before == 1
-    with store.read() as reader:
-        assert reader.article_count() == 2
-
-
-def test_story_rows_assignments_and_time_order(store: SQLiteStore) -> None:
-    with store.write() as writer:
-        late = writer.insert_article(article("late", hours=5), vec(1), "h")
-        early = writer.insert_article(article("early", hours=1), vec(2), "h")
-        story = writer.create_story()
-        for key in (late, early):
-            writer.assign(key, story, 0.9, False)
-        writer.save_story(story, status="active", first_seen=1.0, last_updated=5.0,
-                          activity=5.0, article_count=2, centroid_sum=np.ones(8))
-        writer.set_story_presentation(story, Presentation(
-            label="label", representative=early, summary=[], hotness=1.0,
-            top_sources=[("AP", 2)], source_count=1, presented_count=2, seen_presented_count=0))
-    with store.read() as reader:
-        row = reader.story(story)
-        assert row is not None and row.article_count == 2 and row.source_count == 1
-        assert [a.id for a in reader.story_articles(story)] == ["early", "late"]
-        ordered = [a.id for batch in reader.iter_articles_in_time_order(batch=1) for a in batch]
-        assert ordered == ["early", "late"]
-        assert reader.assignments() == {"late": StoryId(story), "early": StoryId(story)}
-
-
-def test_delete_article_logs_index_removal(store: SQLiteStore) -> None:
-    with store.write() as writer:
-        key = writer.insert_article(article("a"), vec(1), "h")
-    with store.write() as writer:
-        writer.delete_article(key)
-    with store.read() as reader:
-        assert reader.article_by_id("a") is None
-        assert [op for _, _, op in reader.index_ops_since(0)] == ["add", "remove"]
 
 
 def _sql_placement(store: SQLiteStore, keys: list[int]) -> dict[int, tuple[StoryId, float | None]]:

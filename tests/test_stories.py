@@ -23,8 +23,8 @@ from cluster.service.view_builders import (
     _choose,
     related_items,
 )
+from cluster.store import Reader
 from cluster.store.records import StoredArticle
-from cluster.store.sqlite import Reader
 from cluster.stories.labels import LabelSource, label_terms
 from cluster.text.lexical import TermStats, article_terms
 from cluster.types import ArticleKey, StoryId

@@ -14,7 +14,7 @@ from cluster.clustering.story_ids import vanished_story_targets
 from cluster.embedding.models import Embedder, embedding_text, text_fingerprint
 from cluster.index.backends import VectorIndex
 from cluster.index.layout import adapt, build_from_store, outgrown
-from cluster.store.sqlite import Reader, SQLiteStore, Writer
+from cluster.store import Reader, Store, Writer
 from cluster.types import ArticleKey, StoryId, Vector
 
 LOG = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def replay_index_log(index: VectorIndex, reader: Reader, since: int) -> None:
 
 
 def reembed_store(
-    store: SQLiteStore, embedder: Embedder, lead_chars: int, progress: Progress | None = None
+    store: Store, embedder: Embedder, lead_chars: int, progress: Progress | None = None
 ) -> None:
     """Re-embed every article with ``embedder`` and recompute story centroids
     in the new space; the store switches models in one transaction, so an

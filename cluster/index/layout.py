@@ -29,7 +29,7 @@ from cluster.index.backends import (
     flat_contents,
     ivf_lists,
 )
-from cluster.store.sqlite import Reader
+from cluster.store import Reader
 from cluster.types import Matrix
 
 LOG = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import numpy as np
 from cluster.articles.incoming import Article
 from cluster.embedding.models import Embedder, embedding_text, text_fingerprint
 from cluster.errors import BatchTooLarge, InvalidInput
-from cluster.store.sqlite import Reader, StoredArticle
+from cluster.store import Reader, StoredArticle
 from cluster.text.duplicates import signature
 from cluster.types import Vector
 

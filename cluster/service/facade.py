@@ -48,7 +48,7 @@ from cluster.service.views import (
     StorySummary,
 )
 from cluster.settings import Settings
-from cluster.store.sqlite import SQLiteStore
+from cluster.store import Store
 from cluster.stories.worker import PresentationWorker
 from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats
@@ -155,7 +155,7 @@ class StoryService:
 
     # -- the parts' shared state, for reading --------------------------------
     @property
-    def store(self) -> SQLiteStore:
+    def store(self) -> Store:
         return self._part(self._runtime).store
 
     @property

@@ -29,7 +29,7 @@ from cluster.service.batch_preparation import (
 from cluster.service.maintenance import Maintenance
 from cluster.service.runtime import ServiceRuntime
 from cluster.service.views import IngestResult
-from cluster.store.sqlite import StoredArticle, Writer
+from cluster.store import StoredArticle, Writer
 from cluster.text.duplicates import signature
 from cluster.types import ArticleKey, StoryId, Vector
 

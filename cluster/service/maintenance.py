@@ -18,7 +18,7 @@ import numpy as np
 from cluster.clustering.online import SECONDS_PER_DAY
 from cluster.clustering.splitting import MIN_PART, checkpoints_crossed, propose_split
 from cluster.service.runtime import ServiceRuntime
-from cluster.store.sqlite import Writer
+from cluster.store import Writer
 from cluster.stories.refresher import present_dirty
 from cluster.types import StoryId
 

@@ -28,7 +28,7 @@ from cluster.index.snapshot import load_snapshot, write_snapshot
 from cluster.service.fair_lock import FairRLock
 from cluster.service.story_loader import StoreStoryLoader
 from cluster.settings import Settings
-from cluster.store.sqlite import Reader, SQLiteStore, Writer
+from cluster.store import Reader, SQLiteStore, Store, Writer
 from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats, Weights, article_terms
 from cluster.types import ArticleKey, StoryId, Vector
@@ -66,7 +66,7 @@ class ServiceRuntime:
         self.settings = settings
         self.embedder = embedder
         self.wall_clock = wall_clock
-        self.store = SQLiteStore(settings.store_path)
+        self.store: Store = SQLiteStore(settings.store_path)
         self.lock = FairRLock()
         self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
                                              settings.duplicate_window_days)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cluster.clustering.centroid import StoryState
-from cluster.store.sqlite import SQLiteStore
+from cluster.store import Store
 from cluster.text.lexical import Profile, Weights
 from cluster.types import StoryId
 
@@ -19,7 +19,7 @@ class StoreStoryLoader:
     """``StoryLoader`` over the store. Reads see committed data, which is what
     the clusterer needs: it loads a story before changing it in a batch."""
 
-    def __init__(self, store: SQLiteStore, weights: Callable[[str, str], Weights]) -> None:
+    def __init__(self, store: Store, weights: Callable[[str, str], Weights]) -> None:
         self._store = store
         self._weights = weights
 

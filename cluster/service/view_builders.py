@@ -24,7 +24,7 @@ from cluster.service.views import (
     StorySummary,
     SummarySentenceView,
 )
-from cluster.store.sqlite import Reader, StoredArticle, StoryRow
+from cluster.store import Reader, StoredArticle, StoryRow
 from cluster.stories.presentation import hotness_at
 from cluster.types import ArticleKey, StoryId, Vector
 

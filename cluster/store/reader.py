@@ -22,7 +22,7 @@ from cluster.types import ArticleKey, Matrix, StoryId
 IN_CHUNK = 500
 """Values per ``IN (...)`` query: under SQLite's default limit of host parameters."""
 
-class Reader:
+class SQLiteReader:
     """Queries over one connection; every method is read-only."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from cluster.store.interface import Reader, Writer
 from cluster.store.placement_cache import Placements
-from cluster.store.reader import Reader
+from cluster.store.reader import SQLiteReader
 from cluster.store.records import (
     StoredArticle,
     StoryEvent,
@@ -29,7 +30,7 @@ from cluster.store.records import (
     vector_blob,
 )
 from cluster.store.schema import MIGRATIONS
-from cluster.store.writer import Writer
+from cluster.store.writer import SQLiteWriter
 
 LOG = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class SQLiteStore:
         with self._write_lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
-                writer = Writer(self._writer, self._placements)
+                writer = SQLiteWriter(self._writer, self._placements)
                 yield writer
                 writer.flush()
             except BaseException:
@@ -135,11 +136,11 @@ class SQLiteStore:
             connection = self._connect()
             self._local.connection = connection
         if connection.in_transaction:  # nested read on the same thread
-            yield Reader(connection)
+            yield SQLiteReader(connection)
             return
         connection.execute("BEGIN")
         try:
-            yield Reader(connection)
+            yield SQLiteReader(connection)
         finally:
             connection.execute("COMMIT")
 

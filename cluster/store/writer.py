@@ -11,12 +11,12 @@ import numpy as np
 
 from cluster.articles.incoming import Article
 from cluster.store.placement_cache import Placements
-from cluster.store.reader import Reader
+from cluster.store.reader import SQLiteReader
 from cluster.store.records import Presentation, StoryEvent, sum_blob, vector_blob
 from cluster.types import ArticleKey, StoryId, Vector
 
 
-class Writer(Reader):
+class SQLiteWriter(SQLiteReader):
     """Reads and writes inside the single write transaction.
 
     Index-log rows and story events are append-only and not read back while

@@ -17,8 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from cluster.store import Reader, Writer
 from cluster.store.records import Presentation
-from cluster.store.sqlite import Reader, Writer
 from cluster.stories.labels import LabelSource, format_label, label_terms
 from cluster.stories.summaries import SummaryMember, summarise
 from cluster.text.lexical import TermStats, term_counts

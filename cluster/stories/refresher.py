@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from cluster.clustering.online import OnlineClusterer
-from cluster.store.sqlite import Writer
+from cluster.store import Writer
 from cluster.stories.presentation import refresh_presentation
 from cluster.text.lexical import TermStats
 

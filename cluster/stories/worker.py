@@ -36,8 +36,8 @@ from contextlib import AbstractContextManager, suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from cluster.store import Writer
 from cluster.store.records import Presentation
-from cluster.store.sqlite import Writer
 from cluster.types import StoryId
 
 LOG = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class WorkerRounds:
 
 def serve(pipe: Connection, database: str) -> None:
     """The worker's loop: answer each request until the pipe closes or a None arrives."""
-    from cluster.store.sqlite import Reader
+    from cluster.store.reader import SQLiteReader
     from cluster.stories.presentation import compute_presentation
     from cluster.text.lexical import TermStats
 
@@ -211,7 +211,7 @@ def serve(pipe: Connection, database: str) -> None:
         try:
             connection.execute("BEGIN")
             try:
-                reader = Reader(connection)
+                reader = SQLiteReader(connection)
                 if terms is None or abs(documents - terms.documents) > RELOAD_GROWTH * max(
                         documents, 1):
                     # the service's own count: it may leave duplicates out
