@@ -26,25 +26,25 @@ $(BROWSER): $(STAMP)
 	touch $(BROWSER)
 
 run: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python scripts/serve.py
+	$(BIN)/newsclusters run
 
 # Production: gunicorn, one process with NEWSCLUSTERS_THREADS threads, on
 # NEWSCLUSTERS_HOST:NEWSCLUSTERS_PORT (loopback by default); needs NEWSCLUSTERS_API_KEYS (or an explicit
 # NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true).
 serve: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/gunicorn -c gunicorn.conf.py 'api.wsgi:production_app()'
+	$(BIN)/newsclusters serve
 
 test: $(STAMP) $(BROWSER) lint types
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check cluster api scripts tests
+	$(BIN)/ruff check cluster api scripts tests benchmarks
 
 types: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python scripts/bench.py
+	$(BIN)/python -m scripts.bench
 
 clean:
 	rm -rf $(VENV) var indexes/CURRENT indexes/snap-*

@@ -13,11 +13,18 @@ from api.observability import metrics
 from api.openapi import Param, operation
 from api.problems import invalid
 from api.schemas import ArticleBatch, IngestBatchResult
-from api.validation import float_arg, int_arg, json_body, list_arg, time_arg, validate
+from api.validation import (
+    float_arg,
+    int_arg,
+    json_body,
+    list_arg,
+    text_limits,
+    time_arg,
+    validate,
+)
 from cluster.articles.incoming import (
     ARTICLE_ID_PATTERN,
     ArticleIn,
-    TextLimits,
     is_valid_article_id,
     to_article,
 )
@@ -46,7 +53,7 @@ def _checked_id(article_id: str) -> str:
 def post_articles() -> ResponseReturnValue:
     body: Any = json_body()
     current = settings()
-    context = {"limits": TextLimits(current.max_title_chars, current.max_text_chars)}
+    context = text_limits(current)
     single = isinstance(body, dict) and "articles" not in body
     if isinstance(body, list):
         body = {"articles": body}

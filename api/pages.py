@@ -15,6 +15,7 @@ from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
 from api.context import service
+from api.validation import int_arg
 from cluster.errors import ClusterError, InvalidInput, NotFound
 from cluster.service.view_builders import STATUSES, RelatedFilters, StoryQuery
 from cluster.service.views import ArticleRef, DayCount, StoryPage
@@ -58,17 +59,6 @@ def timeline_bars(days: Sequence[DayCount], width: float, height: float) -> list
     return bars
 
 
-def _int(name: str, default: int, low: int, high: int) -> int:
-    raw = request.values.get(name, "")
-    try:
-        value = int(raw) if raw.strip() else default
-    except ValueError:
-        raise InvalidInput(name, "must be a whole number") from None
-    if not low <= value <= high:
-        raise InvalidInput(name, f"must be between {low} and {high}")
-    return value
-
-
 @bp.get("/")
 def index() -> ResponseReturnValue:
     status = request.args.get("status", "active") or "active"
@@ -77,7 +67,7 @@ def index() -> ResponseReturnValue:
     page = StoryPage([], None)
     try:
         query = StoryQuery(status=status, limit=20, cursor=request.args.get("cursor") or None,
-                           min_sources=_int("min_sources", 1, 1, 1000),
+                           min_sources=int_arg("min_sources", 1, 1, 1000, request.values),
                            order=request.args.get("order", "hotness") or "hotness")
         page = service().search_stories(q, query) if q else service().list_stories(query)
     except ClusterError as exc:
@@ -122,8 +112,9 @@ def related() -> ResponseReturnValue:
     result, joined, error, status = None, None, None, 200
     if title or article_id or "submitted" in values:
         try:
-            filters = RelatedFilters(k=_int("k", 10, 1, service().settings.max_k),
-                                     per_source=_int("per_source", 1, 0, 100),
+            filters = RelatedFilters(k=int_arg("k", 10, 1, service().settings.max_k,
+                                                   values),
+                                     per_source=int_arg("per_source", 1, 0, 100, values),
                                      min_score=PAGE_MIN_SCORE)
             if article_id:
                 result = service().related(article_id, filters)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cluster.articles.incoming import ArticleIn
 from cluster.service.view_builders import RelatedFilters
@@ -26,8 +26,8 @@ class RelatedQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(..., min_length=1, max_length=1000)
-    text: str = Field("", max_length=200_000)
+    title: str = Field(..., description="At most ``max_title_chars`` characters.")
+    text: str = Field("", description="At most ``max_text_chars`` characters.")
     k: int = Field(10, ge=1)
     per_source: int = Field(1, ge=0, description="Results per outlet (0: no limit).")
     since: datetime | None = Field(None, description="Only coverage published at or after.")
@@ -39,6 +39,16 @@ class RelatedQuery(BaseModel):
     published_at: datetime | None = Field(
         None, description="When the text was published (ISO 8601); defaults to the newest "
         "publication time the service has seen, i.e. 'if it arrived now'.")
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str, info: ValidationInfo) -> str:
+        return ArticleIn._title(value, info)
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str, info: ValidationInfo) -> str:
+        return ArticleIn._text(value, info)
 
     @field_validator("published_at", "since", "until", mode="before")
     @classmethod

@@ -4,12 +4,16 @@ problem+json errors that name the field."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
 
 from api.problems import ApiProblem, invalid
+from cluster.articles.incoming import TextLimits
+from cluster.errors import InvalidInput
+from cluster.settings import Settings
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_JSON_DEPTH = 32
@@ -90,16 +94,20 @@ def validate(model: type[Model], data: Any, context: dict[str, Any] | None = Non
         raise problem_from_validation(exc, prefix) from None
 
 
-def int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
+def int_arg(name: str, default: int, low: int, high: int,
+            values: Mapping[str, str] | None = None) -> int:
+    """A whole number from the query string (or ``values``, e.g. a posted
+    form) within [low, high]; absent or blank gives ``default``. The one
+    parser of numbers for the API and the pages."""
+    raw = (request.args if values is None else values).get(name)
+    if raw is None or not raw.strip():
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise invalid(name, "must be an integer") from None
+        raise InvalidInput(name, "must be a whole number") from None
     if not low <= value <= high:
-        raise invalid(name, f"must be between {low} and {high}")
+        raise InvalidInput(name, f"must be between {low} and {high}")
     return value
 
 
@@ -148,3 +156,9 @@ def list_arg(name: str, max_items: int = 100, max_length: int = 200) -> list[str
     if any(len(v) > max_length for v in values):
         raise invalid(name, f"each value must be at most {max_length} characters")
     return values
+
+
+def text_limits(settings: Settings) -> dict[str, Any]:
+    """The validation context that applies the configured title and text
+    limits (``ArticleIn`` and ``RelatedQuery`` read it)."""
+    return {"limits": TextLimits(settings.max_title_chars, settings.max_text_chars)}

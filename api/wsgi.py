@@ -1,6 +1,8 @@
 """The production entry point for a WSGI server:
 
-    gunicorn -c gunicorn.conf.py 'api.wsgi:production_app()'
+    gunicorn -c python:api.gunicorn_conf 'api.wsgi:production_app()'
+
+(``newsclusters serve`` runs exactly that)
 
 A factory, so importing this module builds nothing. It refuses to start
 without API keys for writes unless ``allow_anonymous_writes`` says so.
@@ -11,17 +13,23 @@ from __future__ import annotations
 from flask import Flask
 
 from cluster.errors import ConfigurationError
+from cluster.settings import Settings
 
 
-def production_app() -> Flask:
-    from api import create_app
-    from cluster.service.facade import StoryService
-    from cluster.settings import load_settings
-
-    settings = load_settings()
+def check_production_settings(settings: Settings) -> None:
+    """Refuse to serve writes to anyone without saying so."""
     if not settings.keys and not settings.allow_anonymous_writes:
         raise ConfigurationError(
             "the production server needs API keys for writes: set NEWSCLUSTERS_API_KEYS, or "
             "NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true to accept writes from anyone who can "
             "reach it")
+
+
+def production_app() -> Flask:
+    from api import create_app
+    from cluster.service import StoryService
+    from cluster.settings import load_settings
+
+    settings = load_settings()
+    check_production_settings(settings)
     return create_app(service=StoryService(settings).open())

@@ -3,9 +3,9 @@
 (same run), and related-coverage latency p50/p99 for stored articles and for
 new text. Prints a table; no pass/fail.
 
-    python scripts/bench.py [--file FILE.jsonl] [--limit N] [--json]
-    python scripts/bench.py --embedders [--limit 1000] [--rounds 2]   # backends
-    python scripts/bench.py --scale 10000,100000,1000000              # synthetic scale
+    python -m scripts.bench [--file FILE.jsonl] [--limit N] [--json]
+    python -m scripts.bench --embedders [--limit 1000] [--rounds 2]   # backends
+    python -m scripts.bench --scale 10000,100000,1000000              # synthetic scale
 
 Default corpus: ../shared/data/allsides_dev.jsonl when present, else the demo corpus.
 """
@@ -18,7 +18,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if not __package__:  # run as a file, the checkout's packages are not importable
+    raise SystemExit("run from the repository root: python -m scripts.bench [OPTIONS]")
+
 from scripts._common import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +30,9 @@ DEMO = ROOT / "cluster" / "demo" / "demo.jsonl"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", type=Path, default=SHARED if SHARED.exists() else DEMO)
+    parser.add_argument("--file", type=Path, default=None,
+                        help="the corpus (default: AllSides from ../shared/data, else the "
+                             "41-article demo corpus)")
     parser.add_argument("--limit", type=int, default=0, help="use the first N articles")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--json", action="store_true")
@@ -63,7 +67,14 @@ def main() -> None:
     from cluster.settings import load_settings
 
     settings = load_settings()
+    if args.file is None:
+        args.file = SHARED if SHARED.exists() else DEMO
+        if args.file == DEMO:
+            print(f"{SHARED} not found: benchmarking the demo corpus", file=sys.stderr)
     items = read_files([args.file])
+    if args.limit > len(items):
+        print(f"--limit {args.limit}: {args.file.name} has only {len(items)} articles",
+              file=sys.stderr)
     if args.limit:
         items = items[: args.limit]
     report = run_benchmark(settings, create_embedder(settings), items, args.file.name,
@@ -127,6 +138,7 @@ def embedders(args: argparse.Namespace) -> None:
     from cluster.settings import load_settings
 
     settings = load_settings()
+    args.file = args.file or (SHARED if SHARED.exists() else DEMO)
     items = read_files([args.file])[: args.limit or 1000]
     texts = [embedding_text(i.article.title, i.article.text, settings.lead_chars)
              for i in items]

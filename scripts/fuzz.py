@@ -4,19 +4,20 @@ generated valid and invalid requests for every operation, in process, on the
 demo corpus in a scratch store; reports examples, statuses, 5xx and schema
 violations.
 
-    python scripts/fuzz.py [--examples 300] [--seed 0]
+    python -m scripts.fuzz [--examples 300] [--seed 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if not __package__:  # run as a file, the checkout's packages are not importable
+    raise SystemExit("run from the repository root: python -m scripts.fuzz [OPTIONS]")
+
 from scripts._common import run
 
 ROOT = Path(__file__).resolve().parent.parent

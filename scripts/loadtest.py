@@ -3,8 +3,8 @@
 listings and ingest batches; requests/s, p50/p95/p99 per endpoint, errors by
 status, and a check that every acknowledged write is stored.
 
-    python scripts/loadtest.py --start [--corpus FILE] [--clients 32] [--duration 30]
-    python scripts/loadtest.py --url http://127.0.0.1:8000 --api-key KEY
+    python -m scripts.loadtest --start [--corpus FILE] [--clients 32] [--duration 30]
+    python -m scripts.loadtest --url http://127.0.0.1:8000 --api-key KEY
 
 ``--start`` runs the production server (gunicorn) on a scratch store loaded
 with the corpus (default: the demo corpus) and stops it afterwards.
@@ -28,7 +28,9 @@ import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if not __package__:  # run as a file, the checkout's packages are not importable
+    raise SystemExit("run from the repository root: python -m scripts.loadtest [OPTIONS]")
+
 from scripts._common import run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,17 +2,18 @@
 """Take the README's screenshots: the demo corpus in a scratch store, served on
 127.0.0.1, visited in Debian's headless Chromium (Playwright).
 
-    python scripts/screenshots.py [--out docs]
+    python -m scripts.screenshots [--out docs]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if not __package__:  # run as a file, the checkout's packages are not importable
+    raise SystemExit("run from the repository root: python -m scripts.screenshots [OPTIONS]")
+
 from scripts._common import run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,6 +32,7 @@ def fuzz(app: Flask, max_examples: int, seed: int = 0) -> FuzzReport:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from schemathesis.checks import not_a_server_error, response_schema_conformance
+    from schemathesis.core.result import Ok
 
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     report = FuzzReport()
@@ -49,6 +50,9 @@ def fuzz(app: Flask, max_examples: int, seed: int = 0) -> FuzzReport:
             report.failures.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
 
     for result in schema.get_all_operations():
+        if not isinstance(result, Ok):
+            report.failures.append(f"schema: {result.err()}")
+            continue
         operation = result.ok()
         run = hypothesis_seed(seed)(settings(
             max_examples=max_examples, deadline=None, database=None,

@@ -194,6 +194,18 @@ def test_overlong_title(client: FlaskClient) -> None:
     assert_problem(client.post("/api/v1/articles", json={"title": "x" * 1001}), 422, "title")
 
 
+def test_text_limits_come_from_the_settings_for_every_endpoint(tmp_path: Any) -> None:
+    service = StoryService(make_settings(tmp_path, max_title_chars=40,
+                                         max_text_chars=100)).open()
+    client = create_app(service=service).test_client()
+    long_title, long_text = {"title": "x" * 41}, {"title": "t", "text": "y" * 101}
+    for url in ("/api/v1/articles", "/api/v1/related"):
+        assert_problem(client.post(url, json=long_title), 422, "title")
+        assert_problem(client.post(url, json=long_text), 422, "text")
+    assert client.post("/api/v1/related", json={"title": "x" * 40}).status_code == 200
+    service.close()
+
+
 @pytest.mark.parametrize(("url", "status", "field"), [
     ("/api/v1/articles/missing", 404, "id"),
     ("/api/v1/articles/missing/related", 404, "id"),

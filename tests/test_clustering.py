@@ -226,7 +226,9 @@ def test_an_older_article_can_join_a_quiet_story_read_back_for_a_wake_check() ->
     states[StoryId(1)] = clusterer.learn_one(StoryId(1), vector, 0.0)
     clusterer.age(4 * day)
     assert StoryId(1) not in clusterer.stories_ and StoryId(1) in clusterer.quiet_
-    assert clusterer.state(StoryId(1)) is not None  # as a wake-up check does
+    check = clusterer.predict_one(vector, 4 * day, [Neighbour(1.0, StoryId(1), 0.0)])
+    assert [story for story, _ in check.read_back] == [StoryId(1)]
+    clusterer.keep_read_back(check)  # as the write path does after a wake-up check
     decision = clusterer.predict_one(vector, 2 * day, [Neighbour(1.0, StoryId(1), 0.0)])
     assert decision.story_id == 1
 

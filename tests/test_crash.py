@@ -39,9 +39,9 @@ def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
            "NEWSCLUSTERS_DATA_DIR": str(tmp / "var"), "NEWSCLUSTERS_INDEX_DIR": str(tmp / "idx"),
            "NEWSCLUSTERS_PORT": str(port), "NEWSCLUSTERS_SNAPSHOT_EVERY": "40",
            "NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES": "true", "NEWSCLUSTERS_THREADS": "4"}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = Path(sys.executable).with_name("newsclusters")  # the production command
     return subprocess.Popen(
-        [str(gunicorn), "-c", "gunicorn.conf.py", "api.wsgi:production_app()"],
+        [str(command), "serve"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
 

@@ -14,7 +14,7 @@ from tests.conftest import DEMO, ROOT, make_settings
 def run_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEWSCLUSTERS_DATA_DIR": str(tmp_path / "var"),
            "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "indexes"),
-           "NEWSCLUSTERS_EMBEDDER": "hashing", "PYTHONPATH": str(ROOT)}
+           "NEWSCLUSTERS_EMBEDDER": "hashing"}
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
 
@@ -51,7 +51,7 @@ def test_ingest_reports_bad_lines_by_file_and_line(tmp_path: Path) -> None:
 
 
 def test_bench_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
-    result = run_script(tmp_path, "scripts/bench.py", "--file", str(DEMO), "--queries", "10")
+    result = run_script(tmp_path, "-m", "scripts.bench", "--file", str(DEMO), "--queries", "10")
     assert result.returncode == 0, result.stderr
     assert "articles/s" in result.stdout and "p99" in result.stdout
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from cluster.service.facade import StoryService
 from cluster.service.ingest import Ingest
 from cluster.service.view_builders import RelatedFilters, StoryQuery
 from cluster.settings import Settings
+from cluster.store import StoredArticle
 from tests.conftest import make_settings
 
 MakeArticle = Callable[..., Article]
@@ -411,3 +412,39 @@ def test_a_batch_gives_what_one_article_at_a_time_gives(tmp_path: Path) -> None:
             service.close()
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][3] == 40 and outcomes[0][4]
+
+
+def test_a_recluster_streams_the_store_and_builds_the_index_once(
+    tmp_path: Path, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.service.rebuild as rebuild_module
+    from cluster.store.writer import SQLiteWriter
+
+    svc = StoryService(make_settings(tmp_path)).open()
+    words = ["quake", "bank", "strike", "flood", "vote", "summit", "match", "fire"]
+    for start in range(0, 40, 8):
+        svc.ingest([make_article(f"{words[i % 8]} report number {i}", id=f"r{i:02d}",
+                                 hours=i) for i in range(start, start + 8)])
+    monkeypatch.setattr(rebuild_module, "RECLUSTER_BLOCK", 7)
+    pages: list[int] = []
+    assigned_when_read: list[int] = []
+    real_pages = SQLiteWriter.iter_articles_in_time_order
+
+    def counted(self: SQLiteWriter, batch: int = 1000) -> Iterator[list[StoredArticle]]:
+        for page in real_pages(self, batch):
+            pages.append(len(page))
+            # each page is read only once the one before it is clustered
+            assigned_when_read.append(len(self.assignments()))
+            yield page
+
+    def no_second_build(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a re-cluster builds its index once, while it replays")
+
+    monkeypatch.setattr(SQLiteWriter, "iter_articles_in_time_order", counted)
+    monkeypatch.setattr(rebuild_module, "index_from_store", no_second_build)
+    result = svc.rebuild(recluster=True)
+    assert max(pages) == 7 and sum(pages) == 40
+    assert assigned_when_read == [7 * n for n in range(len(pages))]
+    assert result["articles"] == 40 and svc.readiness().in_sync
+    assert len(svc.assignments()) == 40
+    svc.close()

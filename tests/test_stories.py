@@ -23,7 +23,7 @@ from cluster.service.view_builders import (
     _choose,
     related_items,
 )
-from cluster.store import Reader
+from cluster.store.reader import SQLiteReader as Reader
 from cluster.store.records import StoredArticle
 from cluster.stories.labels import LabelSource, label_terms
 from cluster.text.lexical import TermStats, article_terms

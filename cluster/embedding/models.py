@@ -34,6 +34,23 @@ Precision = Literal["float32", "bfloat16"]
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+"""What the model libraries must see before they load: never reach a model
+hub, no progress bars, no tokenizer threads (the service has its own)."""
+
+
+def offline_model_environment() -> None:
+    """Set ``OFFLINE_ENVIRONMENT`` (where the caller has not set it): the one
+    place that sets the model's environment."""
+    for name, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+
+
 def embedding_text(title: str, text: str, lead_chars: int) -> str:
     """The title, a newline, then the first ``lead_chars`` characters of the body
     cut back to a word boundary."""
@@ -162,10 +179,7 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                offline_model_environment()
                 from sentence_transformers import SentenceTransformer
 
                 kwargs: dict[str, Any] = {}

@@ -1,12 +1,15 @@
-"""gunicorn settings for the production command (README, "Serving in production").
+"""gunicorn settings for the production command, ``newsclusters serve``
+(README, "Serving in production"); by hand:
+``gunicorn -c python:api.gunicorn_conf 'api.wsgi:production_app()'``.
 
 One worker process with threads: the vector index and the clusterer live in
 that process's memory, the store has one writer, and every ingest is applied
 to the index under the service's lock before it is acknowledged, so readers
 on other threads see it at once. More processes would each hold their own
-index; scale reads by threads here, or by the distributed backends of
-DESIGN §8.
+index; scale reads by threads here.
 """
+
+from typing import Any
 
 from cluster.settings import load_settings
 
@@ -29,14 +32,14 @@ loglevel = "info"
 raw_env = ["HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "TOKENIZERS_PARALLELISM=false"]
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: Any) -> None:
     import logging
 
     logging.getLogger("newsclusters.access").setLevel(logging.INFO)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
-def worker_exit(server, worker):
+def worker_exit(server: Any, worker: Any) -> None:
     """Write an index snapshot on a clean exit, so the next start replays little."""
     app = getattr(worker, "wsgi", None)
     service = getattr(app, "extensions", {}).get("story_service") if app else None

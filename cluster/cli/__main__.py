@@ -1,0 +1,5 @@
+"""``python -m cluster.cli``: the ``newsclusters`` command."""
+
+from cluster.cli import entry_point
+
+entry_point()
