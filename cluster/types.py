@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NewType
 
 import numpy as np
@@ -24,3 +25,6 @@ StoryId = NewType("StoryId", int)
 
 Timestamp = float
 """Seconds since the Unix epoch, UTC."""
+
+Progress = Callable[[int, int], None]
+"""Called as progress(done, total) by long operations."""

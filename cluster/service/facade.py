@@ -27,7 +27,6 @@ from cluster.clustering.online import OnlineClusterer
 from cluster.embedding.models import Embedder, create_embedder
 from cluster.errors import ClusterError
 from cluster.index.backends import VectorIndex
-from cluster.index.building import Progress
 from cluster.service.batch_preparation import PreparedBatch
 from cluster.service.ingest import Ingest
 from cluster.service.maintenance import Maintenance
@@ -52,7 +51,7 @@ from cluster.store import Store
 from cluster.stories.worker import PresentationWorker
 from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats
-from cluster.types import StoryId
+from cluster.types import Progress, StoryId
 
 T = TypeVar("T")
 

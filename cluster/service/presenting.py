@@ -5,11 +5,11 @@ say how; this part only chooses and drives them)."""
 
 from __future__ import annotations
 
-from cluster.index.building import Progress
 from cluster.service.runtime import ServiceRuntime
 from cluster.stories.refresher import CHUNK as THREAD_CHUNK
 from cluster.stories.refresher import BackgroundPresenter, present_dirty
 from cluster.stories.worker import PresentationWorker, WorkerRounds, leave_a_core_to_the_worker
+from cluster.types import Progress
 
 REFRESH_CHUNK = 256
 """Stories presented per transaction by ``refresh_all``."""

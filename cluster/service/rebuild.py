@@ -14,19 +14,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cluster.clustering.story_ids import match_story_ids
-from cluster.index.building import (
-    Progress,
-    alias_vanished_stories,
-    fit_layout,
-    index_from_store,
-    reembed_store,
-)
+from cluster.clustering.story_ids import match_story_ids, vanished_story_targets
+from cluster.embedding.models import Embedder, embedding_text, text_fingerprint
+from cluster.index.building import fit_layout, index_from_store
 from cluster.index.snapshot import write_snapshot
 from cluster.service.ingest import Ingest
 from cluster.service.maintenance import Maintenance
 from cluster.service.runtime import ServiceRuntime
+from cluster.store import Store, Writer
 from cluster.store.records import as_article
+from cluster.types import ArticleKey, Progress, StoryId, Vector
 
 RECLUSTER_BLOCK = 512
 """Articles read per step of a re-cluster (bounds what is held at once)."""
@@ -102,3 +99,59 @@ class Rebuilder:
             alias_vanished_stories(writer, old, absorbed, rt.clock(), rt.dimension)
             rt.flush_terms(writer)
         rt.restore_clusterer()
+
+
+def reembed_store(
+    store: Store, embedder: Embedder, lead_chars: int, progress: Progress | None = None
+) -> None:
+    """Re-embed every article with ``embedder`` and recompute story centroids
+    in the new space; the store switches models in one transaction, so an
+    interrupted run leaves it as it was."""
+    model = embedder.model_name
+    updates: list[tuple[ArticleKey, Vector, str]] = []
+    with store.read() as reader:
+        total = reader.article_count()
+        batches = list(reader.iter_articles_in_time_order(batch=256))
+    done = 0
+    for batch in batches:
+        texts = [embedding_text(a.title, a.text, lead_chars) for a in batch]
+        vectors = embedder.embed(texts)
+        updates.extend((a.key, v, text_fingerprint(t, model))
+                       for a, v, t in zip(batch, vectors, texts, strict=True))
+        done += len(batch)
+        if progress:
+            progress(done, total)
+    with store.write() as writer:
+        for key, vector, digest in updates:
+            writer.update_vector(key, vector, digest)
+        writer.set_meta("embedding_model", model)
+        writer.set_meta("dimension", str(embedder.dimension))
+        for row in writer.stories_with_status(("active", "dormant", "archived")):
+            members = writer.story_articles(row.id)
+            centroid_sum = writer.vectors([m.key for m in members]).astype(np.float64).sum(axis=0)
+            writer.save_story(
+                row.id, status=row.status, first_seen=row.first_seen,
+                last_updated=row.last_updated, activity=row.activity,
+                article_count=len(members), centroid_sum=centroid_sum,
+            )
+
+
+def alias_vanished_stories(
+    writer: Writer, old: dict[str, StoryId], absorbed: list[tuple[StoryId, StoryId]],
+    now: float | None, dimension: int,
+) -> None:
+    """After a re-cluster: old story ids that no new story took keep answering,
+    with ``merged_into`` the new story that holds most of their articles; so do
+    ids absorbed by merges before the re-cluster."""
+    targets = vanished_story_targets(writer.assignments(), old)
+    for old_id, target in absorbed:
+        targets.setdefault(old_id, target)
+    empty = np.zeros(dimension, dtype=np.float64)
+    for old_id, target in sorted(targets.items()):
+        if writer.story(old_id) is not None:
+            continue
+        writer.create_story(old_id)
+        writer.save_story(old_id, status="merged", first_seen=None, last_updated=None,
+                          activity=0.0, article_count=0, centroid_sum=empty,
+                          merged_into=target)
+        writer.add_event(old_id, "merged", now, other_id=target)
