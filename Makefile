@@ -11,7 +11,7 @@ BROWSER := $(VENV)/.browser
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch first and pinned: the CPU build on this machine's disk, never a CUDA one
+	# torch first and pinned: the CPU build, never a multi-GB CUDA one
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)

@@ -1,8 +1,8 @@
-"""Embedding backends side by side on the same texts (scripts/bench.py
+"""Embedding backends side by side on the same texts (python -m scripts.bench
 --embedders): documents per second, and how far each backend's vectors are
 from the float32 PyTorch ones, by cosine and by the overlap of each text's
 ten nearest neighbours. The clustering side of the comparison is
-scripts/evaluate.py with ``NEWSCLUSTERS_EMBED_PRECISION`` set.
+``newsclusters evaluate`` with ``NEWSCLUSTERS_EMBED_PRECISION`` set.
 
 Rounds alternate between the backends, so a machine that gets busier or
 quieter during the run affects them alike."""

@@ -1,5 +1,5 @@
 """recall@10 and latency of the IVF-SQ8 layout against exact search, for a
-range of nprobe: the measurement behind ``index_nprobe`` (scripts/bench.py
+range of nprobe: the measurement behind ``index_nprobe`` (python -m scripts.bench
 --index-sweep)."""
 
 from __future__ import annotations

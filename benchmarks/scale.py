@@ -1,4 +1,4 @@
-"""The scale mode of scripts/bench.py: a synthetic stream of N articles through
+"""The scale mode of ``python -m scripts.bench``: a synthetic stream of N articles through
 the real store, index and clusterer (embedding replaced by precomputed
 vectors), then the figures a large deployment cares about."""
 

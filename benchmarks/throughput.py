@@ -1,4 +1,4 @@
-"""Measurements behind scripts/bench.py: ingest throughput end to end against
+"""Measurements behind ``python -m scripts.bench``: ingest throughput end to end against
 embedding alone on the same texts, and related-coverage latency."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ CONFIG_FILE_VARIABLE = ENV_PREFIX + "CONFIG"
 
 
 class ClusterParams(BaseModel):
-    """Parameters of the online clusterer (DESIGN §4); tuned by scripts/tune.py."""
+    """Parameters of the online clusterer; tuned by ``newsclusters tune``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_assignment=True)
 

@@ -29,13 +29,16 @@ DEMO = ROOT / "cluster" / "demo" / "demo.jsonl"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, default=None,
                         help="the corpus (default: AllSides from ../shared/data, else the "
                              "41-article demo corpus)")
     parser.add_argument("--limit", type=int, default=0, help="use the first N articles")
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--queries", type=int, default=200,
+                        help="related-coverage queries to time (default 200)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the figures as JSON instead of a table")
     parser.add_argument("--scale", default="",
                         help="comma-separated sizes (e.g. 10000,100000,1000000): the synthetic "
                              "scale benchmark instead of the corpus one")
@@ -45,11 +48,13 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="with --scale: build each store in DIR/<size> and keep it "
                              "(to profile or query afterwards); default: a temporary folder")
-    parser.add_argument("--nprobe", default="2,4,8,16,32,64")
+    parser.add_argument("--nprobe", default="2,4,8,16,32,64",
+                        help="with --index-sweep: the IVF cells searched per query to try")
     parser.add_argument("--embedders", action="store_true",
                         help="documents/s and agreement with float32 of each embedding "
                              "backend on the same texts (--limit, default 1000)")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="with --embedders: rounds per backend, alternating (default 2)")
     args = parser.parse_args()
     if args.embedders:
         embedders(args)

@@ -92,17 +92,22 @@ def start_server(corpus: Path, embedder: str, key: str) -> tuple[subprocess.Pope
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running server")
     parser.add_argument("--start", action="store_true", help="start a scratch server")
-    parser.add_argument("--corpus", type=Path, default=ROOT / "cluster" / "demo" / "demo.jsonl")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "cluster" / "demo" / "demo.jsonl",
+                        help="articles loaded before the run and posted during it")
     parser.add_argument("--embedder", default="sentence-transformers",
                         choices=["sentence-transformers", "hashing"])
-    parser.add_argument("--api-key", default=None)
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--api-key", default=None,
+                        help="the key for writes, against a server started elsewhere (--url)")
+    parser.add_argument("--clients", type=int, default=32,
+                        help="concurrent clients (default 32)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds")
     parser.add_argument("--batch", type=int, default=5, help="articles per ingest request")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true",
+                        help="print the figures as JSON instead of a table")
     args = parser.parse_args()
     if not args.url and not args.start:
         parser.error("give --url or --start")

@@ -267,7 +267,7 @@ def test_hostile_text_is_stored_as_data(client: FlaskClient) -> None:
     assert client.get("/readyz").get_json()["articles"] == 1
 
 
-def test_story_endpoints_of_the_lifecycle_issue(seeded: FlaskClient) -> None:
+def test_story_endpoints_give_lifecycle_presentation_and_history(seeded: FlaskClient) -> None:
     hot = seeded.get("/api/v1/stories").get_json()["items"]
     assert hot[0]["article_count"] == 2  # two outlets, newest growth: hottest
     quake = hot[0]

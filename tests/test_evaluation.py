@@ -80,7 +80,7 @@ def test_embedding_cache_returns_identical_vectors_without_recomputing(tmp_path:
 
 
 def test_evaluate_script_json(tmp_path: Path) -> None:
-    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing"}
     result = subprocess.run(
         [sys.executable, "scripts/evaluate.py", str(DEMO), "--json", "--no-bertopic",
          "--cache-dir", str(tmp_path), "--set", "join_threshold=0.3"],

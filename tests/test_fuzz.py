@@ -1,5 +1,5 @@
 """Property-based fuzzing of every API operation against the generated OpenAPI
-document, with a small budget (``scripts/fuzz.py`` runs a larger one)."""
+document, with a small budget (``python -m scripts.fuzz`` runs a larger one)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def test_auto_switches_to_ivf_at_the_threshold_and_keeps_it(
         assert isinstance(again.index, FaissIvfIndex) and len(again.index) == 600
     finally:
         again.close()
-    with pytest.raises(IndexMismatch, match="rebuild_index"):
+    with pytest.raises(IndexMismatch, match="newsclusters rebuild"):
         StoryService(make_settings(tmp_path, index_backend="faiss-flat")).open()
 
 

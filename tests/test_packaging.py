@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -30,8 +31,17 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the wheel, the fresh environment's bin folder)."""
     folder = tmp_path_factory.mktemp("packaging")
+    # from a copy of the checkout's files (as git sees them): an in-place
+    # build would leave a build/ folder whose stale modules a later wheel ships
+    source = folder / "source"
+    listed = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                 ROOT).stdout
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--quiet", "-w", str(folder / "dist"), str(ROOT)], folder)
+         "--quiet", "-w", str(folder / "dist"), str(source)], folder)
     (wheel,) = (folder / "dist").glob("newsclusters-*.whl")
     venv = folder / "venv"
     run([sys.executable, "-m", "venv", str(venv)], folder)

@@ -58,3 +58,34 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     for name, info in ClusterParams.model_fields.items():
         assert f"`cluster.{name}`" in readme, f"setting cluster.{name} missing from README"
         assert info.description
+
+
+def _documented_values() -> list[tuple[str, str, str]]:
+    """(document, setting, value) for every table row in the README and the
+    docs whose first cell names a setting: the value is the first cell after
+    it that is not its environment variable."""
+    rows = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+            if len(cells) < 2 or not line.startswith("| `"):
+                continue
+            name, rest = cells[0], [c for c in cells[1:] if not c.startswith("NEWSCLUSTERS_")]
+            if rest and (name.removeprefix("cluster.") in ClusterParams.model_fields
+                         if name.startswith("cluster.") else name in Settings.model_fields):
+                rows.append((path.name, name, rest[0]))
+    return rows
+
+
+def test_values_the_docs_give_for_settings_are_the_codes() -> None:
+    defaults = load_settings(environ={})
+    rows = _documented_values()
+    assert len(rows) > 40  # the README's table and the docs' tables were read
+    for document, name, value in rows:
+        if name.startswith("cluster."):
+            actual = getattr(defaults.cluster, name.removeprefix("cluster."))
+        else:
+            actual = getattr(defaults, name)
+        if isinstance(actual, bool) or not isinstance(actual, int | float):
+            continue  # paths, words and key lists: the README test covers their names
+        assert float(value.replace(",", "")) == float(actual), (document, name, value)

@@ -22,9 +22,9 @@ def test_write_then_load_checks_the_manifest(tmp_path: Path) -> None:
     assert manifest.count == 5 and manifest.metric == "inner_product"
     loaded = load_snapshot(tmp_path, "model-a", 4, "faiss-flat")
     assert loaded is not None and len(loaded[0]) == 5 and loaded[1].store_seq == 5
-    with pytest.raises(IndexMismatch, match=r"rebuild_index\.py"):
+    with pytest.raises(IndexMismatch, match=r"newsclusters rebuild"):
         load_snapshot(tmp_path, "model-b", 4, "faiss-flat")
-    with pytest.raises(IndexMismatch, match=r"rebuild_index\.py"):
+    with pytest.raises(IndexMismatch, match=r"newsclusters rebuild"):
         load_snapshot(tmp_path, "model-a", 8, "faiss-flat")
 
 

@@ -1,4 +1,4 @@
-"""Reading the labelled-data format (DESIGN §6): JSON Lines of
+"""Reading the labelled-data format: JSON Lines of
 ``{"id", "title", "text", "date", "source", "lang"?, "cluster"?, "url"?}``;
 other fields are ignored."""
 

@@ -1,4 +1,4 @@
-"""The online story clusterer (DESIGN §4).
+"""The online story clusterer.
 
 Single pass over a time-ordered stream, after Miranda et al. (2018,
 "Multilingual clustering of streaming news") and Staykovski et al. (2019):

@@ -102,7 +102,7 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
 def resolve_precision(requested: str, flags: frozenset[str] | None = None) -> Precision:
     """``auto`` becomes bfloat16 only where the CPU multiplies bf16 natively:
     elsewhere PyTorch emulates it and bf16 runs slower than float32
-    (../shared/EMBEDDING.md; measured figures in docs/PERFORMANCE.md)."""
+    (measured figures in docs/PERFORMANCE.md)."""
     if requested == "float32":
         return "float32"
     if requested == "bfloat16":

@@ -1,4 +1,4 @@
-"""Evaluation (DESIGN §7): replay a labelled file in time order (ties by id)
+"""Evaluation: replay a labelled file in time order (ties by id)
 through a fresh service in a temporary folder, the production ingest path,
 then score the final story assignment against the gold labels, side by side
 with the baselines on the same embeddings."""

@@ -10,7 +10,7 @@ an index snapshot is written (and when an index is built from the store);
 An IVF index that outgrows its cells (their count should be half again as
 many for its size, i.e. it holds 2.25 times what it was trained for) is
 retrained from the store at the next snapshot; so is any by
-``rebuild_index.py``. Without that, cells trained at 50,000 vectors would
+``newsclusters rebuild``. Without that, cells trained at 50,000 vectors would
 each hold 20 times as many at a million and every query would scan 20 times
 as much.
 """

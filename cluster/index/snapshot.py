@@ -97,7 +97,7 @@ def read_manifest(index_dir: Path) -> tuple[Path, Manifest] | None:
     except (OSError, ValueError, TypeError) as exc:
         raise IndexMismatch(
             f"index snapshot {folder} is unreadable ({exc}); "
-            "run scripts/rebuild_index.py to rebuild it from the store"
+            "run `newsclusters rebuild` to rebuild it from the store"
         ) from None
 
 
@@ -114,12 +114,12 @@ def load_snapshot(
         raise IndexMismatch(
             f"index snapshot in {index_dir} was built with model {manifest.model!r} "
             f"(dimension {manifest.dimension}) but the service is configured for {model!r} "
-            f"(dimension {dimension}); run `python scripts/rebuild_index.py --reembed` to "
+            f"(dimension {dimension}); run `newsclusters rebuild --reembed` to "
             "rebuild it for the configured model"
         )
     if not accepts(backend, manifest.backend):
         raise IndexMismatch(
             f"index snapshot in {index_dir} uses backend {manifest.backend!r} but "
-            f"{backend!r} is configured; run `python scripts/rebuild_index.py`"
+            f"{backend!r} is configured; run `newsclusters rebuild`"
         )
     return read_index(manifest.backend, folder / "index.bin", dimension, nprobe), manifest
