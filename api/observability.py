@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import defaultdict
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from api.context import service
 
@@ -81,6 +81,8 @@ class Metrics:
 
 
 METRICS_KEY = "newsclusters_metrics"
+FEED_POLLER = "newsclusters_feed_poller"
+"""Where an app that polls feeds in its own process keeps the poller."""
 
 
 def metrics() -> Metrics:
@@ -105,6 +107,20 @@ def scrape() -> Response:
              "# HELP newsclusters_stories Stories by status.",
              "# TYPE newsclusters_stories gauge"]
     lines += [f'newsclusters_stories{{status="{status}"}} {n}' for status, n in counts.items()]
+    lines += [
+        "# HELP newsclusters_snapshot_failures_total Index snapshots that could not be "
+        "written (the writes they followed were stored).",
+        "# TYPE newsclusters_snapshot_failures_total counter",
+        f"newsclusters_snapshot_failures_total {ready.snapshot_failures}"]
+    poller = current_app.extensions.get(FEED_POLLER)
+    if poller is not None:
+        lines += ["# HELP newsclusters_feed_poller_running 1 while the feed poller's loop runs.",
+                  "# TYPE newsclusters_feed_poller_running gauge",
+                  f"newsclusters_feed_poller_running {int(poller.running)}",
+                  "# HELP newsclusters_feed_poller_failed_passes_total Polling passes that "
+                  "failed as a whole (each is retried).",
+                  "# TYPE newsclusters_feed_poller_failed_passes_total counter",
+                  f"newsclusters_feed_poller_failed_passes_total {poller.failed_passes}"]
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
 
 

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 
 from api.context import service
 from api.validation import int_arg
-from cluster.errors import ClusterError, InvalidInput, NotFound
+from cluster.errors import ClusterError, InvalidCursor, InvalidInput, NotFound
 from cluster.service.view_builders import STATUSES, RelatedFilters, StoryQuery
 from cluster.service.views import ArticleRef, DayCount, StoryPage
 
@@ -63,22 +63,23 @@ def timeline_bars(days: Sequence[DayCount], width: float, height: float) -> list
 def index() -> ResponseReturnValue:
     status = request.args.get("status", "active") or "active"
     q = (request.args.get("q") or "").strip()
-    error = None
+    error, status_code = None, 200
     page = StoryPage([], None)
     try:
         query = StoryQuery(status=status, limit=20, cursor=request.args.get("cursor") or None,
                            min_sources=int_arg("min_sources", 1, 1, 1000, request.values),
                            order=request.args.get("order", "hotness") or "hotness")
         page = service().search_stories(q, query) if q else service().list_stories(query)
+    except InvalidCursor as exc:
+        error, status_code = str(exc), 400
     except ClusterError as exc:
-        error = str(exc)
+        error, status_code = str(exc), 422
     timelines = service().story_timelines([s.id for s in page.items])
     bars = {sid: timeline_bars(days, 120, 24) for sid, days in timelines.items()}
     arguments = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return render_template("index.html", page=page, bars=bars, status=status, q=q,
                            statuses=(*STATUSES, "all"), args=request.args, error=error,
-                           next_args={**arguments, "cursor": page.next_cursor}), (
-        422 if error else 200)
+                           next_args={**arguments, "cursor": page.next_cursor}), status_code
 
 
 @bp.get("/stories/<int:story_id>")

@@ -15,7 +15,14 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cluster.errors import BatchTooLarge, ClusterError, IndexMismatch, InvalidInput, NotFound
+from cluster.errors import (
+    BatchTooLarge,
+    ClusterError,
+    IndexMismatch,
+    InvalidCursor,
+    InvalidInput,
+    NotFound,
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("api")
@@ -69,6 +76,8 @@ def _from_problem(error: ApiProblem) -> Response:
 def _from_cluster_error(error: ClusterError) -> Response:
     if isinstance(error, BatchTooLarge):
         return _from_problem(invalid(error.field, error.message, status=413))
+    if isinstance(error, InvalidCursor):
+        return _from_problem(invalid(error.field, error.message, status=400))
     if isinstance(error, InvalidInput):
         return _from_problem(invalid(error.field, error.message))
     if isinstance(error, NotFound):

@@ -40,6 +40,19 @@ class RelatedQuery(BaseModel):
         None, description="When the text was published (ISO 8601); defaults to the newest "
         "publication time the service has seen, i.e. 'if it arrived now'.")
 
+    @field_validator("title", "text", mode="before")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        return ArticleIn._valid_unicode(value)
+
+    @field_validator("exclude_sources", mode="before")
+    @classmethod
+    def _valid_unicode_sources(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for item in value:
+                ArticleIn._valid_unicode(item)
+        return value
+
     @field_validator("title")
     @classmethod
     def _title(cls, value: str, info: ValidationInfo) -> str:

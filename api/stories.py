@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from api.context import respond, service
 from api.openapi import Param, operation
-from api.validation import int_arg, str_arg, time_arg
+from api.validation import cursor_arg, int_arg, str_arg, time_arg
 from cluster.service.view_builders import ORDERS, STATUSES, StoryQuery
 from cluster.service.views import StoryDetail, StoryHistory, StoryPage
 
@@ -45,7 +45,7 @@ def list_stories() -> ResponseReturnValue:
     query = StoryQuery(
         status=str_arg("status", "active", 20) or "active",
         limit=int_arg("limit", 20, 1, 200),
-        cursor=str_arg("cursor"),
+        cursor=cursor_arg(),
         order=str_arg("order", "hotness", 20) or "hotness",
         since=time_arg("since"),
         min_sources=int_arg("min_sources", 1, 1, 10_000),
@@ -69,7 +69,7 @@ def list_stories() -> ResponseReturnValue:
 )
 def get_story(story_id: int) -> ResponseReturnValue:
     limit = int_arg("limit", 50, 1, 500)
-    return respond(service().get_story(story_id, limit, str_arg("cursor")))
+    return respond(service().get_story(story_id, limit, cursor_arg()))
 
 
 @bp.get("/<int(signed=True):story_id>/events")
@@ -86,4 +86,4 @@ def get_story(story_id: int) -> ResponseReturnValue:
 )
 def story_events(story_id: int) -> ResponseReturnValue:
     limit = int_arg("limit", 100, 1, 1000)
-    return respond(service().story_events(story_id, limit, str_arg("cursor")))
+    return respond(service().story_events(story_id, limit, cursor_arg()))

@@ -9,14 +9,17 @@ from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.problems import ApiProblem, invalid
 from cluster.articles.incoming import TextLimits
-from cluster.errors import InvalidInput
+from cluster.errors import InvalidCursor, InvalidInput
 from cluster.settings import Settings
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_JSON_DEPTH = 32
+MAX_CURSOR_CHARS = 200
+"""Longer than any cursor the service issues (a base64 of two numbers)."""
 
 
 def field_path(location: tuple[int | str, ...], prefix: str = "") -> str:
@@ -64,11 +67,18 @@ def _depth(value: Any, limit: int) -> int:
 def json_body() -> Any:
     """The request body parsed as strict JSON (no NaN, bounded nesting)."""
     mimetype = request.mimetype
-    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+    # No type at all is refused too: a browser may send a body without one
+    # cross-site without a CORS preflight, but never one marked JSON.
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiProblem(415, "Unsupported media type",
                          "send the body as application/json", slug="unsupported-media-type",
                          errors=[{"field": "body", "message": "must be application/json"}])
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # a chunked body is cut at the limit as it is read: what was cut off
+        # would otherwise go unnoticed
+        raise RequestEntityTooLarge()
     if not raw.strip():
         raise invalid("body", "a JSON body is required", status=400)
     try:
@@ -129,6 +139,15 @@ def str_arg(name: str, default: str | None = None, max_length: int = 2000) -> st
     if raw is not None and len(raw) > max_length:
         raise invalid(name, f"must be at most {max_length} characters")
     return raw
+
+
+def cursor_arg() -> str | None:
+    """The ``cursor`` query parameter; one longer than any cursor the service
+    issues is refused as a forged one (400), as is any other it cannot read."""
+    raw = request.args.get("cursor")
+    if raw is not None and len(raw) > MAX_CURSOR_CHARS:
+        raise InvalidCursor()
+    return raw or None
 
 
 def time_arg(name: str) -> float | None:

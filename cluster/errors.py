@@ -1,8 +1,9 @@
 """The library's exception tree.
 
     ClusterError                    base of everything raised on purpose
-    ├── InvalidInput                bad data from a caller; names the field  (→ 4xx)
-    │   └── BatchTooLarge           more articles in one call than allowed    (→ 413)
+    ├── InvalidInput                bad data from a caller; names the field  (→ 422)
+    │   ├── BatchTooLarge           more articles in one call than allowed    (→ 413)
+    │   └── InvalidCursor           a pagination cursor the service never issued (→ 400)
     ├── NotFound                    unknown article or story id               (→ 404)
     ├── ConfigurationError          a setting is invalid; names the setting
     └── IndexMismatch               index snapshot or store made by another model;
@@ -30,6 +31,13 @@ class InvalidInput(ClusterError):
 
 class BatchTooLarge(InvalidInput):
     """A batch holds more articles than `max_batch` allows."""
+
+
+class InvalidCursor(InvalidInput):
+    """A pagination cursor that this service did not issue (forged or damaged)."""
+
+    def __init__(self, field: str = "cursor") -> None:
+        super().__init__(field, "is not a cursor returned by this API; start again without it")
 
 
 class NotFound(ClusterError):

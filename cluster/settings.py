@@ -15,12 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from cluster.errors import ConfigurationError
 
 ENV_PREFIX = "NEWSCLUSTERS_"
 CONFIG_FILE_VARIABLE = ENV_PREFIX + "CONFIG"
+MIN_KEY_CHARS = 16
+"""The shortest API key accepted."""
 
 
 class ClusterParams(BaseModel):
@@ -236,6 +238,18 @@ class Settings(BaseModel):
     cluster: ClusterParams = Field(
         default_factory=ClusterParams, description="Online clusterer parameters."
     )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, value: SecretStr) -> SecretStr:
+        keys = [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
+        short = sum(1 for k in keys if len(k) < MIN_KEY_CHARS)
+        if short:
+            raise ValueError(f"{short} of the {len(keys)} keys are shorter than "
+                             f"{MIN_KEY_CHARS} characters, short enough to guess; use long "
+                             "random keys (e.g. `python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'`)")
+        return value
 
     @property
     def keys(self) -> tuple[str, ...]:

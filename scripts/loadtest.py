@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -115,7 +116,7 @@ def main() -> None:
     server = None
     key = args.api_key
     if args.start:
-        key = key or "loadtest-key"
+        key = key or secrets.token_urlsafe(24)
         print(f"starting the production server on {args.corpus.name} ({args.embedder})...",
               file=sys.stderr)
         server, base = start_server(args.corpus, args.embedder, key)

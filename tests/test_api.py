@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -216,7 +217,7 @@ def test_text_limits_come_from_the_settings_for_every_endpoint(tmp_path: Any) ->
     ("/api/v1/stories/9999", 404, "id"),
     ("/api/v1/stories?status=sleepy", 422, "status"),
     ("/api/v1/stories?limit=0", 422, "limit"),
-    ("/api/v1/stories?cursor=%%%", 422, "cursor"),
+    ("/api/v1/stories?cursor=%%%", 400, "cursor"),
     ("/api/v1/stories/1?limit=9999", 422, "limit"),
 ])
 def test_bad_reads(seeded: FlaskClient, url: str, status: int, field: str) -> None:
@@ -295,7 +296,6 @@ def test_story_endpoints_give_lifecycle_presentation_and_history(seeded: FlaskCl
     ("/api/v1/stories?since=yesterday", "since"),
     ("/api/v1/stories?q=", "q"),
     ("/api/v1/stories/1/events?limit=0", "limit"),
-    ("/api/v1/stories/1/events?cursor=%%%", "cursor"),
     ("/api/v1/articles/ecb-1/related?per_source=-1", "per_source"),
     ("/api/v1/articles/ecb-1/related?min_score=2", "min_score"),
     ("/api/v1/articles/ecb-1/related?min_score=nan", "min_score"),
@@ -319,3 +319,74 @@ def test_related_post_takes_filters(seeded: FlaskClient) -> None:
     assert body["items"] and all(item["source"] != "AP" for item in body["items"])
     assert_problem(seeded.post("/api/v1/related", json={
         "title": "x", "per_source": -1}), 422, "per_source")
+
+
+def _forged(value: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("forged", [
+    _forged("[1e400, 1]"), _forged("[1, 1e400]"), _forged("[1, " + "9" * 400 + "]"),
+    _forged("[" * 5000 + "]" * 5000), _forged('["a", 1]'), _forged("[1, 2, 3]"), "%%%",
+    _forged("[NaN, 1]"), _forged("[true, 1]"),
+])
+def test_a_cursor_the_service_never_issued_is_a_400(seeded: FlaskClient, forged: str) -> None:
+    story = seeded.get("/api/v1/stories").get_json()["items"][0]["id"]
+    for url in ("/api/v1/stories", f"/api/v1/stories/{story}",
+                f"/api/v1/stories/{story}/events"):
+        assert_problem(seeded.get(f"{url}?cursor={forged}"), 400, "cursor")
+    page = seeded.get(f"/?cursor={forged}")
+    assert page.status_code == 400 and "cursor" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("field", ["title", "text", "source"])
+def test_a_lone_surrogate_is_refused_naming_the_field(client: FlaskClient, field: str) -> None:
+    article = {"title": "Harbour wall collapses", "text": "Storm damage.", "source": "Wire"}
+    body = json.dumps({**article, field: "broken \ud800 text"})  # json.dumps keeps \ud800
+    response = client.post("/api/v1/articles", data=body, content_type="application/json")
+    assert_problem(response, 422, field)
+    if field != "source":  # /related takes no source
+        query = json.dumps({"title": article["title"], "text": article["text"],
+                            field: "x \udfff"})
+        related = client.post("/api/v1/related", data=query, content_type="application/json")
+        assert_problem(related, 422, field)
+    assert client.get("/readyz").get_json()["articles"] == 0
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_not_a_truncated_accept(tmp_path: Any) -> None:
+    import io
+
+    service = StoryService(make_settings(tmp_path, max_body_bytes=2048)).open()
+    client = create_app(service=service).test_client()
+    body = json.dumps({"title": "Harbour wall collapses", "text": "x" * 1900}).encode()
+    padded = body + b" " * 4000  # valid JSON once cut at the limit, if it were cut
+    response = client.post(
+        "/api/v1/articles", input_stream=io.BytesIO(padded), content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True})
+    assert_problem(response, 413, "body")
+    assert service.article_count() == 0
+    service.close()
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "multipart/form-data"])
+def test_a_post_not_marked_json_is_a_415(client: FlaskClient, content_type: str | None) -> None:
+    body = json.dumps({"title": "Harbour wall collapses"})
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    for url in ("/api/v1/articles", "/api/v1/related"):
+        assert_problem(client.post(url, data=body, headers=headers), 415, "body")
+
+
+def test_every_response_forbids_sniffing_and_framing_with_a_fitting_policy(
+    client: FlaskClient,
+) -> None:
+    for url, needle in (("/", "style-src 'self'"), ("/api/v1/stories", "default-src 'none'"),
+                        ("/api/v1/missing", "default-src 'none'"), ("/healthz", "'none'"),
+                        ("/api/docs/", "script-src 'self'")):
+        response = client.get(url, follow_redirects=True)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", url
+        assert response.headers["X-Frame-Options"] == "DENY", url
+        policy = response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and needle in policy, url

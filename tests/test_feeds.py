@@ -37,6 +37,15 @@ def big_feed(items: int) -> str:
            "</channel></rss>"
 
 
+SURROGATE_FEED = (
+    '<?xml version="1.0"?><rss version="2.0"><channel><title>Odd</title>'
+    "<item><title>Broken &#xD800; character in a headline</title>"
+    "<link>http://HOST/odd/1</link><guid>odd-&#xDFFF;-1</guid>"
+    "<description>A body with a lone &#xD83D; surrogate.</description></item>"
+    "<item><title>A clean headline from the same feed</title>"
+    "<link>http://HOST/odd/2</link><guid>odd-2</guid></item></channel></rss>")
+
+
 class QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # the slow fixture's client has hung up by design
@@ -85,6 +94,8 @@ class FixtureServer:
             return 200, self.fixture("rss.xml"), xml
         if path == "/error.xml":
             return 500, b"upstream exploded", {"Content-Type": "text/plain"}
+        if path == "/surrogate.xml":
+            return 200, SURROGATE_FEED.replace("http://HOST", self.base).encode(), xml
         if path == "/big.xml":
             return 200, big_feed(300).replace("http://HOST", self.base).encode(), xml
         if path == "/robots.txt":
@@ -116,7 +127,7 @@ def feeds_for(server: FixtureServer, *names: str) -> FeedSettings:
     sources = {"rss": ("Harbour Gazette", True), "atom": ("Valley Courier", False),
                "rdf": ("Coastal Bulletin", False), "broken": ("Broken Times", False),
                "slow": ("Slow Post", False), "error": ("Error Daily", False),
-               "big": ("Big Feed", False)}
+               "big": ("Big Feed", False), "surrogate": ("Odd Chars", False)}
     return FeedSettings(feeds=[
         FeedConfig(url=f"{server.base}/{name}.xml", source=sources[name][0],
                    full_text=sources[name][1], lang="en")
@@ -124,8 +135,9 @@ def feeds_for(server: FixtureServer, *names: str) -> FeedSettings:
 
 
 def poller(service: StoryService, settings: Settings, feeds: FeedSettings) -> FeedPoller:
+    # the fixtures are on loopback: a lab network, as far as the client is told
     policy = FetchPolicy(timeout_s=0.5, retries=1, backoff_s=0.01, min_interval_s=0.0,
-                         per_host=4)
+                         per_host=4, allow_private=True)
     state = FeedState(settings.data_dir / "feeds.sqlite3")
     return FeedPoller(service, feeds, state, PoliteClient(policy), workers=4)
 
@@ -249,3 +261,110 @@ def test_responses_are_capped_even_when_compressed() -> None:
     with pytest.raises(FetchError, match="inflates past"):
         _decoded(bomb, "gzip", 1_000_000)
     assert _decoded(gzip.compress(b"<rss/>"), "gzip", 1_000) == b"<rss/>"
+
+
+def test_lone_surrogates_in_a_feed_become_replacement_characters(
+    server: FixtureServer, service: StoryService, settings: Settings
+) -> None:
+    report = poller(service, settings, feeds_for(server, "surrogate", "rss")).poll_once()
+    found = by_source(report)
+    assert found["Odd Chars"] == ("ok", 2, 0, 0) and found["Harbour Gazette"][0] == "ok"
+    with service.store.read() as reader:
+        titles = {a.title for batch in reader.iter_articles_in_time_order() for a in batch}
+    assert "Broken \ufffd character in a headline" in titles
+
+
+def test_a_feed_that_cannot_be_read_fails_alone_and_the_loop_survives_a_failed_pass(
+    server: FixtureServer, service: StoryService, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.feeds.poller as poller_module
+
+    real_parse = poller_module.parse_feed
+
+    def exploding(body: bytes, url: str) -> object:
+        if url.endswith("/atom.xml"):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real_parse(body, url)
+
+    monkeypatch.setattr(poller_module, "parse_feed", exploding)
+    polling = poller(service, settings, feeds_for(server, "atom", "rss"))
+    found = by_source(polling.poll_once())
+    assert found["Valley Courier"][0].startswith("failed: could not be read (UnicodeEncodeError")
+    assert found["Harbour Gazette"] == ("ok", 3, 0, 0)
+
+    calls = {"n": 0}
+    stop = threading.Event()
+
+    def failing_then_stopping(*args: object, **kwargs: object) -> PassReport:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the whole pass broke")
+        stop.set()
+        return PassReport()
+
+    monkeypatch.setattr(polling, "poll_once", failing_then_stopping)
+    monkeypatch.setattr(poller_module, "RETRY_SECONDS", 0.01)
+    polling.run_forever(stop)
+    assert calls["n"] == 2 and polling.failed_passes == 1 and not polling.running
+
+
+@pytest.mark.parametrize(("names", "status"), [
+    (("rss", "atom"), 0), (("rss", "error", "broken"), 1), (("error", "broken"), 3)])
+def test_the_feeds_command_exits_by_outcome_with_one_line_per_failure(
+    server: FixtureServer, tmp_path: Path, names: tuple[str, ...], status: int,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    sources = tmp_path / "sources.toml"
+    sources.write_text("".join(f'[[feeds]]\nurl = "{server.base}/{name}.xml"\n'
+                               f'source = "Feed {name}"\nprivate_network = true\n'
+                               for name in names))
+    env = {**os.environ, "NEWSCLUSTERS_DATA_DIR": str(tmp_path / "var"),
+           "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "indexes"),
+           "NEWSCLUSTERS_EMBEDDER": "hashing"}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("newsclusters")), "feeds", str(sources),
+         "--timeout", "2"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300, check=False)
+    assert result.returncode == status, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    for name in ("error", "broken"):
+        if name in names:
+            assert sum(f"{name}.xml" in line or f"Feed {name}:" in line
+                       for line in output.splitlines()) == 1, output
+
+
+def test_the_declared_dependencies_cover_full_text_extraction() -> None:
+    import tomllib
+    from importlib.metadata import requires
+
+    declared = " ".join(requires("newsclusters") or [])
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    for needed in ("trafilatura", "lxml", "lxml_html_clean", "feedparser"):
+        assert any(dep.split("==")[0] == needed for dep in project["project"]["dependencies"])
+    assert "lxml_html_clean" in declared or "lxml-html-clean" in declared.lower()
+    import lxml.html.clean  # what trafilatura needs at import time
+    import trafilatura
+
+    assert lxml.html.clean.Cleaner and trafilatura.extract
+
+
+def test_a_missing_extractor_fails_the_page_not_the_pass(
+    server: FixtureServer, service: StoryService, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_trafilatura(name: str, *args: object, **kwargs: object) -> object:
+        if name == "trafilatura":
+            raise ImportError("lxml.html.clean module is now a separate project")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_trafilatura)
+    found = by_source(poller(service, settings, feeds_for(server, "rss", "atom")).poll_once())
+    assert found["Harbour Gazette"][:2] == ("ok", 3) and found["Valley Courier"][0] == "ok"

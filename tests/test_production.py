@@ -15,11 +15,13 @@ from tests.conftest import make_settings
 from tests.test_api import BANK, QUAKE, assert_problem
 
 KEY = "s3cret-key-for-tests"
+OTHER_KEY = "another-long-key-for-tests"
 
 
 @pytest.fixture
 def locked(tmp_path: Path) -> FlaskClient:
-    service = StoryService(make_settings(tmp_path, api_keys=f"other-key, {KEY}")).open()
+    keys = f"{OTHER_KEY}, {KEY}"
+    service = StoryService(make_settings(tmp_path, api_keys=keys)).open()
     return create_app(service=service).test_client()
 
 
@@ -32,7 +34,7 @@ def test_writes_need_a_key_when_keys_are_configured(locked: FlaskClient) -> None
     ok = locked.post("/api/v1/articles", json=BANK, headers={"Authorization": f"Bearer {KEY}"})
     assert ok.status_code == 201
     assert locked.post("/api/v1/articles", json=QUAKE,
-                       headers={"X-API-Key": "other-key"}).status_code == 201
+                       headers={"X-API-Key": OTHER_KEY}).status_code == 201
     assert_problem(locked.delete("/api/v1/articles/ecb-1"), 401)
     # reads, the read-only POST, health and docs stay open
     assert locked.get("/api/v1/stories").status_code == 200

@@ -50,6 +50,16 @@ def test_ingest_reports_bad_lines_by_file_and_line(tmp_path: Path) -> None:
     assert "bad.jsonl:2.title" in result.stderr
 
 
+def test_ingest_refuses_a_lone_surrogate_by_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "surrogate.jsonl"
+    bad.write_text('{"id": "a", "title": "fine", "date": "2024-01-01T00:00:00Z"}\n'
+                   '{"id": "b", "title": "ok", "text": "broken \\ud800 body", '
+                   '"date": "2024-01-01T00:00:00Z"}\n')
+    result = run_script(tmp_path, "scripts/ingest.py", str(bad))
+    assert result.returncode == 2, result.stderr
+    assert "surrogate.jsonl:2.text" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_bench_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     result = run_script(tmp_path, "-m", "scripts.bench", "--file", str(DEMO), "--queries", "10")
     assert result.returncode == 0, result.stderr

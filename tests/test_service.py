@@ -448,3 +448,49 @@ def test_a_recluster_streams_the_store_and_builds_the_index_once(
     assert result["articles"] == 40 and svc.readiness().in_sync
     assert len(svc.assignments()) == 40
     svc.close()
+
+
+def test_a_damaged_snapshot_is_rebuilt_from_the_store_at_start(
+    tmp_path: Path, make_article: MakeArticle,
+) -> None:
+    settings = make_settings(tmp_path, index_dir=tmp_path / "idx")
+    with StoryService(settings) as svc:
+        svc.ingest([make_article(f"harbour storm report {i}", id=f"h{i}", hours=i)
+                    for i in range(5)])
+        svc.snapshot()
+        before = svc.related("h0").items
+    current = (tmp_path / "idx" / "CURRENT").read_text()
+    index_file = tmp_path / "idx" / current / "index.bin"
+    data = bytearray(index_file.read_bytes())
+    data[-8] ^= 0xFF  # FAISS would read this and serve wrong neighbours
+    index_file.write_bytes(bytes(data))
+    with StoryService(settings) as svc:
+        ready = svc.readiness()
+        assert ready.in_sync and ready.indexed == 5
+        assert svc.related("h0").items == before
+    assert any(p.name.startswith("damaged-") for p in (tmp_path / "idx").iterdir())
+
+
+def test_a_snapshot_that_fails_after_the_commit_does_not_fail_the_write(
+    tmp_path: Path, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cluster.index.backends import FaissFlatIndex
+
+    settings = make_settings(tmp_path, index_dir=tmp_path / "idx", snapshot_every=1)
+
+    def disk_full(*args: object, **kwargs: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FaissFlatIndex, "write", disk_full)
+    with StoryService(settings) as svc:
+        article = make_article("harbour wall collapses in storm", id="h1")
+        assert svc.ingest([article])[0].status == "created"
+        assert svc.ingest([article])[0].status == "unchanged"  # the retry sees it stored
+        ready = svc.readiness()
+        assert ready.snapshot_failures >= 1 and ready.in_sync and ready.articles == 1
+    monkeypatch.undo()
+    assert not [p for p in (tmp_path / "idx").iterdir() if p.name.endswith(".tmp")]
+    with StoryService(settings) as svc:  # start-up catches up from the store
+        assert svc.readiness().in_sync and svc.article_count() == 1
+        svc.snapshot()
+    assert (tmp_path / "idx" / "CURRENT").exists()

@@ -89,3 +89,9 @@ def test_values_the_docs_give_for_settings_are_the_codes() -> None:
         if isinstance(actual, bool) or not isinstance(actual, int | float):
             continue  # paths, words and key lists: the README test covers their names
         assert float(value.replace(",", "")) == float(actual), (document, name, value)
+
+
+def test_short_api_keys_are_refused_at_start_up() -> None:
+    with pytest.raises(ConfigurationError, match=r"api_keys: .*shorter than 16 characters"):
+        load_settings(environ={"NEWSCLUSTERS_API_KEYS": "letmein, a-long-enough-key-1234"})
+    assert load_settings(environ={"NEWSCLUSTERS_API_KEYS": "a-long-enough-key-1234"}).keys

@@ -52,9 +52,60 @@ def test_a_crash_while_writing_leaves_the_previous_snapshot_current(
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
 
 
-def test_corrupt_manifest_is_reported(tmp_path: Path) -> None:
-    write_snapshot(tmp_path, small_index(2), "m", store_seq=2)
+def _damage(kind: str, index_dir: Path) -> None:
+    folder = index_dir / (index_dir / CURRENT).read_text()
+    index_file = folder / "index.bin"
+    if kind == "garbage manifest":
+        (folder / "manifest.json").write_text("{not json")
+    elif kind == "manifest of the wrong shape":
+        (folder / "manifest.json").write_text('{"model": "m"}')
+    elif kind == "random bytes":
+        index_file.write_bytes(np.random.default_rng(1).bytes(index_file.stat().st_size))
+    elif kind == "truncated":
+        index_file.write_bytes(index_file.read_bytes()[:40])
+    elif kind == "empty":
+        index_file.write_bytes(b"")
+    elif kind == "missing":
+        index_file.unlink()
+    elif kind == "dangling CURRENT":
+        (index_dir / CURRENT).write_text("snap-999-gone")
+    elif kind == "flipped bytes":
+        data = bytearray(index_file.read_bytes())
+        data[-20] ^= 0xFF  # inside the vectors: FAISS still reads it
+        index_file.write_bytes(bytes(data))
+    elif kind == "older index under a newer manifest":
+        elsewhere = index_dir / "older"
+        write_snapshot(elsewhere, small_index(2), "m", store_seq=2)
+        older = elsewhere / (elsewhere / CURRENT).read_text() / "index.bin"
+        index_file.write_bytes(older.read_bytes())
+
+
+@pytest.mark.parametrize("kind", [
+    "garbage manifest", "manifest of the wrong shape", "random bytes", "truncated", "empty",
+    "missing", "dangling CURRENT", "flipped bytes", "older index under a newer manifest",
+])
+def test_a_damaged_snapshot_is_set_aside_for_a_rebuild(
+    tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    index_dir = tmp_path / "indexes"
+    write_snapshot(index_dir, small_index(6), "m", store_seq=6)
+    _damage(kind, index_dir)
+    with caplog.at_level("ERROR", logger="cluster.index.snapshot"):
+        assert load_snapshot(index_dir, "m", 4, "faiss-flat") is None
+    assert not (index_dir / CURRENT).exists()
+    assert [r.getMessage() for r in caplog.records if "rebuilding the index" in r.getMessage()]
+    if kind != "dangling CURRENT":
+        assert [p.name for p in index_dir.iterdir() if p.name.startswith("damaged-snap-")]
+    write_snapshot(index_dir, small_index(3), "m", store_seq=3)  # the next one is fine
+    loaded = load_snapshot(index_dir, "m", 4, "faiss-flat")
+    assert loaded is not None and len(loaded[0]) == 3
+
+
+def test_the_manifest_carries_the_index_files_checksum(tmp_path: Path) -> None:
+    import hashlib
+
+    manifest = write_snapshot(tmp_path, small_index(4), "m", store_seq=4)
     folder = tmp_path / (tmp_path / CURRENT).read_text()
-    (folder / "manifest.json").write_text("{not json")
-    with pytest.raises(IndexMismatch, match="unreadable"):
-        read_manifest(tmp_path)
+    found = read_manifest(tmp_path)
+    assert found is not None and found[1] == manifest
+    assert manifest.sha256 == hashlib.sha256((folder / "index.bin").read_bytes()).hexdigest()

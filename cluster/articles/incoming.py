@@ -26,6 +26,9 @@ FUTURE_TOLERANCE = timedelta(days=1)
 """Clock skew and time zones allowed for; a date further ahead is a mistake."""
 EARLIEST_YEAR = 1900
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A lone UTF-16 surrogate (JSON's "\ud800") is not a character: it cannot be
+# stored as UTF-8 or sent back as valid JSON.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,14 @@ class ArticleIn(BaseModel):
     def _strings_only(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise ValueError("must be a string")
+        return value
+
+    @field_validator("id", "title", "text", "source", "url", "lang", mode="before")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        if isinstance(value, str) and _SURROGATES.search(value):
+            raise ValueError("must be valid Unicode text (it holds a lone surrogate, e.g. "
+                             "\\ud800)")
         return value
 
     @field_validator("title")

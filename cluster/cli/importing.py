@@ -43,7 +43,13 @@ def register(commands: Commands) -> None:
         seen) lives in <data_dir>/feeds.sqlite3, so a restart neither
         re-ingests nor re-downloads unchanged feeds. Without --loop, one pass
         over every feed; with it, each feed is polled when due until Ctrl-C
-        or SIGTERM, which stop after the feed being ingested.
+        or SIGTERM, which stop after the feed being ingested. One line per
+        feed says what it gave or why it failed.
+
+        Exit status of one pass: 0 when every feed was read and every entry
+        ingested, 1 when some feeds or entries failed, 3 when no feed could
+        be read, 2 when nothing was polled (a bad sources file or setting, or
+        a store that another process writes). With --loop: 0 once stopped.
         """, STORE_SETTINGS)
     parser.add_argument("sources", type=Path, metavar="SOURCES.toml",
                        help="The sources file (see sources.example.toml).")
@@ -111,7 +117,9 @@ def poll_feeds(args: argparse.Namespace) -> int:
                 except KeyboardInterrupt:
                     stop.set()
             else:
-                summary(poller.poll_once(progress=show))
+                report = poller.poll_once(progress=show)
+                summary(report)
+                return report.exit_status()
         finally:
             service.snapshot()
             state.close()

@@ -84,8 +84,12 @@ def serve_production(args: argparse.Namespace) -> int:
 
     from api.wsgi import check_production_settings
     from cluster.settings import load_settings
+    from cluster.store.lock import StoreLock
 
-    check_production_settings(load_settings())  # a clear message, not a worker's traceback
+    settings = load_settings()
+    # clear messages here, not a worker's traceback: keys, and the store's one writer
+    check_production_settings(settings)
+    StoreLock(settings.store_path).release()
     sys.argv = ["newsclusters serve", "-c", "python:api.gunicorn_conf",
                 "api.wsgi:production_app()"]
     gunicorn()

@@ -12,6 +12,12 @@ TOML, one ``[[feeds]]`` table per feed::
     poll_minutes = 10        # optional, else [defaults]
     lang = "en"              # optional
     full_text = true         # fetch and extract article pages when the feed has teasers
+    private_network = false  # true: the feed's own URL may be on a private network
+
+Only public addresses are fetched: a feed on an intranet must say
+``private_network = true``, and even then the links and redirects taken
+from its content (article pages) are held to public addresses, so a feed
+can never make the service fetch from its own network and publish it.
 
 Unknown keys and bad values are refused with the feed's position named.
 """
@@ -44,6 +50,7 @@ class FeedConfig(BaseModel):
     poll_minutes: float | None = Field(None, gt=0.0, le=7 * 24 * 60)
     full_text: bool | None = None
     lang: str | None = Field(None, min_length=2, max_length=8)
+    private_network: bool = False
 
     @field_validator("url")
     @classmethod

@@ -8,6 +8,8 @@ operator would have to configure, and every byte it parses came through here.
 
 from __future__ import annotations
 
+import functools
+import http.client
 import threading
 import time
 import urllib.error
@@ -16,7 +18,10 @@ import urllib.robotparser
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
+
+from cluster.feeds.addresses import BlockedAddress, guarded_connection
 
 USER_AGENT = "newsclusters/0.1 (+https://github.com/newsclusters; story clustering feed poller)"
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
@@ -24,6 +29,11 @@ RETRYABLE = frozenset({429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class FetchPolicy:
+    """How the client fetches. ``allow_private`` lets every request reach
+    private addresses (a closed lab network, or tests on loopback); without
+    it only an operator's feed marked private may (``get(..., private=True)``),
+    and never a link or redirect taken from feed content."""
+
     timeout_s: float = 10.0
     max_bytes: int = 5 * 1024 * 1024
     retries: int = 2
@@ -31,6 +41,7 @@ class FetchPolicy:
     per_host: int = 2
     min_interval_s: float = 1.0
     user_agent: str = USER_AGENT
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,20 +88,26 @@ class PoliteClient:
             return host
 
     def get(self, url: str, etag: str | None = None,
-            last_modified: str | None = None) -> Response:
-        """GET with the policy; 304 is a normal answer; other 4xx and exhausted
-        retries raise FetchError."""
+            last_modified: str | None = None, private: bool = False) -> Response:
+        """GET with the policy; 304 is a normal answer; other 4xx, addresses
+        the request may not reach, and exhausted retries raise FetchError.
+        ``private``: the URL is an operator's feed marked as on a private
+        network (see ``FetchPolicy``)."""
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise FetchError(f"only http and https are fetched, not {url[:80]!r}")
         attempt = 0
         while True:
             try:
-                return self._get_once(url, etag, last_modified)
+                return self._get_once(url, etag, last_modified,
+                                      private or self.policy.allow_private)
             except _Retryable as exc:
                 attempt += 1
                 if attempt > self.policy.retries:
                     raise FetchError(f"{exc} (after {attempt} attempts)") from None
                 self._sleep(self.policy.backoff_s * 2 ** (attempt - 1))
 
-    def _get_once(self, url: str, etag: str | None, last_modified: str | None) -> Response:
+    def _get_once(self, url: str, etag: str | None, last_modified: str | None,
+                  private: bool) -> Response:
         headers = {"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate",
                    "Accept": "application/rss+xml, application/atom+xml, application/xml, "
                              "text/xml, text/html;q=0.9, */*;q=0.5"}
@@ -107,7 +124,8 @@ class PoliteClient:
                     self._sleep(wait)
                 host.last = time.monotonic()
             try:
-                with urllib.request.urlopen(request, timeout=self.policy.timeout_s) as answer:
+                opener = _opener(private)
+                with opener.open(request, timeout=self.policy.timeout_s) as answer:
                     body = self._read_capped(answer)
                     return Response(answer.geturl(), answer.status,
                                     _decoded(body, answer.headers.get("Content-Encoding"),
@@ -123,6 +141,8 @@ class PoliteClient:
                 raise FetchError(f"HTTP {exc.code}") from None
             except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
+                if isinstance(reason, BlockedAddress | FetchError):
+                    raise FetchError(str(reason)) from None
                 if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
                     raise _Retryable(f"timed out after {self.policy.timeout_s:g} s") from None
                 raise _Retryable(f"connection failed: {reason}") from None
@@ -165,6 +185,58 @@ class PoliteClient:
 
 class _Retryable(Exception):
     pass
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, private: bool) -> None:
+        super().__init__()
+        self._private = private
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_guarded(http.client.HTTPConnection, self._private), req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, private: bool) -> None:
+        super().__init__()
+        self._private = private
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_guarded(http.client.HTTPSConnection, self._private), req,
+                            context=self._context)  # type: ignore[attr-defined]
+
+
+def _guarded(kind: type[http.client.HTTPConnection], private: bool) -> Any:
+    """A connection class whose sockets go through ``guarded_connection``."""
+
+    def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        made = kind(host, **kwargs)
+        made._create_connection = functools.partial(  # type: ignore[attr-defined]
+            guarded_connection, allow_private=private)
+        return made
+
+    return connection
+
+
+class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http and https only (never ftp:, file: or data:)."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise FetchError(f"redirect to {newurl[:80]!r} refused: only http and https")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener(private: bool) -> urllib.request.OpenerDirector:
+    """An opener with only the handlers the client needs: no ftp, file or data
+    handler, and every connection guarded."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (_GuardedHTTPHandler(private), _GuardedHTTPSHandler(private),
+                    _WebOnlyRedirects(), urllib.request.HTTPDefaultErrorHandler(),
+                    urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
 
 
 def _decoded(body: bytes, encoding: str | None, limit: int) -> bytes:

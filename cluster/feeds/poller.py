@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -29,6 +30,8 @@ from cluster.feeds.state import FeedState
 from cluster.service.facade import StoryService
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS = 30.0
+"""Pause after a polling pass that failed as a whole."""
 
 TEASER_CHARS = 600
 """A feed text shorter than this is a teaser: fetch the page when the feed asks for it."""
@@ -65,11 +68,24 @@ class PassReport:
     def items(self) -> int:
         return sum(f.new + f.duplicate + f.failed for f in self.feeds)
 
+    @property
+    def broken_feeds(self) -> int:
+        """Feeds that could not be fetched, read or ingested."""
+        return sum(1 for f in self.feeds if f.status not in ("ok", "not modified"))
+
+    def exit_status(self) -> int:
+        """0 when every feed was read and every entry ingested, 3 when no feed
+        could be read, 1 otherwise (some feeds or entries failed)."""
+        if self.feeds and self.broken_feeds == len(self.feeds):
+            return 3
+        failed_entries = sum(f.failed for f in self.feeds)
+        return 1 if self.broken_feeds or failed_entries else 0
+
     def summary(self) -> str:
         new = sum(f.new for f in self.feeds)
         duplicate = sum(f.duplicate for f in self.feeds)
         failed = sum(f.failed for f in self.feeds)
-        broken = sum(1 for f in self.feeds if f.status not in ("ok", "not modified"))
+        broken = self.broken_feeds
         rate = self.items / self.seconds if self.seconds > 0 else 0.0
         return (f"{len(self.feeds)} feeds ({broken} failed): new {new}, duplicate {duplicate}, "
                 f"failed {failed}; {self.items} items in {self.seconds:.2f} s "
@@ -94,6 +110,8 @@ class FeedPoller:
         self.state = state
         self.client = client or PoliteClient()
         self.workers = workers
+        self.running = False
+        self.failed_passes = 0
 
     # -- one pass --------------------------------------------------------------
     def poll_once(self, only_due: bool = False,
@@ -106,7 +124,12 @@ class FeedPoller:
             futures = [pool.submit(self._fetch, feed) for feed in feeds]
             for future in as_completed(futures):
                 fetched = future.result()
-                self._ingest(fetched)
+                try:
+                    self._ingest(fetched)
+                except Exception as exc:  # this feed's entries fail; the pass goes on
+                    log.exception("feed %s: entries not ingested", fetched.feed.url)
+                    fetched.report.status = f"failed: not ingested ({type(exc).__name__})"
+                    self.state.record_poll(fetched.feed.url, fetched.report.status, ok=False)
                 report.feeds.append(fetched.report)
                 if progress:
                     progress(fetched.report)
@@ -124,10 +147,11 @@ class FeedPoller:
         fetched = _Fetched(feed, report, [])
         record = self.state.feed(feed.url)
         try:
-            answer = self.client.get(feed.url, record.etag, record.last_modified)
+            answer = self.client.get(feed.url, record.etag, record.last_modified,
+                                     private=feed.private_network)
         except FetchError as exc:
             report.status = f"failed: {exc}"
-            log.warning("feed %s: %s", feed.url, exc)
+            log.debug("feed %s: %s", feed.url, exc)  # the report's line says it
             self.state.record_poll(feed.url, report.status, ok=False)
             report.seconds = time.perf_counter() - started
             return fetched
@@ -137,10 +161,24 @@ class FeedPoller:
             self.state.record_poll(feed.url, report.status, ok=True)
             report.seconds = time.perf_counter() - started
             return fetched
-        parsed = parse_feed(answer.body, answer.url)
+        try:
+            return self._read(feed, fetched, answer.body, answer.url, started)
+        except Exception as exc:  # a feed no one foresaw: fail it, the others go on
+            log.exception("feed %s: could not be read", feed.url)
+            report.status = f"failed: could not be read ({type(exc).__name__}: {exc})"[:300]
+            fetched.items.clear()
+            self.state.record_poll(feed.url, report.status, ok=False)
+            report.seconds = time.perf_counter() - started
+            return fetched
+
+    def _read(self, feed: FeedConfig, fetched: _Fetched, body: bytes, url: str,
+              started: float) -> _Fetched:
+        """Parse a fetched feed and collect its unseen entries (with page text)."""
+        report = fetched.report
+        parsed = parse_feed(body, url)
         if parsed.problem is not None:
             report.status = f"failed: {parsed.problem}"
-            log.warning("feed %s: %s", feed.url, parsed.problem)
+            log.debug("feed %s: %s", feed.url, parsed.problem)  # the report's line says it
             self.state.record_poll(feed.url, report.status, ok=False)
             report.seconds = time.perf_counter() - started
             return fetched
@@ -167,16 +205,27 @@ class FeedPoller:
             log.info("page %s: disallowed by robots.txt", item.url)
             return item.text
         try:
-            page = self.client.get(item.url)
+            page = self.client.get(item.url)  # a link from feed content: public only
         except FetchError as exc:
             report.pages_failed += 1
             log.warning("page %s: %s", item.url, exc)
             return item.text
-        import trafilatura
+        if urlsplit(page.url).netloc.lower() != urlsplit(item.url).netloc.lower() and \
+                not self.client.allowed(page.url):
+            report.pages_blocked += 1  # redirected to a host whose robots.txt says no
+            log.info("page %s: redirected to %s, disallowed by robots.txt", item.url, page.url)
+            return item.text
+        try:
+            import trafilatura
 
-        extracted = trafilatura.extract(page.body.decode("utf-8", errors="replace"),
-                                        url=item.url, include_comments=False,
-                                        include_tables=False, favor_precision=True)
+            extracted = trafilatura.extract(page.body.decode("utf-8", errors="replace"),
+                                            url=item.url, include_comments=False,
+                                            include_tables=False, favor_precision=True)
+        except ImportError as exc:  # a broken install: this page fails, not the pass
+            report.pages_failed += 1
+            log.error("page %s: the full-text extractor cannot be loaded (%s); the feed's "
+                      "own text is used. Reinstall the package's dependencies.", item.url, exc)
+            return item.text
         if not extracted or len(extracted) <= len(item.text):
             report.pages_failed += 1
             return item.text
@@ -231,13 +280,26 @@ class FeedPoller:
     def run_forever(self, stop: threading.Event,
                     progress: Callable[[FeedReport], None] | None = None,
                     passes: Callable[[PassReport], None] | None = None) -> None:
-        """Poll each feed when it is due, until ``stop`` is set."""
-        while not stop.is_set():
-            report = self.poll_once(only_due=True, progress=progress)
-            if report.feeds and passes:
-                passes(report)
-            waits = [self._due(feed) for feed in self.feeds.feeds]
-            stop.wait(min(max(min(waits, default=60.0), 1.0), 60.0))
+        """Poll each feed when it is due, until ``stop`` is set. A pass that
+        fails as a whole is logged, counted (``failed_passes``) and tried
+        again after a pause; ``running`` says whether the loop still runs."""
+        self.running = True
+        try:
+            while not stop.is_set():
+                try:
+                    report = self.poll_once(only_due=True, progress=progress)
+                except Exception:
+                    self.failed_passes += 1
+                    log.exception("feeds: a polling pass failed; trying again in %.0f s",
+                                  RETRY_SECONDS)
+                    stop.wait(RETRY_SECONDS)
+                    continue
+                if report.feeds and passes:
+                    passes(report)
+                waits = [self._due(feed) for feed in self.feeds.feeds]
+                stop.wait(min(max(min(waits, default=60.0), 1.0), 60.0))
+        finally:
+            self.running = False
 
 
 def _keys(item: FeedItem) -> list[str]:

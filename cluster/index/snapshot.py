@@ -5,16 +5,24 @@ Layout of ``index_dir``::
     CURRENT                 name of the live snapshot folder (replaced atomically)
     snap-<seq>-<token>/
         index.bin           the vector index (FAISS or NumPy format)
-        manifest.json       model, dimension, metric, backend, store sequence covered
+        manifest.json       model, dimension, metric, backend, store sequence
+                            covered, vector count, SHA-256 of index.bin
+    damaged-<name>-<time>/  a snapshot that failed to load or verify, kept
+                            for inspection
 
 A snapshot folder is complete before CURRENT names it, so a crash at any
-moment leaves the previous snapshot usable; stale folders are removed after
-the switch and on the next successful write.
+moment leaves the previous snapshot usable; stale and half-written folders
+are removed after the switch and on the next successful write. A snapshot
+that cannot be read, or whose index.bin does not match its manifest, is set
+aside and ``load_snapshot`` answers as if there were none: the index is
+derived data, rebuilt from the store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -26,8 +34,9 @@ from cluster.errors import IndexMismatch
 from cluster.index.backends import VectorIndex, read_index
 from cluster.index.layout import accepts
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 CURRENT = "CURRENT"
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,8 @@ class Manifest:
     count: int
     created_at: float
     version: int = MANIFEST_VERSION
+    sha256: str = ""
+    """Of index.bin; empty in snapshots written before checksums (not verified)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -61,14 +72,19 @@ def write_snapshot(index_dir: Path, index: VectorIndex, model: str, store_seq: i
     name = f"snap-{store_seq:012d}-{secrets.token_hex(4)}"
     staging = index_dir / (name + ".tmp")
     staging.mkdir()
-    manifest = Manifest(
-        model=model, dimension=index.dimension, metric="inner_product", backend=index.kind,
-        store_seq=store_seq, count=len(index), created_at=time.time(),
-    )
-    index.write(staging / "index.bin")
-    (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
-    for part in ("index.bin", "manifest.json"):
-        _fsync_file(staging / part)
+    try:
+        index.write(staging / "index.bin")
+        manifest = Manifest(
+            model=model, dimension=index.dimension, metric="inner_product",
+            backend=index.kind, store_seq=store_seq, count=len(index), created_at=time.time(),
+            sha256=_sha256(staging / "index.bin"),
+        )
+        (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
+        for part in ("index.bin", "manifest.json"):
+            _fsync_file(staging / part)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a full disk leaves nothing behind
+        raise
     final = index_dir / name
     os.replace(staging, final)
     pointer = index_dir / (CURRENT + ".tmp")
@@ -86,27 +102,72 @@ def _remove_stale(index_dir: Path, keep: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class DamagedSnapshot(Exception):
+    """A snapshot that cannot be read or does not verify (internal: it is set aside)."""
+
+
 def read_manifest(index_dir: Path) -> tuple[Path, Manifest] | None:
+    """The current snapshot's folder and manifest; None when there is none.
+    Raises ``DamagedSnapshot`` when CURRENT or the manifest cannot be read."""
     pointer = index_dir / CURRENT
     if not pointer.exists():
         return None
-    folder = index_dir / pointer.read_text().strip()
+    try:
+        name = pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DamagedSnapshot(f"{pointer} is unreadable ({exc})") from None
+    folder = index_dir / name
+    if not name or "/" in name or not folder.is_dir():
+        raise DamagedSnapshot(f"{pointer} names {name[:80]!r}, which is not a snapshot folder")
     try:
         data = json.loads((folder / "manifest.json").read_text())
-        return folder, Manifest(**data)
+        manifest = Manifest(**data)
+        if not isinstance(manifest.count, int) or not isinstance(manifest.sha256, str):
+            raise TypeError("fields of the wrong type")
+        return folder, manifest
     except (OSError, ValueError, TypeError) as exc:
-        raise IndexMismatch(
-            f"index snapshot {folder} is unreadable ({exc}); "
-            "run `newsclusters rebuild` to rebuild it from the store"
-        ) from None
+        raise DamagedSnapshot(f"the manifest in {folder} is unreadable ({exc})") from None
+
+
+def set_aside(index_dir: Path, reason: str) -> Path | None:
+    """Move the current snapshot (if any) out of the way, keeping it for
+    inspection, and remove CURRENT; returns where it went."""
+    pointer = index_dir / CURRENT
+    moved = None
+    try:
+        name = pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    folder = index_dir / name if name and "/" not in name else None
+    if folder is not None and folder.is_dir():
+        moved = index_dir / f"damaged-{name}-{int(time.time())}"
+        os.replace(folder, moved)
+    pointer.unlink(missing_ok=True)
+    _fsync_dir(index_dir)
+    LOG.error("index: snapshot %s is damaged (%s); set aside%s; rebuilding the index from "
+              "the store", name or "(none)", reason, f" as {moved}" if moved else "")
+    return moved
 
 
 def load_snapshot(
     index_dir: Path, model: str, dimension: int, backend: str, nprobe: int = 32,
 ) -> tuple[VectorIndex, Manifest] | None:
     """The current snapshot, checked against the configured model; None when
-    there is none yet."""
-    found = read_manifest(index_dir)
+    there is none yet, or when it is damaged (it is then set aside, see
+    ``set_aside``, and the caller rebuilds the index from the store)."""
+    try:
+        found = read_manifest(index_dir)
+    except DamagedSnapshot as exc:
+        set_aside(index_dir, str(exc))
+        return None
     if found is None:
         return None
     folder, manifest = found
@@ -122,4 +183,18 @@ def load_snapshot(
             f"index snapshot in {index_dir} uses backend {manifest.backend!r} but "
             f"{backend!r} is configured; run `newsclusters rebuild`"
         )
-    return read_index(manifest.backend, folder / "index.bin", dimension, nprobe), manifest
+    index_file = folder / "index.bin"
+    try:
+        if manifest.sha256 and _sha256(index_file) != manifest.sha256:
+            raise DamagedSnapshot("index.bin does not match its manifest's checksum")
+        index = read_index(manifest.backend, index_file, dimension, nprobe)
+        if len(index) != manifest.count:
+            raise DamagedSnapshot(f"index.bin holds {len(index)} vectors, its manifest "
+                                  f"{manifest.count}")
+    except DamagedSnapshot as exc:
+        set_aside(index_dir, str(exc))
+        return None
+    except Exception as exc:  # FAISS and NumPy raise many kinds on a bad file
+        set_aside(index_dir, f"index.bin cannot be read: {type(exc).__name__}: {exc}"[:300])
+        return None
+    return index, manifest

@@ -7,7 +7,7 @@ import binascii
 import json
 import math
 
-from cluster.errors import InvalidInput
+from cluster.errors import InvalidCursor
 
 
 def encode_cursor(activity: float, item_id: int) -> str:
@@ -26,5 +26,6 @@ def decode_cursor(cursor: str, field: str = "cursor") -> tuple[float, int]:
         if not math.isfinite(value_f) or abs(value_i) > 2**63 - 1:
             raise ValueError
         return value_f, value_i
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(field, "is not a cursor returned by this API") from None
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError,
+            RecursionError):
+        raise InvalidCursor(field) from None

@@ -161,7 +161,8 @@ class Queries:
             stored = reader.article_count()
             seq = reader.index_seq()
         indexed = len(self._rt.index)
-        return Readiness(stored, indexed, stored == indexed, seq, self._rt.snapshot_seq)
+        return Readiness(stored, indexed, stored == indexed, seq, self._rt.snapshot_seq,
+                         self._rt.snapshot_failures)
 
     def story_headlines(self) -> dict[int, tuple[str, str]]:
         """(headline, label) of every live story (evaluation)."""

@@ -11,6 +11,7 @@ other's, except where one calls another's method.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,8 @@ from cluster.store import Reader, SQLiteStore, Store, Writer
 from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats, Weights, article_terms
 from cluster.types import ArticleKey, StoryId, Vector
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,6 +78,7 @@ class ServiceRuntime:
         self.changes = BatchChanges()
         self.stream_time: float | None = None
         self.snapshot_seq = 0
+        self.snapshot_failures = 0
         self.dimension = embedder.dimension if changing_model else self._check_model()
         self.index: VectorIndex = create_index(settings.index_backend, self.dimension)
         self.clusterer = OnlineClusterer(settings.cluster, self.dimension)
@@ -253,12 +257,22 @@ class ServiceRuntime:
 
     # -- snapshots -----------------------------------------------------------
     def maybe_snapshot(self) -> None:
-        with self.store.read() as reader:
-            seq = reader.index_seq()
-        settings = self.settings
-        interval = max(settings.snapshot_every, int(settings.snapshot_share * len(self.index)))
-        if seq - self.snapshot_seq >= interval:
-            self.snapshot(seq)
+        """Snapshot the index when enough changed since the last one. Called
+        after a write committed, so it is best effort: the write is already
+        acknowledged by the store, and a failure (a full disk) is logged and
+        counted, never passed to the writer's caller."""
+        try:
+            with self.store.read() as reader:
+                seq = reader.index_seq()
+            settings = self.settings
+            interval = max(settings.snapshot_every,
+                           int(settings.snapshot_share * len(self.index)))
+            if seq - self.snapshot_seq >= interval:
+                self.snapshot(seq)
+        except Exception:
+            self.snapshot_failures += 1
+            LOG.exception("index: the snapshot after a write failed (the write is stored; "
+                          "the next snapshot or start-up catches up from the store)")
 
     def snapshot(self, seq: int | None = None) -> None:
         """Write the index to disk as the current snapshot, in the layout its

@@ -158,3 +158,6 @@ class Readiness:
     in_sync: bool
     store_seq: int
     snapshot_seq: int
+    snapshot_failures: int = 0
+    """Snapshots that could not be written since the service opened (the
+    writes they followed were stored; start-up replays them from the store)."""

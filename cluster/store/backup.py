@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cluster.errors import ConfigurationError
+from cluster.store.lock import StoreLock
 
 PAGES_PER_STEP = 1024
 
@@ -72,11 +73,15 @@ def restore_store(backup: Path, store_path: Path, index_dir: Path, force: bool =
     if store_path.exists() and not force:
         raise ConfigurationError(f"{store_path} exists; pass --force to replace it")
     store_path.parent.mkdir(parents=True, exist_ok=True)
-    staged = store_path.with_name(store_path.name + ".restoring")
-    shutil.copyfile(backup, staged)
-    for suffix in ("-wal", "-shm"):
-        Path(str(store_path) + suffix).unlink(missing_ok=True)
-    os.replace(staged, store_path)
-    current = index_dir / "CURRENT"
-    if current.exists():
-        current.unlink()  # the snapshot belongs to the old store
+    lock = StoreLock(store_path)  # refused while a server or another command writes it
+    try:
+        staged = store_path.with_name(store_path.name + ".restoring")
+        shutil.copyfile(backup, staged)
+        for suffix in ("-wal", "-shm"):
+            Path(str(store_path) + suffix).unlink(missing_ok=True)
+        os.replace(staged, store_path)
+        current = index_dir / "CURRENT"
+        if current.exists():
+            current.unlink()  # the snapshot belongs to the old store
+    finally:
+        lock.release()

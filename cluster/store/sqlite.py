@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cluster.store.interface import Reader, Writer
+from cluster.store.lock import StoreLock
 from cluster.store.placement_cache import Placements
 from cluster.store.reader import SQLiteReader
 from cluster.store.records import (
@@ -46,12 +47,18 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        # one writing process per store (cluster/store/lock.py), before any change
+        self._process_lock: StoreLock | None = StoreLock(path)
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        self._writer = self._connect()
-        self._migrate()
+        try:
+            self._writer = self._connect()
+            self._migrate()
+        except BaseException:
+            self.close()  # a refused migration leaves neither connection nor lock
+            raise
         # loaded by the first write, kept in step by the writer (see cluster.store.placement_cache)
         self._placements = Placements()
 
@@ -155,3 +162,6 @@ class SQLiteStore:
                 with suppress(sqlite3.Error):
                     connection.close()
             self._all.clear()
+        if self._process_lock is not None:
+            self._process_lock.release()
+            self._process_lock = None
