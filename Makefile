@@ -28,7 +28,7 @@ $(BROWSER): $(STAMP)
 run: $(STAMP)
 	$(BIN)/newsclusters run
 
-# Production: gunicorn, one process with NEWSCLUSTERS_THREADS threads, on
+# Production: waitress, one process with NEWSCLUSTERS_THREADS threads, on
 # NEWSCLUSTERS_HOST:NEWSCLUSTERS_PORT (loopback by default); needs NEWSCLUSTERS_API_KEYS (or an explicit
 # NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true).
 serve: $(STAMP)

@@ -1,8 +1,7 @@
-"""The production entry point for a WSGI server:
+"""The production app for any WSGI server (``newsclusters serve`` runs it
+with waitress, see ``api/serving.py``):
 
-    gunicorn -c python:api.gunicorn_conf 'api.wsgi:production_app()'
-
-(``newsclusters serve`` runs exactly that)
+    waitress-serve --call api.wsgi:production_app
 
 A factory, so importing this module builds nothing. It refuses to start
 without API keys for writes unless ``allow_anonymous_writes`` says so.

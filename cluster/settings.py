@@ -218,7 +218,13 @@ class Settings(BaseModel):
         "'Authorization: Bearer KEY' or 'X-API-Key'. Never logged.",
     )
     read_requires_key: bool = Field(
-        False, description="Reads need an API key too (when api_keys is set)."
+        False, description="Every read needs an API key too (when api_keys is set): the "
+        "JSON API, its documentation, /metrics and the web pages (where a browser gives the "
+        "key as the password of HTTP basic authentication). /healthz and /readyz stay open.",
+    )
+    metrics_requires_key: bool = Field(
+        False, description="/metrics needs an API key (when api_keys is set), even when "
+        "other reads do not.",
     )
     allow_anonymous_writes: bool = Field(
         False,
@@ -232,6 +238,16 @@ class Settings(BaseModel):
     )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the server listens on.")
+    connection_limit: int = Field(
+        1000, ge=1, le=100_000,
+        description="Client connections the production server holds at once; beyond them "
+        "new connections wait in the operating system's queue.",
+    )
+    client_timeout_s: int = Field(
+        30, ge=1, le=3600,
+        description="The production server closes a connection that sent nothing for this "
+        "many seconds (an idle keep-alive, or a client that stalled mid-request).",
+    )
     threads: int = Field(
         8, ge=1, le=256, description="Request threads of the production server (one process)."
     )

@@ -6,7 +6,7 @@ status, and a check that every acknowledged write is stored.
     python -m scripts.loadtest --start [--corpus FILE] [--clients 32] [--duration 30]
     python -m scripts.loadtest --url http://127.0.0.1:8000 --api-key KEY
 
-``--start`` runs the production server (gunicorn) on a scratch store loaded
+``--start`` runs the production server (``newsclusters serve``) on a scratch store loaded
 with the corpus (default: the demo corpus) and stops it afterwards.
 """
 
@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -77,9 +78,8 @@ def start_server(corpus: Path, embedder: str, key: str) -> tuple[subprocess.Pope
            "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, str(ROOT / "scripts" / "ingest.py"), str(corpus)],
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    server = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py",
-                               "api.wsgi:production_app()"], cwd=ROOT, env=env,
+    command = Path(sys.executable).with_name("newsclusters")
+    server = subprocess.Popen([str(command), "serve"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -90,6 +90,34 @@ def start_server(corpus: Path, embedder: str, key: str) -> tuple[subprocess.Pope
         time.sleep(0.1)
     os.killpg(server.pid, signal.SIGKILL)
     raise SystemExit("the server did not start")
+
+
+def stall(base: str, count: int) -> list[socket.socket]:
+    """``count`` connections that stall: half send one byte of a request
+    line, half a related-coverage POST whose promised body never comes."""
+    parts = urllib.parse.urlsplit(base)
+    held = []
+    for n in range(count):
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
+        if n % 2:
+            sock.sendall(b"POST /api/v1/related HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        else:
+            sock.sendall(b"G")
+        held.append(sock)
+    return held
+
+
+def _is_open(sock: socket.socket) -> bool:
+    """Whether the server still holds the connection (it closes it when the
+    client has been silent for ``client_timeout_s``)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
 
 
 def main() -> None:
@@ -109,6 +137,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5, help="articles per ingest request")
     parser.add_argument("--json", action="store_true",
                         help="print the figures as JSON instead of a table")
+    parser.add_argument("--stalled", type=int, default=0, metavar="N",
+                        help="also hold N stalled connections through the run (each sent one "
+                             "byte of a request, or a request whose body never arrives) and "
+                             "time /healthz while they are held")
     args = parser.parse_args()
     if not args.url and not args.start:
         parser.error("give --url or --start")
@@ -172,13 +204,27 @@ def main() -> None:
                     if kind == "ingest" and code in (200, 201):
                         acknowledged.extend(batch_ids)
 
+        held = stall(base, args.stalled)
+        healthz: list[float] = []
+
+        def probe_health() -> None:
+            while time.monotonic() < deadline:
+                begun = time.perf_counter()
+                code, _ = client.call("GET", "/healthz")
+                healthz.append(time.perf_counter() - begun if code == 200 else float("inf"))
+                time.sleep(0.2)
+
         started = time.perf_counter()
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.clients)]
+        threads.append(threading.Thread(target=probe_health))
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - started
+        still_open = sum(1 for sock in held if _is_open(sock))
+        for sock in held:
+            sock.close()
 
         lost = [i for i in acknowledged if client.call("GET", f"/api/v1/articles/{i}")[0] != 200]
         total = sum(len(v) for v in latencies.values())
@@ -195,7 +241,10 @@ def main() -> None:
         fivexx = sum(n for kind in statuses for c, n in statuses[kind].items() if c >= 500)
         report = {"clients": args.clients, "seconds": round(wall, 1), "requests": total,
                   "per_s": round(total / wall, 1), "rows": rows, "status_5xx": fivexx,
-                  "acknowledged_writes": len(acknowledged), "lost_writes": len(lost)}
+                  "acknowledged_writes": len(acknowledged), "lost_writes": len(lost),
+                  "stalled_connections": len(held), "stalled_still_open": still_open,
+                  "healthz_p50_ms": round(percentile(healthz, 0.5) * 1000, 1),
+                  "healthz_max_ms": round(max(healthz, default=0.0) * 1000, 1)}
         if args.json:
             print(json.dumps(report, indent=2))
         else:
@@ -208,6 +257,9 @@ def main() -> None:
                       f"{row['p50_ms']:>8} {row['p95_ms']:>8} {row['p99_ms']:>8}  "
                       f"{row['errors'] or 'none'}")
             print(f"5xx: {fivexx}; acknowledged writes: {len(acknowledged)}, lost: {len(lost)}")
+            print(f"stalled connections held: {len(held)} ({still_open} still open at the end); "
+                  f"/healthz p50 {report['healthz_p50_ms']} ms, max {report['healthz_max_ms']} ms "
+                  f"over {len(healthz)} probes")
         if fivexx or lost:
             raise SystemExit(1)
     finally:

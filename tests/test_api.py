@@ -390,3 +390,26 @@ def test_every_response_forbids_sniffing_and_framing_with_a_fitting_policy(
         assert response.headers["X-Frame-Options"] == "DENY", url
         policy = response.headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in policy and needle in policy, url
+
+
+def test_no_nan_or_infinity_reaches_an_answer(client: FlaskClient, service: StoryService) -> None:
+    import numpy as np
+
+    for n, title in enumerate(["Harbour wall collapses in storm", "Storm floods harbour quay",
+                               "Harbour storm damage assessed"]):
+        client.post("/api/v1/articles", json={"id": f"h{n}", "title": title, "source": f"S{n}"})
+    with service.store.read() as reader:
+        damaged = reader.article_by_id("h1")
+        assert damaged is not None
+    # as a damaged vector in memory would score: not a number
+    key = np.array([damaged.key], dtype=np.int64)
+    service.index.remove(key)
+    service.index.add(key, np.full((1, service.index.dimension), np.nan, dtype=np.float32))
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in a JSON answer")
+
+    for response in (client.get("/api/v1/articles/h0/related"),
+                     client.post("/api/v1/related", json={"title": "Harbour storm"})):
+        assert response.status_code == 200
+        json.loads(response.get_data(as_text=True), parse_constant=refuse)

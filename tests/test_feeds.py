@@ -54,6 +54,8 @@ class QuietServer(ThreadingHTTPServer):
 class FixtureServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.extra: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,6 +83,10 @@ class FixtureServer:
 
     def route(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         xml = {"Content-Type": "application/xml; charset=utf-8"}
+        if path in self.extra:
+            return 200, self.extra[path], xml
+        if path in self.redirects:
+            return 302, b"", {"Location": self.redirects[path]}
         if path == "/rss.xml":
             if headers.get("If-None-Match") == '"rss-v1"':
                 return 304, b"", {"ETag": '"rss-v1"'}
@@ -368,3 +374,112 @@ def test_a_missing_extractor_fails_the_page_not_the_pass(
     monkeypatch.setattr(builtins, "__import__", no_trafilatura)
     found = by_source(poller(service, settings, feeds_for(server, "rss", "atom")).poll_once())
     assert found["Harbour Gazette"][:2] == ("ok", 3) and found["Valley Courier"][0] == "ok"
+
+
+INTERNAL_LINKS = [  # every spelling of this machine's loopback the fixture server answers on
+    "http://127.0.0.1:{port}/private/secret.html",
+    "http://localhost:{port}/private/secret.html",
+    "http://[::1]:{port}/private/secret.html",
+    "http://2130706433:{port}/private/secret.html",
+    "http://0x7f000001:{port}/private/secret.html",
+    "http://127.1:{port}/private/secret.html",
+    "http://[::ffff:127.0.0.1]:{port}/private/secret.html",
+]
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+    "0.0.0.0", "::1", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "224.0.0.1", "ff02::1",
+    "not-an-address"])
+def test_only_public_unicast_addresses_count_as_public(address: str) -> None:
+    from cluster.feeds.addresses import is_public
+
+    assert not is_public(address)
+    assert is_public("93.184.216.34") and is_public("2606:4700:4700::1111")
+
+
+def test_links_in_feed_content_never_reach_internal_addresses(
+    server: FixtureServer, service: StoryService, settings: Settings,
+) -> None:
+    port = server.base.rsplit(":", 1)[1]
+    links = [link.format(port=port) for link in INTERNAL_LINKS]
+    entries = "".join(
+        f"<item><title>Internal link number {n} in a teaser</title><link>{link}</link>"
+        f"<guid>internal-{n}</guid><description>Teaser {n}.</description></item>"
+        for n, link in enumerate(links))
+    feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Hostile</title>'
+            f"{entries}</channel></rss>").encode()
+    server.extra["/hostile.xml"] = feed
+    policy = FetchPolicy(timeout_s=0.5, retries=0, backoff_s=0.01, min_interval_s=0.0)
+    feeds = FeedSettings(feeds=[FeedConfig(url=f"{server.base}/hostile.xml", source="Hostile",
+                                           full_text=True, private_network=True)])
+    polling = FeedPoller(service, feeds, FeedState(settings.data_dir / "feeds.sqlite3"),
+                         PoliteClient(policy), workers=1)
+    found = polling.poll_once().feeds[0]
+    assert found.status == "ok" and found.new == len(links)
+    assert found.pages_fetched == 0
+    assert not [p for p in server.paths() if p.startswith(("/private/", "/robots.txt"))]
+    with service.store.read() as reader:
+        texts = {a.text for batch in reader.iter_articles_in_time_order() for a in batch}
+    assert not any("Should never be fetched" in text for text in texts)
+
+
+def test_an_operators_feed_on_a_private_network_needs_saying_so(
+    server: FixtureServer, service: StoryService, settings: Settings,
+) -> None:
+    policy = FetchPolicy(timeout_s=0.5, retries=0, backoff_s=0.01, min_interval_s=0.0)
+    state = FeedState(settings.data_dir / "feeds.sqlite3")
+    unmarked = FeedSettings(feeds=[FeedConfig(url=f"{server.base}/atom.xml", source="Intranet")])
+    report = FeedPoller(service, unmarked, state, PoliteClient(policy)).poll_once().feeds[0]
+    assert report.status.startswith("failed:") and "not a public address" in report.status
+    assert "/atom.xml" not in server.paths()
+    marked = FeedSettings(feeds=[FeedConfig(url=f"{server.base}/atom.xml", source="Intranet",
+                                            private_network=True)])
+    assert FeedPoller(service, marked, state, PoliteClient(policy)).poll_once(
+    ).feeds[0].status == "ok"
+
+
+def test_redirects_are_checked_on_every_hop_and_only_to_web_addresses(
+    server: FixtureServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.feeds.addresses as addresses
+    from cluster.feeds.http import FetchError
+
+    port = server.base.rsplit(":", 1)[1]
+    server.redirects["/to-ftp"] = "ftp://127.0.0.1/etc/passwd"
+    server.redirects["/to-file"] = "file:///etc/passwd"
+    server.redirects["/to-internal"] = f"http://127.0.0.2:{port}/private/secret.html"
+    # 127.0.0.1 plays a public host here; 127.0.0.2 stays what it is, internal
+    monkeypatch.setattr(addresses, "is_public", lambda ip: ip == "127.0.0.1")
+    client = PoliteClient(FetchPolicy(timeout_s=0.5, retries=0, min_interval_s=0.0))
+    for path, reason in (("/to-ftp", "only http and https"), ("/to-file", "only http and https"),
+                         ("/to-internal", r"127\.0\.0\.2, not a public address")):
+        with pytest.raises(FetchError, match=reason):
+            client.get(f"{server.base}{path}")
+    with pytest.raises(FetchError, match="only http and https"):
+        client.get("file:///etc/passwd")
+    assert client.get(f"{server.base}/atom.xml").status == 200  # the "public" host itself
+
+
+def test_the_address_checked_is_the_address_connected_to(
+    server: FixtureServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from cluster.feeds.http import FetchError
+
+    port = int(server.base.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])  # public, then rebound
+
+    def rebinding(host: str, *args: object, **kwargs: object) -> object:
+        if host == "rebind.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    client = PoliteClient(FetchPolicy(timeout_s=0.3, retries=0, min_interval_s=0.0))
+    next(answers)  # a check that resolved once would have passed on this answer
+    with pytest.raises(FetchError, match=r"127\.0\.0\.1, not a public address"):
+        client.get(f"http://rebind.example:{port}/private/secret.html")
+    assert "/private/secret.html" not in server.paths()

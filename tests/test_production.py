@@ -3,6 +3,7 @@ metrics, date rules, backups."""
 
 from __future__ import annotations
 
+import base64
 import logging
 from pathlib import Path
 
@@ -49,6 +50,30 @@ def test_reads_can_require_a_key(tmp_path: Path) -> None:
     assert_problem(client.get("/api/v1/stories"), 401)
     assert client.get("/api/v1/stories", headers={"X-API-Key": KEY}).status_code == 200
     assert client.get("/healthz").status_code == 200
+    basic = {"Authorization": "Basic " + base64.b64encode(f"reader:{KEY}".encode()).decode()}
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"reader:guess").decode()}
+    for url in ("/", "/?q=storm", "/stories/1", "/related?title=storm", "/api/docs/"):
+        refused = client.get(url)
+        assert refused.status_code == 401, url
+        assert refused.headers["WWW-Authenticate"].startswith("Basic"), url
+        assert client.get(url, headers=wrong).status_code == 401, url
+        assert client.get(url, headers=basic).status_code in (200, 404), url
+    for url in ("/metrics", "/api/v1/openapi.json"):
+        assert_problem(client.get(url), 401)
+        assert client.get(url, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert client.get("/readyz").status_code == 200
+    stylesheet = client.get("/static/style.css")
+    assert stylesheet.status_code == 200
+    stylesheet.close()
+
+
+def test_metrics_can_require_a_key_on_their_own(tmp_path: Path) -> None:
+    service = StoryService(make_settings(tmp_path, api_keys=KEY,
+                                         metrics_requires_key=True)).open()
+    client = create_app(service=service).test_client()
+    assert_problem(client.get("/metrics"), 401)
+    assert client.get("/metrics", headers={"X-API-Key": KEY}).status_code == 200
+    assert client.get("/").status_code == 200 and client.get("/api/v1/stories").status_code == 200
 
 
 def test_cors_is_off_unless_configured(client: FlaskClient, tmp_path: Path) -> None:

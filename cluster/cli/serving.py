@@ -1,20 +1,17 @@
 """``newsclusters run`` (a local server with the demo corpus) and
-``newsclusters serve`` (production: gunicorn)."""
+``newsclusters serve`` (production: waitress, see ``api/serving.py``)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import threading
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from cluster.cli.common import Commands, add_command
 
-MAINTENANCE_SECONDS = 60.0
 LOG = logging.getLogger("newsclusters")
 SERVER_SETTINGS = ("host", "port", "data_dir", "index_dir", "embedder", "clock")
 
@@ -37,21 +34,26 @@ def register(commands: Commands) -> None:
                      help="Also poll the feeds listed in this sources file, in the "
                           "background of the same process (one writer for the store).")
     add_command(
-        commands, "serve", serve_production, "serve in production (gunicorn)",
+        commands, "serve", serve_production, "serve in production",
         """
-        Serve the web pages and the JSON API with gunicorn: one process with
-        NEWSCLUSTERS_THREADS request threads on NEWSCLUSTERS_HOST and
-        NEWSCLUSTERS_PORT (loopback by default). Writes need an API key from
-        NEWSCLUSTERS_API_KEYS unless NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true
-        says that anyone who can reach the server may write; without either
-        the command refuses to start. SIGTERM lets requests in flight finish,
-        writes an index snapshot and exits.
-        """, (*SERVER_SETTINGS, "threads", "api_keys", "allow_anonymous_writes",
-              "read_requires_key"))
+        Serve the web pages and the JSON API in production: one process, with
+        NEWSCLUSTERS_THREADS request threads behind one I/O thread that reads
+        each request whole, so slow or stalled clients never hold a request
+        thread; on NEWSCLUSTERS_HOST and NEWSCLUSTERS_PORT (loopback by
+        default). Writes need an API key from NEWSCLUSTERS_API_KEYS unless
+        NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true says that anyone who can
+        reach the server may write; without either the command refuses to
+        start, as it does when another process writes the store. SIGTERM
+        or Ctrl-C lets requests in flight finish, writes an index snapshot
+        and exits.
+        """, (*SERVER_SETTINGS, "threads", "connection_limit", "client_timeout_s",
+              "api_keys", "allow_anonymous_writes", "read_requires_key",
+              "metrics_requires_key"))
 
 
 def run_local(args: argparse.Namespace) -> int:
     from api import create_app
+    from api.serving import start_maintenance
     from cluster.articles.importer import import_articles, read_files
     from cluster.service import StoryService
     from cluster.settings import load_settings
@@ -66,7 +68,7 @@ def run_local(args: argparse.Namespace) -> int:
             print(f"imported the demo corpus: {report.created} articles, "
                   f"{report.new_stories} stories")
         if settings.clock == "wall":
-            _start_maintenance(service, MAINTENANCE_SECONDS)
+            start_maintenance(service)
         if args.feeds is not None:
             _start_feeds(service, args.feeds)
         app = create_app(service=service)
@@ -80,34 +82,14 @@ def run_local(args: argparse.Namespace) -> int:
 
 
 def serve_production(args: argparse.Namespace) -> int:
-    from gunicorn.app.wsgiapp import run as gunicorn
-
+    from api.serving import serve
     from api.wsgi import check_production_settings
     from cluster.settings import load_settings
-    from cluster.store.lock import StoreLock
 
     settings = load_settings()
-    # clear messages here, not a worker's traceback: keys, and the store's one writer
     check_production_settings(settings)
-    StoreLock(settings.store_path).release()
-    sys.argv = ["newsclusters serve", "-c", "python:api.gunicorn_conf",
-                "api.wsgi:production_app()"]
-    gunicorn()
+    serve(settings)
     return 0
-
-
-def _start_maintenance(service: Any, every: float) -> None:
-    """On the wall clock, stories age even when nothing is ingested."""
-
-    def loop() -> None:
-        while True:
-            time.sleep(every)
-            try:
-                service.maintain()
-            except Exception:  # keep serving; the next round retries
-                LOG.exception("maintenance failed")
-
-    threading.Thread(target=loop, name="maintenance", daemon=True).start()
 
 
 def _start_feeds(service: Any, sources: Path) -> None:

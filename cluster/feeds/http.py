@@ -13,6 +13,7 @@ import http.client
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import urllib.robotparser
 import zlib
@@ -226,6 +227,16 @@ class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
             raise FetchError(f"redirect to {newurl[:80]!r} refused: only http and https")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                       headers: Any) -> Any:
+        target = headers.get("location") or headers.get("uri") or ""
+        scheme = urlsplit(urllib.parse.urljoin(req.full_url, target)).scheme.lower()
+        if target and scheme not in ("http", "https"):
+            raise FetchError(f"redirect to {target[:80]!r} refused: only http and https")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def _opener(private: bool) -> urllib.request.OpenerDirector:

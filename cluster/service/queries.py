@@ -8,6 +8,8 @@ clusterer as it was).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cluster.embedding.models import embedding_text, text_fingerprint
@@ -100,7 +102,8 @@ class Queries:
                 label = row.label if row is not None else None
             items = related_items(reader, self._rt.index, vector, filters, None, decision.story_id,
                                   None, text_fingerprint(body, self._rt.embedder.model_name))
-        guess = StoryGuess(decision.story_id, round(decision.score, 4), label)
+        score = round(decision.score, 4) if math.isfinite(decision.score) else 0.0
+        guess = StoryGuess(decision.story_id, score, label)
         return RelatedResult(None, decision.story_id, items, guess)
 
     def _checked(self, filters: RelatedFilters | None) -> RelatedFilters:

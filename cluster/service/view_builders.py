@@ -97,13 +97,16 @@ def related_items(
                 vectors[~held] = reader.vectors(
                     [m for m, h in zip(members, held.tolist(), strict=True) if not h])
             similarities = vectors @ vector
+            # a score that is not a number (a damaged vector) never reaches an answer
             ranked = sorted(((float(score), int(member)) for member, score
-                             in zip(members, similarities, strict=True)),
+                             in zip(members, similarities, strict=True)
+                             if math.isfinite(score)),
                             key=lambda pair: (-round(pair[0], 6), pair[1]))
     fetch = min(max(5 * k + 20, 50), max(len(index), 1))
     scores, keys = index.search(vector.reshape(1, -1), fetch)
     neighbours = [(int(key), float(score))
-                  for key, score in zip(keys[0], scores[0], strict=True) if key >= 0]
+                  for key, score in zip(keys[0], scores[0], strict=True)
+                  if key >= 0 and math.isfinite(score)]
     take = fetch
     while True:
         chosen = _choose(reader, ranked[:take], {m for _, m in ranked[take:]}, neighbours,
