@@ -483,3 +483,45 @@ def test_the_address_checked_is_the_address_connected_to(
     with pytest.raises(FetchError, match=r"127\.0\.0\.1, not a public address"):
         client.get(f"http://rebind.example:{port}/private/secret.html")
     assert "/private/secret.html" not in server.paths()
+
+
+def test_ipv6_links_keep_their_brackets() -> None:
+    assert normalise_url("http://[::1]:8080/a?utm_source=x") == "http://[::1]:8080/a"
+    assert normalise_url("https://[2001:DB8::1]/story") == "https://[2001:db8::1]/story"
+    assert normalise_url("http://[::1/") is None and normalise_url("http://a:99999/") is None
+
+
+def test_a_redirect_is_followed_only_where_its_hosts_robots_txt_allows(
+    server: FixtureServer, service: StoryService, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = server.base.rsplit(":", 1)[1]
+    # an allowed page on one host that redirects into another host's /private/
+    server.redirects["/articles/moved.html"] = f"http://localhost:{port}/private/secret.html"
+    server.extra["/teaser.xml"] = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<item><title>A teaser whose page moved away</title>"
+        f"<link>{server.base}/articles/moved.html</link><guid>moved-1</guid>"
+        "<description>Short teaser.</description></item></channel></rss>").encode()
+    feeds = FeedSettings(feeds=[FeedConfig(url=f"{server.base}/teaser.xml", source="Teasers",
+                                           full_text=True)])
+    found = poller(service, settings, feeds).poll_once().feeds[0]
+    assert found.status == "ok" and found.pages_blocked == 1 and found.pages_fetched == 0
+    assert "/private/secret.html" not in server.paths()
+
+
+def test_metrics_show_whether_the_feed_poller_runs(
+    service: StoryService, settings: Settings,
+) -> None:
+    from api import create_app
+    from api.observability import FEED_POLLER
+
+    app = create_app(service=service)
+    polling = FeedPoller(service, FeedSettings(), FeedState(settings.data_dir / "f.sqlite3"))
+    app.extensions[FEED_POLLER] = polling
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "newsclusters_feed_poller_running 0" in text
+    polling.running, polling.failed_passes = True, 2
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "newsclusters_feed_poller_running 1" in text
+    assert "newsclusters_feed_poller_failed_passes_total 2" in text

@@ -53,6 +53,7 @@ def register(commands: Commands) -> None:
 
 def run_local(args: argparse.Namespace) -> int:
     from api import create_app
+    from api.observability import FEED_POLLER
     from api.serving import start_maintenance
     from cluster.articles.importer import import_articles, read_files
     from cluster.service import StoryService
@@ -69,9 +70,9 @@ def run_local(args: argparse.Namespace) -> int:
                   f"{report.new_stories} stories")
         if settings.clock == "wall":
             start_maintenance(service)
-        if args.feeds is not None:
-            _start_feeds(service, args.feeds)
         app = create_app(service=service)
+        if args.feeds is not None:  # its health shows in /metrics
+            app.extensions[FEED_POLLER] = _start_feeds(service, args.feeds)
         print(f"serving on http://{settings.host}:{settings.port}/ "
               f"(API docs: http://{settings.host}:{settings.port}/api/docs); Ctrl-C stops")
         try:
@@ -92,7 +93,7 @@ def serve_production(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_feeds(service: Any, sources: Path) -> None:
+def _start_feeds(service: Any, sources: Path) -> Any:
     """Poll feeds inside the server process: one writer for the store, and the
     API sees new stories at once."""
     from cluster.feeds.config import load_feed_settings
@@ -109,3 +110,4 @@ def _start_feeds(service: Any, sources: Path) -> None:
 
     threading.Thread(target=loop, name="feeds", daemon=True).start()
     print(f"polling {len(feeds.feeds)} feeds from {sources}")
+    return poller

@@ -89,18 +89,21 @@ class PoliteClient:
             return host
 
     def get(self, url: str, etag: str | None = None,
-            last_modified: str | None = None, private: bool = False) -> Response:
+            last_modified: str | None = None, private: bool = False,
+            robots: bool = False) -> Response:
         """GET with the policy; 304 is a normal answer; other 4xx, addresses
         the request may not reach, and exhausted retries raise FetchError.
         ``private``: the URL is an operator's feed marked as on a private
-        network (see ``FetchPolicy``)."""
+        network (see ``FetchPolicy``). ``robots``: every redirect must be
+        allowed by the robots.txt of the host it leads to."""
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise FetchError(f"only http and https are fetched, not {url[:80]!r}")
         attempt = 0
         while True:
             try:
                 return self._get_once(url, etag, last_modified,
-                                      private or self.policy.allow_private)
+                                      private or self.policy.allow_private,
+                                      self.allowed if robots else None)
             except _Retryable as exc:
                 attempt += 1
                 if attempt > self.policy.retries:
@@ -108,7 +111,7 @@ class PoliteClient:
                 self._sleep(self.policy.backoff_s * 2 ** (attempt - 1))
 
     def _get_once(self, url: str, etag: str | None, last_modified: str | None,
-                  private: bool) -> Response:
+                  private: bool, permit: Callable[[str], bool] | None) -> Response:
         headers = {"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate",
                    "Accept": "application/rss+xml, application/atom+xml, application/xml, "
                              "text/xml, text/html;q=0.9, */*;q=0.5"}
@@ -125,7 +128,7 @@ class PoliteClient:
                     self._sleep(wait)
                 host.last = time.monotonic()
             try:
-                opener = _opener(private)
+                opener = _opener(private, permit)
                 with opener.open(request, timeout=self.policy.timeout_s) as answer:
                     body = self._read_capped(answer)
                     return Response(answer.geturl(), answer.status,
@@ -220,12 +223,19 @@ def _guarded(kind: type[http.client.HTTPConnection], private: bool) -> Any:
 
 
 class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects to http and https only (never ftp:, file: or data:)."""
+    """Follows redirects to http and https only (never ftp:, file: or data:),
+    and, with ``permit``, only where the new host's robots.txt allows."""
+
+    def __init__(self, permit: Callable[[str], bool] | None = None) -> None:
+        super().__init__()
+        self._permit = permit
 
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
                          headers: Any, newurl: str) -> urllib.request.Request | None:
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
             raise FetchError(f"redirect to {newurl[:80]!r} refused: only http and https")
+        if self._permit is not None and not self._permit(newurl):
+            raise FetchError(f"redirect to {newurl[:80]!r} disallowed by robots.txt")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
@@ -239,12 +249,12 @@ class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-def _opener(private: bool) -> urllib.request.OpenerDirector:
+def _opener(private: bool, permit: Callable[[str], bool] | None) -> urllib.request.OpenerDirector:
     """An opener with only the handlers the client needs: no ftp, file or data
     handler, and every connection guarded."""
     opener = urllib.request.OpenerDirector()
     for handler in (_GuardedHTTPHandler(private), _GuardedHTTPSHandler(private),
-                    _WebOnlyRedirects(), urllib.request.HTTPDefaultErrorHandler(),
+                    _WebOnlyRedirects(permit), urllib.request.HTTPDefaultErrorHandler(),
                     urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -205,15 +204,16 @@ class FeedPoller:
             log.info("page %s: disallowed by robots.txt", item.url)
             return item.text
         try:
-            page = self.client.get(item.url)  # a link from feed content: public only
+            # a link from feed content: public addresses only, and each redirect
+            # only where the robots.txt of the host it leads to allows
+            page = self.client.get(item.url, robots=True)
         except FetchError as exc:
-            report.pages_failed += 1
-            log.warning("page %s: %s", item.url, exc)
-            return item.text
-        if urlsplit(page.url).netloc.lower() != urlsplit(item.url).netloc.lower() and \
-                not self.client.allowed(page.url):
-            report.pages_blocked += 1  # redirected to a host whose robots.txt says no
-            log.info("page %s: redirected to %s, disallowed by robots.txt", item.url, page.url)
+            if "robots.txt" in str(exc):
+                report.pages_blocked += 1
+                log.info("page %s: %s", item.url, exc)
+            else:
+                report.pages_failed += 1
+                log.warning("page %s: %s", item.url, exc)
             return item.text
         try:
             import trafilatura
