@@ -415,3 +415,23 @@ def test_quiet_stories_keep_only_their_centroid_and_restarts_load_profiles_lazil
         assert "arequipa" in state.profile.weights
     finally:
         again.close()
+
+
+def test_a_deleted_article_leaves_the_summary_at_once(
+    service: StoryService, make_article: MakeArticle
+) -> None:
+    outlets = ["AP", "Reuters", "BBC", "AFP", "DW", "NPR"]
+    results = service.ingest([
+        make_article("Earthquake strikes southern Peru near Arequipa",
+                     f"The magnitude 7.1 earthquake near Arequipa was reported by {outlet} "
+                     f"reporter number {n}. Rescuers from {outlet} said buildings collapsed "
+                     f"in district {n} of the region.", source=outlet, id=f"pe-{n}", hours=n)
+        for n, outlet in enumerate(outlets)])
+    story_id = results[0].story_id
+    assert len({r.story_id for r in results}) == 1
+    quoted = service.get_story(story_id).story.summary[0].article_id
+    service.delete_article(quoted)  # 6 -> 5 members: not a "material" change of size
+    story = service.get_story(story_id).story
+    assert story.article_count == 5 and story.summary
+    assert quoted not in {s.article_id for s in story.summary}
+    assert all(service.get_article(s.article_id).story_id == story_id for s in story.summary)

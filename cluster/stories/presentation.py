@@ -108,6 +108,19 @@ def _materially_changed(count: int, presented: int) -> bool:
     return count <= SMALL_STORY or count >= presented * GROWTH or count < presented / GROWTH
 
 
+def _quotes_a_non_member(reader: Reader, story_id: StoryId,
+                         summary: list[dict[str, str]]) -> bool:
+    """Whether the summary quotes an article that is no longer in the story
+    (deleted, updated away, or moved by a split): a reader must never see a
+    sentence attributed to coverage the story does not hold."""
+    quoted = {str(s.get("article_id")) for s in summary if s.get("article_id")}
+    if not quoted:
+        return False
+    found = reader.articles_by_ids(quoted)
+    return any(article_id not in found or found[article_id].story_id != story_id
+               for article_id in quoted)
+
+
 EMPTY = Presentation(label="", representative=None, summary=[], hotness=0.0, top_sources=[],
                      source_count=0, presented_count=0, seen_presented_count=0)
 
@@ -141,7 +154,8 @@ def compute_presentation(
     originals = [(source, n) for source, n in outlets if n > 0]
     source_count = len(originals) or len(outlets)
     label, summary, presented = row.label, row.summary, row.presented_count
-    if _materially_changed(len(keys), row.presented_count):
+    if _materially_changed(len(keys), row.presented_count) or _quotes_a_non_member(
+            reader, story_id, summary):
         sample = _sample(keys, best)
         articles = reader.articles_by_keys(sample)
         members = [articles[k] for k in sample if k in articles]
