@@ -18,7 +18,11 @@ from api.context import service
 from api.validation import int_arg
 from cluster.errors import ClusterError, InvalidCursor, InvalidInput, NotFound
 from cluster.service.view_builders import STATUSES, RelatedFilters, StoryQuery
-from cluster.service.views import ArticleRef, DayCount, StoryPage
+from cluster.service.views import ArticleRef, DayCount, StoryHistory, StoryPage
+
+RELATED_STORY_FLOOR = 0.45
+"""Centroid similarity under which a nearby story is not shown as related:
+other events of the same week score 0.2-0.3 with the default model."""
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -94,12 +98,48 @@ def story(story_id: int) -> ResponseReturnValue:
     for article in detail.articles:
         by_source.setdefault(article.source, []).append(article)
     articles = {a.id: a for a in detail.articles}
-    related = service().related_stories(detail.story.id)
+    related = [r for r in service().related_stories(detail.story.id)
+               if r.match is not None and r.match >= RELATED_STORY_FLOOR]
     return render_template("story.html", detail=detail, story=detail.story,
                            by_source=sorted(by_source.items(), key=lambda kv: (-len(kv[1]),
                                                                                kv[0])),
-                           articles=articles, history=history, related=related,
-                           bars=timeline_bars(detail.timeline, 600, 90), requested=story_id)
+                           articles=articles, history=history_lines(history, articles),
+                           related=related, bars=timeline_bars(detail.timeline, 600, 90),
+                           requested=story_id)
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One event of a story's history as a reader sees it: the article by its
+    title and outlet, not its id."""
+
+    at: str | None
+    kind: str
+    title: str | None
+    source: str | None
+    article_id: str | None
+    other_story_id: int | None
+
+
+def history_lines(history: StoryHistory, members: dict[str, ArticleRef]) -> list[HistoryLine]:
+    """The events in time order (events without a time last), each article
+    named by title and outlet; an article no longer stored says so."""
+    lines = []
+    for event in history.events:
+        title = source = None
+        if event.article_id:
+            member = members.get(event.article_id)
+            if member is not None:
+                title, source = member.title, member.source
+            else:
+                try:
+                    stored = service().get_article(event.article_id)
+                    title, source = stored.title, stored.source
+                except NotFound:
+                    title = f"{event.article_id} (since deleted)"
+        lines.append(HistoryLine(event.at, event.kind, title, source, event.article_id,
+                                 event.other_story_id))
+    return sorted(lines, key=lambda line: (line.at is None, line.at or ""))
 
 
 @bp.route("/related", methods=["GET", "POST"])

@@ -3,6 +3,7 @@ in a real headless browser (Debian's Chromium via Playwright)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 
 from api.pages import timeline_bars
 from cluster.articles.importer import import_articles, read_files
+from cluster.articles.incoming import Article
 from cluster.service.facade import StoryService
 from cluster.service.views import DayCount
 from tests.browser import browser_page, missing_browser, served, tour
@@ -103,3 +105,38 @@ def test_pages_in_a_real_browser(demo: FlaskClient, app: Flask, tmp_path: Path) 
     assert "Related coverage" not in seen["related"] and seen["related"].strip()
     for name in ("home", "story", "related"):
         assert (tmp_path / "screenshots" / f"{name}.png").stat().st_size > 5_000
+
+
+def test_pages_say_what_the_data_says(client: FlaskClient, service: StoryService) -> None:
+    import re
+
+    outlets = [f"Outlet {n}" for n in range(8)]
+    results = service.ingest([
+        service_article(f"Harbour wall collapses in storm at Port Ellen {n}",
+                        "The harbour wall at Port Ellen collapsed in the storm overnight.",
+                        outlet, f"hw-{n}", n) for n, outlet in enumerate(outlets)])
+    story = results[0].story_id
+    lone = service.ingest([service_article("Chess: Gukesh retains world title in tiebreak",
+                                           "", "ChessBase", "chess-1", 30)])[0].story_id
+    home = client.get("/").get_data(as_text=True)
+    assert "8 outlets:" in home and "+3 more" in home
+    assert re.search(r"1 article\b", home) and re.search(r"1 outlet\b", home)
+    service.delete_article("hw-3")
+    page = client.get(f"/stories/{story}").get_data(as_text=True)
+    history = page[page.index('id="history-h"'):page.index('id="related-h"')]
+    assert "Harbour wall collapses in storm at Port Ellen 0 (Outlet 0)" in history
+    assert "hw-3 (since deleted)" in history
+    assert not re.search(r"grew: hw-\d+</li>", history)  # titles, not bare ids
+    times = re.findall(r'<time datetime="([^"]*)"', history)
+    assert times == sorted(times)
+    assert "None nearby." in page  # the chess story is not "related" to the harbour
+    lone_page = client.get(f"/stories/{lone}").get_data(as_text=True)
+    assert re.search(r"1 article ·", lone_page) and re.search(r"1 outlet ·", lone_page)
+    assert "No archived stories." in client.get("/?status=archived").get_data(as_text=True)
+    assert "No stories match" in client.get("/?q=zzzz&status=archived").get_data(as_text=True)
+
+
+def service_article(title: str, text: str, source: str, article_id: str,
+                    hours: float) -> Article:
+    when = datetime(2026, 11, 20, tzinfo=UTC) + timedelta(hours=hours)
+    return Article(article_id, title, text, source, None, when, "en")
