@@ -92,6 +92,8 @@ def serve(settings: Settings) -> None:
             raise SystemExit(0)
 
         signal.signal(signal.SIGTERM, stop)
+        # Ctrl-C too, even where a shell started the server with SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         LOG.info("serving on http://%s:%s/ (%d threads, up to %d connections)",
                  settings.host, settings.port, settings.threads, settings.connection_limit)
         try:

@@ -4,6 +4,7 @@ hashing embedder (fast, deterministic) unless a test asks for the real model."""
 from __future__ import annotations
 
 import itertools
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,3 +71,27 @@ def make_article() -> Callable[..., Article]:
         )
 
     return factory
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_ready(port: int, process: subprocess.Popen[Any], seconds: float = 60.0) -> None:
+    """Wait for a server started as ``process`` to answer /readyz on ``port``."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < deadline and process.poll() is None, "not ready"
+            time.sleep(0.1)

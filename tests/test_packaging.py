@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, ROOT
+from tests.conftest import DEMO, ROOT, free_port, wait_until_ready
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
@@ -128,26 +128,15 @@ def test_ctrl_c_stops_the_local_server_cleanly(
     installed: tuple[Path, Path], tmp_path: Path,
 ) -> None:
     import signal
-    import socket
-    import time
     import urllib.request
 
     _, bin_dir = installed
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**user_env(tmp_path), "NEWSCLUSTERS_PORT": str(port)}
     server = subprocess.Popen([str(bin_dir / "newsclusters"), "run"], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "not ready"
-                time.sleep(0.2)
+        wait_until_ready(port, server, 120)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
             assert page.status == 200
         server.send_signal(signal.SIGINT)

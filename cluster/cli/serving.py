@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from cluster.cli.common import Commands, add_command
@@ -71,6 +73,10 @@ def run_local(args: argparse.Namespace) -> int:
         if settings.clock == "wall":
             start_maintenance(service)
         app = create_app(service=service)
+        # Ctrl-C and SIGTERM stop the server even where the shell that started
+        # it in the background had it ignore SIGINT
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
         if args.feeds is not None:  # its health shows in /metrics
             app.extensions[FEED_POLLER] = _start_feeds(service, args.feeds)
         print(f"serving on http://{settings.host}:{settings.port}/ "
@@ -91,6 +97,10 @@ def serve_production(args: argparse.Namespace) -> int:
     check_production_settings(settings)
     serve(settings)
     return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _start_feeds(service: Any, sources: Path) -> Any:
