@@ -123,3 +123,23 @@ def test_batches_end_before_a_repeated_id() -> None:
     batches = batches_of([*items[:3], again, *items[3:]], batch_size=4)
     assert [len(b) for b in batches] == [3, 4]
     assert batches[1][0].id == again.article.id
+
+
+def test_evaluate_reports_refused_rows_and_scores_the_rest(tmp_path: Path) -> None:
+    good = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines()[:12]]
+    rows = [json.dumps(dict(row, cluster=f"g{n % 3}")) for n, row in enumerate(good)]
+    rows.insert(3, json.dumps({"id": "no-title", "title": "", "date": "2026-11-20T00:00:00Z",
+                               "cluster": "g0"}))
+    rows.insert(7, "{not json")
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing"}
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", str(path), "--json", "--no-bertopic",
+         "--cache-dir", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "refused mixed.jsonl:4.title: " in result.stderr
+    assert "refused mixed.jsonl:8: not valid JSON" in result.stderr
+    report = json.loads(result.stdout)["files"][0]
+    assert report["refused"] == 2 and report["articles"] == 12

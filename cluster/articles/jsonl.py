@@ -55,9 +55,32 @@ def iter_labelled(path: Path, limits: TextLimits | None = None) -> Iterator[Labe
                 yield parse_line(line, f"{path.name}:{number}", limits)
 
 
-def read_labelled(path: Path, limits: TextLimits | None = None) -> list[LabelledArticle]:
-    """A file's articles in replay order: by publication time, ties by id;
-    undated articles keep their order by id after the dated ones."""
-    items = list(iter_labelled(path, limits))
+def replay_order(items: list[LabelledArticle]) -> list[LabelledArticle]:
+    """By publication time, ties by id; undated articles keep their order by
+    id after the dated ones."""
     return sorted(items, key=lambda item: (
         item.article.timestamp is None, item.article.timestamp or 0.0, item.article.id))
+
+
+def read_labelled(path: Path, limits: TextLimits | None = None) -> list[LabelledArticle]:
+    """A file's articles in replay order; the first bad row stops the read
+    (an import must not store half a file it will refuse)."""
+    return replay_order(list(iter_labelled(path, limits)))
+
+
+def read_labelled_leniently(
+    path: Path, limits: TextLimits | None = None,
+) -> tuple[list[LabelledArticle], list[InvalidInput]]:
+    """A file's readable articles in replay order, and each refused row's
+    error (``file:line.field: reason``): an evaluation scores what it can."""
+    items: list[LabelledArticle] = []
+    refused: list[InvalidInput] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(parse_line(line, f"{path.name}:{number}", limits))
+            except InvalidInput as exc:
+                refused.append(exc)
+    return replay_order(items), refused

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -35,7 +36,10 @@ def register(commands: Commands) -> None:
         (the primary score), pairwise F1, AMI and ARI, and story counts, for
         the clusterer, the single-pass centroid baseline and, with the [eval]
         extra installed, BERTopic. Headlines are scored by ROUGE against the
-        files' roundup headlines where they have them.
+        files' roundup headlines where they have them. A row that cannot be
+        read (no title, a bad date, broken JSON) is reported with its file,
+        line and reason and left out; the rest of the file is scored, and the
+        table says how many rows were refused.
         """ + LABELLED_FORMAT, ("embedder", "model", "embed_precision"))
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl",
                           help="Labelled files; each is scored on its own.")
@@ -89,6 +93,7 @@ def evaluate_files(args: argparse.Namespace) -> int:
 
     from cluster.embedding.cache import CachingEmbedder, default_cache_dir
     from cluster.embedding.models import create_embedder
+    from cluster.errors import InvalidInput
     from cluster.evaluation.replay import evaluate_items, format_table, labelled_items
     from cluster.settings import load_settings
 
@@ -98,12 +103,17 @@ def evaluate_files(args: argparse.Namespace) -> int:
     try:
         evaluations = []
         for path in args.files:
-            items = labelled_items(path, args.limit or None)
+            refused: list[InvalidInput] = []
+            items = labelled_items(path, args.limit or None, refused)
+            for error in refused:
+                print(f"refused {error}", file=sys.stderr)
             with tqdm(total=len(items), unit="article", desc=path.name,
                       disable=args.json) as bar:
-                evaluations.append(evaluate_items(
+                evaluation = evaluate_items(
                     path.name, items, settings, embedder, args.baseline_tau,
-                    with_bertopic=not args.no_bertopic, progress=_advance(bar)))
+                    with_bertopic=not args.no_bertopic, progress=_advance(bar))
+            evaluation.refused = len(refused)
+            evaluations.append(evaluation)
     finally:
         embedder.close()
     if args.json:

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from cluster.articles.importer import import_articles
-from cluster.articles.jsonl import LabelledArticle, read_labelled
+from cluster.articles.jsonl import LabelledArticle, read_labelled_leniently
 from cluster.embedding.models import Embedder, embedding_text
+from cluster.errors import InvalidInput
 from cluster.evaluation.baselines import bertopic, bertopic_available, centroid_single_pass
 from cluster.evaluation.rouge import Rouge, mean_rouge
 from cluster.evaluation.scores import Scores, score
@@ -46,7 +47,8 @@ class FileEvaluation:
     headlines: list[HeadlineResult] = field(default_factory=list)
     presentation_seconds: float = 0.0
     """Labels, summaries and headlines of every story, computed once after the replay."""
-    """ROUGE against the gold stories' human headlines (files with story_title)."""
+    refused: int = 0
+    """Rows of the file that could not be read (left out of the scores)."""
 
     def result(self, method: str) -> MethodResult | None:
         return next((m for m in self.methods if m.method == method), None)
@@ -107,8 +109,15 @@ def headline_rouge(
             for method, found in pairs.items() if found]
 
 
-def labelled_items(path: Path, limit: int | None = None) -> list[LabelledArticle]:
-    items = [i for i in read_labelled(path) if i.cluster is not None]
+def labelled_items(path: Path, limit: int | None = None,
+                   refused: list[InvalidInput] | None = None) -> list[LabelledArticle]:
+    """The labelled articles of a file in replay order (the first ``limit``).
+    A row that cannot be read is left out and, with ``refused``, reported
+    there (``file:line.field: reason``), so one bad row never stops a file."""
+    items, bad = read_labelled_leniently(path)
+    if refused is not None:
+        refused.extend(bad)
+    items = [i for i in items if i.cluster is not None]
     return items[:limit] if limit else items
 
 
@@ -204,6 +213,9 @@ def format_table(evaluations: Sequence[FileEvaluation]) -> str:
         if evaluation.margin is not None:
             lines.append(f"{evaluation.file:<22} {'margin over best other':<26} "
                          f"{'':6} {'':6} {evaluation.margin:+6.3f}")
+        if evaluation.refused:
+            lines.append(f"{evaluation.file:<22} {'rows refused (not scored)':<26} "
+                         f"{evaluation.refused}")
         if evaluation.presentation_seconds:
             lines.append(f"{evaluation.file:<22} {'story presentation (once)':<26} "
                          f"{evaluation.presentation_seconds:.2f} s")
