@@ -143,3 +143,31 @@ def test_evaluate_reports_refused_rows_and_scores_the_rest(tmp_path: Path) -> No
     assert "refused mixed.jsonl:8: not valid JSON" in result.stderr
     report = json.loads(result.stdout)["files"][0]
     assert report["refused"] == 2 and report["articles"] == 12
+
+
+def test_files_merge_into_one_stream_with_a_common_start_and_apart_stories(
+    tmp_path: Path,
+) -> None:
+    from cluster.evaluation.stream import merged_stream
+
+    first = write_jsonl(tmp_path / "a.jsonl", [
+        {"id": "x", "title": "quake hits coast", "date": "2024-01-01T00:00:00Z", "cluster": "1"},
+        {"id": "y", "title": "quake aftershock", "date": "2024-01-02T00:00:00Z", "cluster": "1"}])
+    second = write_jsonl(tmp_path / "b.jsonl", [
+        {"id": "x", "title": "bank holds rates", "date": "2025-06-10T12:00:00Z", "cluster": "1"},
+        {"id": "z", "title": "no date here", "date": "", "cluster": "2"}])
+    stream, groups = merged_stream({"a": labelled_items(first), "b": labelled_items(second)})
+    ids = [item.article.id for item in stream]
+    assert len(set(ids)) == 4 and groups == ["a", "b", "a", "b"]
+    # b's first article now starts with a's; the undated one stays last
+    assert stream[0].article.published_at == stream[1].article.published_at
+    assert stream[3].article.published_at is None
+    assert len({item.cluster for item in stream}) == 3  # "1" of a and "1" of b stay apart
+    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing"}
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", str(first), str(second), "--stream",
+         "--no-bertopic", "--cache-dir", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "stream of 2 files" in result.stdout and "mean clusterer BCubed F1 over 2 files" \
+        in result.stdout

@@ -57,6 +57,11 @@ def register(commands: Commands) -> None:
                           help="Where to cache embeddings (default: see above).")
     parser.add_argument("--json", action="store_true",
                           help="Print the settings and every score as JSON instead of a table.")
+    parser.add_argument("--stream", action="store_true",
+                        help="Also replay all the files as one stream, as production sees "
+                             "them: each file's timeline shifted to a common start, stories "
+                             "kept apart per file; the stream's scores are printed beside "
+                             "the files', with each file's scores within the stream.")
     parser = add_command(
         commands, "tune", tune_settings, "search clusterer settings over labelled files",
         """
@@ -91,10 +96,12 @@ def parse_overrides(pairs: list[str], option: str = "--set") -> dict[str, str]:
 def evaluate_files(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from cluster.articles.jsonl import LabelledArticle
     from cluster.embedding.cache import CachingEmbedder, default_cache_dir
     from cluster.embedding.models import create_embedder
     from cluster.errors import InvalidInput
     from cluster.evaluation.replay import evaluate_items, format_table, labelled_items
+    from cluster.evaluation.stream import merged_stream
     from cluster.settings import load_settings
 
     settings = load_settings().with_cluster(**parse_overrides(args.overrides))
@@ -102,9 +109,10 @@ def evaluate_files(args: argparse.Namespace) -> int:
     embedder = CachingEmbedder(create_embedder(settings), cache)
     try:
         evaluations = []
+        loaded: dict[str, list[LabelledArticle]] = {}
         for path in args.files:
             refused: list[InvalidInput] = []
-            items = labelled_items(path, args.limit or None, refused)
+            items = loaded[path.name] = labelled_items(path, args.limit or None, refused)
             for error in refused:
                 print(f"refused {error}", file=sys.stderr)
             with tqdm(total=len(items), unit="article", desc=path.name,
@@ -114,6 +122,14 @@ def evaluate_files(args: argparse.Namespace) -> int:
                     with_bertopic=not args.no_bertopic, progress=_advance(bar))
             evaluation.refused = len(refused)
             evaluations.append(evaluation)
+        if args.stream and len(loaded) > 1:
+            stream, groups = merged_stream(loaded)
+            name = f"stream of {len(loaded)} files"
+            with tqdm(total=len(stream), unit="article", desc=name, disable=args.json) as bar:
+                evaluations.append(evaluate_items(
+                    name, stream, settings, embedder, args.baseline_tau,
+                    with_bertopic=not args.no_bertopic, progress=_advance(bar),
+                    groups=groups))
     finally:
         embedder.close()
     if args.json:

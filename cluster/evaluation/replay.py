@@ -49,6 +49,8 @@ class FileEvaluation:
     """Labels, summaries and headlines of every story, computed once after the replay."""
     refused: int = 0
     """Rows of the file that could not be read (left out of the scores)."""
+    parts: dict[str, Scores] = field(default_factory=dict)
+    """For a merged stream: the clusterer's scores on each file's articles."""
 
     def result(self, method: str) -> MethodResult | None:
         return next((m for m in self.methods if m.method == method), None)
@@ -165,8 +167,11 @@ def run_clusterer(
 def evaluate_items(
     name: str, items: Sequence[LabelledArticle], settings: Settings, embedder: Embedder,
     baseline_tau: float = 0.5, with_bertopic: bool = True,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, groups: Sequence[str] | None = None,
 ) -> FileEvaluation:
+    """Replay ``items`` through the clusterer and the baselines and score each.
+    With ``groups`` (the file each item came from, for a merged stream), the
+    clusterer is also scored on each group's articles within the replay."""
     texts = [embedding_text(i.article.title, i.article.text, settings.lead_chars) for i in items]
     vectors = embedder.embed(texts)  # fills the cache, so the timed runs exclude embedding
     gold = [i.cluster for i in items]
@@ -180,6 +185,11 @@ def evaluate_items(
     evaluation.methods.append(MethodResult(CLUSTERER, score(gold, predicted), seconds,
                                            len(items) / max(seconds, 1e-9)))
     evaluation.headlines = headline_rouge(items, predicted, presented)
+    if groups is not None:
+        for group in dict.fromkeys(groups):
+            rows = [n for n, g in enumerate(groups) if g == group]
+            evaluation.parts[group] = score([gold[n] for n in rows],
+                                            [predicted[n] for n in rows])
 
     started = time.perf_counter()
     stamps = [i.article.timestamp for i in items]
@@ -213,6 +223,10 @@ def format_table(evaluations: Sequence[FileEvaluation]) -> str:
         if evaluation.margin is not None:
             lines.append(f"{evaluation.file:<22} {'margin over best other':<26} "
                          f"{'':6} {'':6} {evaluation.margin:+6.3f}")
+        for part, scores in evaluation.parts.items():
+            lines.append(f"{evaluation.file:<22} {'  ' + part[:24]:<26} "
+                         f"{scores.bcubed_precision:6.3f} {scores.bcubed_recall:6.3f} "
+                         f"{scores.bcubed_f1:6.3f}   (the clusterer, this file's articles)")
         if evaluation.refused:
             lines.append(f"{evaluation.file:<22} {'rows refused (not scored)':<26} "
                          f"{evaluation.refused}")
@@ -229,8 +243,9 @@ def format_table(evaluations: Sequence[FileEvaluation]) -> str:
                 r = headline.rouge
                 lines.append(f"{'':<4}{headline.method:<28} {r.rouge1:6.3f} {r.rouge2:6.3f} "
                              f"{r.rougeL:6.3f}")
-    if len(evaluations) > 1:
-        f1s = [e.result(CLUSTERER).scores.bcubed_f1 for e in evaluations  # type: ignore[union-attr]
+    files = [e for e in evaluations if not e.parts]  # a merged stream is not one more file
+    if len(files) > 1:
+        f1s = [e.result(CLUSTERER).scores.bcubed_f1 for e in files  # type: ignore[union-attr]
                if e.result(CLUSTERER) is not None]
         lines.append(f"mean clusterer BCubed F1 over {len(f1s)} files: "
                      f"{sum(f1s) / len(f1s):.4f}")
