@@ -26,7 +26,7 @@ class RelatedQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(..., description="At most ``max_title_chars`` characters.")
+    title: str = Field(..., description="Required; at most ``max_title_chars`` characters.")
     text: str = Field("", description="At most ``max_text_chars`` characters.")
     k: int = Field(10, ge=1)
     per_source: int = Field(1, ge=0, description="Results per outlet (0: no limit).")
@@ -56,6 +56,8 @@ class RelatedQuery(BaseModel):
     @field_validator("title")
     @classmethod
     def _title(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
         return ArticleIn._title(value, info)
 
     @field_validator("text")

@@ -144,7 +144,7 @@ def test_openapi_document_and_docs_page(client: FlaskClient, app: Flask) -> None
 # -- errors: every one is problem+json naming the field; nothing is written ---------
 
 @pytest.mark.parametrize(("body", "status", "field"), [
-    ({"text": "no title"}, 422, "title"),
+    ({"text": "   "}, 422, "title"),
     ({"title": ""}, 422, "title"),
     ({"title": "   "}, 422, "title"),
     ({"title": ["a"]}, 422, "title"),
@@ -413,3 +413,27 @@ def test_no_nan_or_infinity_reaches_an_answer(client: FlaskClient, service: Stor
                      client.post("/api/v1/related", json={"title": "Harbour storm"})):
         assert response.status_code == 200
         json.loads(response.get_data(as_text=True), parse_constant=refuse)
+
+
+def test_an_article_without_a_title_is_accepted_when_it_has_text(
+    client: FlaskClient, service: StoryService,
+) -> None:
+    text = ("Flash floods closed schools across the Valencia region on Tuesday as rivers "
+            "burst their banks after record rainfall in the hills above the coastal towns. "
+            "Officials said the closures would last two days.")
+    created = client.post("/api/v1/articles", json={"id": "untitled", "title": "",
+                                                     "text": text, "source": "Wire"})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    article = client.get("/api/v1/articles/untitled").get_json()
+    assert article["title_derived"] is True
+    assert article["title"].startswith("Flash floods closed schools across the Valencia")
+    assert len(article["title"]) <= 121 and article["title"].endswith("…")
+    story = client.get(f"/api/v1/stories/{article['story_id']}").get_json()
+    assert story["story"]["headline"] == article["title"]
+    assert story["articles"][0]["title_derived"] is True
+    titled = client.post("/api/v1/articles", json={"title": "Schools reopen", "text": "Yes."})
+    assert titled.status_code == 201
+    assert_problem(client.post("/api/v1/articles", json={"title": "", "text": "  "}), 422,
+                   "title")
+    assert_problem(client.post("/api/v1/related", json={"title": "", "text": text}), 422,
+                   "title")

@@ -33,7 +33,7 @@ def test_naive_dates_are_utc_and_offsets_are_converted() -> None:
     ({"title": "x", "id": "../etc/passwd"}, "id"),
     ({"title": "x", "lang": "english"}, "lang"),
     ({"title": "x", "colour": "red"}, "colour"),
-    ({"text": "no title"}, "title"),
+    ({"text": "   "}, "title"),
 ])
 def test_invalid_fields_are_named(data: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as info:
@@ -81,3 +81,14 @@ def test_content_hash_changes_with_any_field() -> None:
     base = to_article(ArticleIn.model_validate({"title": "x", "text": "y", "source": "s"}))
     other = to_article(ArticleIn.model_validate({"title": "x", "text": "y", "source": "t"}))
     assert base.content_hash != other.content_hash
+
+
+def test_a_labelled_row_without_a_title_is_read_when_it_has_text() -> None:
+    from cluster.articles.incoming import display_title
+    from cluster.articles.jsonl import parse_line
+
+    item = parse_line('{"id": "u1", "title": "", "text": "Body only. Second sentence.", '
+                      '"date": "2024-01-01T00:00:00Z", "cluster": "7"}', "f.jsonl:1")
+    assert item.article.title == "" and item.cluster == "7"
+    assert display_title(item.article.title, item.article.text) == ("Body only.", True)
+    assert display_title("A headline", "Body.") == ("A headline", False)

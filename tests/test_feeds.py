@@ -229,14 +229,17 @@ def test_urls_are_normalised() -> None:
     assert normalise_url("javascript:alert(1)") is None and normalise_url("  ") is None
 
 
-def test_feed_dates_are_utc_and_entries_without_titles_are_skipped() -> None:
+def test_feed_dates_are_utc_and_entries_with_nothing_to_read_are_skipped() -> None:
     body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
             b"<item><title>One</title><link>http://x.example/1</link>"
             b"<pubDate>Mon, 23 Nov 2026 11:00:00 +0100</pubDate></item>"
             b"<item><title></title><link>http://x.example/2</link></item>"
+            b"<item><title></title><link>http://x.example/3</link>"
+            b"<description>Only a body, as some feeds send.</description></item>"
             b"</channel></rss>")
     parsed = parse_feed(body, "http://x.example/feed")
-    assert [i.title for i in parsed.items] == ["One"]
+    assert [(i.title, i.text) for i in parsed.items] == [
+        ("One", ""), ("", "Only a body, as some feeds send.")]
     item = parsed.items[0]
     assert item.published_at is not None and item.published_at.isoformat() == \
         "2026-11-23T10:00:00+00:00"

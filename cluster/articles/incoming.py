@@ -61,8 +61,11 @@ class ArticleIn(BaseModel):
         None, description="Stable id; derived from url (or content) when absent.",
         pattern=ARTICLE_ID_PATTERN, examples=["ap-2024-0117"],
     )
-    title: str = Field(..., description="Headline; required and non-empty.")
     text: str = Field("", description="Body or lead of the article; may be empty.")
+    title: str = Field("", validate_default=True,
+                       description="Headline. May be empty when the article has text: "
+                       "readers then see a title derived from the text, marked "
+                       "title_derived.")
     source: str | None = Field(
         None, max_length=200, description="Outlet name or domain; defaults to the url's host."
     )
@@ -94,8 +97,8 @@ class ArticleIn(BaseModel):
     @classmethod
     def _title(cls, value: str, info: ValidationInfo) -> str:
         value = _CONTROL_CHARS.sub("", value).strip()
-        if not value:
-            raise ValueError("must not be empty")
+        if not value and not str(info.data.get("text") or "").strip():
+            raise ValueError("must not be empty when the article has no text")
         limits = _limits(info)
         if len(value) > limits.max_title_chars:
             raise ValueError(f"must be at most {limits.max_title_chars} characters")
@@ -175,6 +178,27 @@ class Article:
         published = "" if self.published_at is None else self.published_at.isoformat()
         parts = (self.title, self.text, self.source, self.url or "", published, self.lang or "")
         return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+DERIVED_TITLE_CHARS = 120
+"""The longest title derived from an article's text (cut at a word)."""
+
+
+def display_title(title: str, text: str) -> tuple[str, bool]:
+    """What readers see as the article's title, and whether it was derived:
+    the title, or for an article sent without one, the first sentence of its
+    text (at most ``DERIVED_TITLE_CHARS``, cut at a word with an ellipsis)."""
+    if title.strip():
+        return title, False
+    from cluster.text.sentences import split_sentences
+
+    sentences = split_sentences(text)
+    first = sentences[0] if sentences else " ".join(text.split())
+    if len(first) > DERIVED_TITLE_CHARS:
+        cut = first[:DERIVED_TITLE_CHARS]
+        space = cut.rfind(" ")
+        first = (cut[:space] if space > DERIVED_TITLE_CHARS // 2 else cut).rstrip(",;:") + "…"
+    return first, True
 
 
 def derive_article_id(title: str, text: str, source: str | None, url: str | None) -> ArticleId:

@@ -60,7 +60,8 @@ def embedding_text(title: str, text: str, lead_chars: int) -> str:
         space = cut.rfind(" ")
         lead = cut[:space] if space > lead_chars // 2 else cut
     lead = re.sub(r"\s+", " ", lead)
-    return f"{title.strip()}\n{lead}" if lead else title.strip()
+    title = title.strip()
+    return f"{title}\n{lead}" if title and lead else (title or lead)
 
 
 def text_fingerprint(text: str, model: str) -> str:

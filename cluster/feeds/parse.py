@@ -123,14 +123,15 @@ def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
     items: list[FeedItem] = []
     for entry in parsed.entries:
         title = _valid_text(html_to_text(entry.get("title", "")))
-        if not title:
-            continue
         raw_link = _valid_text(entry.get("link", "") or "")
         link = normalise_url(raw_link, feed_url) or normalise_url(raw_link, base)
         contents = entry.get("content") or []
         body_html = contents[0].get("value", "") if contents else entry.get("summary", "")
+        text = _valid_text(html_to_text(body_html or ""))
+        if not title and not text:
+            continue  # nothing to read: an entry needs a title or some text
         guid = _valid_text(entry.get("id") or "").strip()
-        key = f"guid:{guid}" if guid else (f"url:{link}" if link else f"title:{title}")
-        items.append(FeedItem(key, title, _valid_text(html_to_text(body_html or "")), link,
-                              _when(entry)))
+        key = f"guid:{guid}" if guid else (
+            f"url:{link}" if link else f"title:{title or text[:200]}")
+        items.append(FeedItem(key, title, text, link, _when(entry)))
     return ParsedFeed(items, problem)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from cluster.articles.incoming import display_title
 from cluster.embedding.models import embedding_text, text_fingerprint
 from cluster.errors import InvalidInput, NotFound
 from cluster.service.runtime import ServiceRuntime
@@ -55,9 +56,11 @@ class Queries:
             article = reader.article_by_id(article_id)
         if article is None:
             raise NotFound("article", article_id)
+        title, derived = display_title(article.title, article.text)
         return ArticleView(
-            article.id, article.title, article.text, article.source, article.url,
+            article.id, title, article.text, article.source, article.url,
             iso(article.published_at), article.lang, article.story_id, article.duplicate_of,
+            derived,
         )
 
     def article_count(self) -> int:
@@ -173,7 +176,8 @@ class Queries:
             rows = reader.stories_with_status(("active", "dormant", "archived"))
             titles = reader.articles_by_keys(
                 r.representative for r in rows if r.representative is not None)
-        return {int(r.id): (titles[r.representative].title
+        return {int(r.id): (display_title(titles[r.representative].title,
+                                          titles[r.representative].text)[0]
                             if r.representative is not None and r.representative in titles
                             else "", r.label) for r in rows}
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from cluster.articles.incoming import display_title
 from cluster.errors import InvalidInput, NotFound
 from cluster.index.backends import VectorIndex
 from cluster.service.cursor import decode_cursor, encode_cursor
@@ -41,8 +42,9 @@ def iso(timestamp: float | None) -> str | None:
 
 
 def article_ref(article: StoredArticle) -> ArticleRef:
-    return ArticleRef(article.id, article.title, article.source, article.url,
-                      iso(article.published_at), article.duplicate_of)
+    title, derived = display_title(article.title, article.text)
+    return ArticleRef(article.id, title, article.source, article.url,
+                      iso(article.published_at), article.duplicate_of, derived)
 
 
 @dataclass(frozen=True)
@@ -161,10 +163,11 @@ def _choose(
         if filters.per_source and per_source.get(outlet, 0) >= filters.per_source:
             continue
         per_source[outlet] = per_source.get(outlet, 0) + 1
+        title, derived = display_title(shown.title, shown.text)
         chosen.append(RelatedItem(
-            shown.id, shown.title, shown.source, shown.url, iso(shown.published_at),
+            shown.id, title, shown.source, shown.url, iso(shown.published_at),
             found.story_id, round(score, 4), story_id is not None and found.story_id == story_id,
-            copies.get(root, 0),
+            copies.get(root, 0), derived,
         ))
         if len(chosen) == k:
             break
@@ -188,7 +191,8 @@ def story_summaries(
         found = representatives.get(key) if key is not None else None
         hotness = row.hotness if now is None else hotness_at(row.hotness, now, half_life_hours)
         summaries.append(StorySummary(
-            row.id, row.label, found.title if found is not None else None,
+            row.id, row.label,
+            display_title(found.title, found.text)[0] if found is not None else None,
             [SummarySentenceView(s["text"], s["article_id"], s["source"]) for s in row.summary],
             row.status, article_ref(found) if found is not None else None,
             row.article_count, row.source_count,

@@ -18,6 +18,8 @@ class ArticleView:
     lang: str | None
     story_id: StoryId | None
     duplicate_of: str | None = None
+    title_derived: bool = False
+    """The article came without a title: ``title`` is its text's first sentence."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class ArticleRef:
     url: str | None
     published_at: str | None
     duplicate_of: str | None = None
+    title_derived: bool = False
+    """The article came without a title: ``title`` is its text's first sentence."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class RelatedItem:
     same_story: bool
     duplicates: int
     """How many stored near-copies (wire copies, republications) it stands for."""
+    title_derived: bool = False
+    """The article came without a title: ``title`` is its text's first sentence."""
 
 
 @dataclass(frozen=True)
