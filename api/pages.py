@@ -16,8 +16,9 @@ from flask.typing import ResponseReturnValue
 
 from api.context import service
 from api.validation import int_arg
+from cluster.articles.incoming import parse_timestamp
 from cluster.errors import ClusterError, InvalidCursor, InvalidInput, NotFound
-from cluster.service.view_builders import STATUSES, RelatedFilters, StoryQuery
+from cluster.service.view_builders import STATUSES, RelatedFilters, StoryQuery, iso
 from cluster.service.views import ArticleRef, DayCount, StoryHistory, StoryPage
 
 RELATED_STORY_FLOOR = 0.45
@@ -150,7 +151,10 @@ def related() -> ResponseReturnValue:
     title = (values.get("title") or "").strip()
     text = (values.get("text") or "").strip()
     article_id = (values.get("article_id") or "").strip()
+    published = (values.get("published") or "").strip()
+    clock = service().clock()
     result, joined, error, status = None, None, None, 200
+    assumed = clock
     if title or article_id or "submitted" in values:
         try:
             filters = RelatedFilters(k=int_arg("k", 10, 1, service().settings.max_k,
@@ -162,8 +166,15 @@ def related() -> ResponseReturnValue:
             else:
                 if len(title) > service().settings.max_title_chars:
                     raise InvalidInput("title", "is too long")
+                if published:
+                    try:
+                        assumed = parse_timestamp(published).timestamp()
+                    except (ValueError, OverflowError):
+                        raise InvalidInput("published", "must be a date and time, e.g. "
+                                           "2026-11-23T15:00") from None
+                # the same rule and clock as ingest: the guess is where it would go
                 result = service().related_to_text(
-                    title, text[:service().settings.max_text_chars], filters)
+                    title, text[:service().settings.max_text_chars], filters, assumed)
             story_id = result.story_id
             if story_id is not None:
                 joined = service().get_story(story_id, limit=1).story
@@ -171,5 +182,7 @@ def related() -> ResponseReturnValue:
             error, status = str(exc), 404
         except ClusterError as exc:
             error, status = str(exc), 422
-    return render_template("related.html", title=title, text=text, article_id=article_id,
-                           result=result, joined=joined, error=error), status
+    return render_template(
+        "related.html", title=title, text=text, article_id=article_id, published=published,
+        assumed=iso(assumed), live=service().settings.clock == "wall", result=result,
+        joined=joined, error=error), status

@@ -140,3 +140,37 @@ def service_article(title: str, text: str, source: str, article_id: str,
                     hours: float) -> Article:
     when = datetime(2026, 11, 20, tzinfo=UTC) + timedelta(hours=hours)
     return Article(article_id, title, text, source, None, when, "en")
+
+
+def test_the_related_page_places_text_by_date_as_ingest_and_the_api_do(
+    client: FlaskClient, service: StoryService,
+) -> None:
+    import re
+
+    talks = "U.S. and Russian envoys meet in Beijing on North Korea missile launches"
+    service.ingest([
+        service_article(f"{talks} {n}", "Envoys met in Beijing on North Korea's missiles.",
+                        f"Outlet {n}", f"nk-{n}", n) for n in range(3)])
+    service.ingest([service_article("Chess final decided in tiebreak", "", "ChessBase",
+                                    "chess", 24 * 6)])  # the stream clock moves 6 days on
+    queries = [{"title": f"{talks} again", "text": "Envoys met on North Korea's missiles."},
+               {"title": "Envoys discuss missiles", "text": "A meeting in Beijing."}]
+    outcomes: set[bool] = set()
+    for query in queries:
+        for published in ("", "2026-11-20T02:30"):
+            page = client.post("/related", data={**query, "published": published,
+                                                 "submitted": "1"}).get_data(as_text=True)
+            when = published or "2026-11-26T00:00"
+            assert f"As if published {when.replace('T', ' ')} UTC" in page
+            api = client.post("/api/v1/related", json={
+                **query, "published_at": when + ":00Z"}).get_json()
+            joined = api["would_join"]["story_id"]
+            outcomes.add(joined is None)
+            if joined is None:  # the page says what the API says
+                assert "it would start a new one" in page
+            else:
+                assert "would start a new one" not in page
+                assert re.search(rf'<h2><a href="/stories/{joined}">', page)
+    assert outcomes == {True, False}  # both verdicts were checked
+    bad = client.post("/related", data={**queries[0], "published": "someday"})
+    assert bad.status_code == 422 and "published" in bad.get_data(as_text=True)

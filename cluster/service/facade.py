@@ -271,5 +271,10 @@ class StoryService:
     def assignments(self) -> dict[str, StoryId]:
         return self._part(self._queries).assignments()
 
+    def clock(self) -> float | None:
+        """The service's now: the newest publication time seen (stream clock)
+        or the wall clock; what a guess for unstored text assumes by default."""
+        return self._part(self._runtime).clock()
+
     def readiness(self) -> Readiness:
         return self._part(self._queries).readiness()
