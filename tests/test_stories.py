@@ -435,3 +435,38 @@ def test_a_deleted_article_leaves_the_summary_at_once(
     assert story.article_count == 5 and story.summary
     assert quoted not in {s.article_id for s in story.summary}
     assert all(service.get_article(s.article_id).story_id == story_id for s in story.summary)
+
+
+def test_summaries_leave_out_rewrites_and_cut_sentences_and_labels_whole_words() -> None:
+    import numpy as np
+
+    from cluster.stories.labels import LabelSource, format_label, label_terms
+    from cluster.stories.summaries import SummaryMember, summarise
+    from cluster.text.lexical import TermStats
+
+    lead = ("Japan asked Washington and Moscow to share details of their talks on North "
+            "Korea missile launches before the APEC summit in Shenzhen.")
+    members = [
+        SummaryMember("a", "Japan urges U.S., Russia to keep Tokyo informed", lead, "Kyodo"),
+        SummaryMember("b", "Japan asks for details of talks", lead.replace(
+            "Japan asked", "On Monday Japan asked"), "Japan Times"),
+        SummaryMember("c", "Tokyo wants a briefing", lead.replace("in Shenzhen", "in "
+                      "Shenzhen, officials said"), "NHK"),
+        SummaryMember("d", "Seoul welcomes talks", "South Korea welcomed the meeting "
+                      "between U.S. and Russian envoys and urged denuclearisation. Seoul "
+                      "said more talks would follow in...", "Yonhap"),
+    ]
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    stats = TermStats()
+    picked = summarise(members, vectors, vectors.mean(axis=0), stats)
+    texts = [s.text for s in picked]
+    assert sum("Japan asked" in t for t in texts) <= 1  # one of the rewrites, not three
+    assert not any(t.rstrip().endswith(("...", "…")) for t in texts)
+    assert any(t.startswith("South Korea welcomed") for t in texts)
+    long_text = "The new rules affect the Food and Drug Administration " + "x" * 513 + \
+        " and the national medicines authority said."
+    label = format_label(label_terms([LabelSource("Drug rules tightened", long_text)] * 3,
+                                     stats))
+    assert "autho" not in label.replace("authority", "")

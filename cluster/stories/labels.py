@@ -28,6 +28,16 @@ NUMBER_FACTOR = 1.2
 HEADLINE_FACTOR = 1.5
 """Weight of a term used in every headline of the story (linear in the share)."""
 LEAD_CHARS = 600
+
+
+def _lead(text: str) -> str:
+    """The first ``LEAD_CHARS`` of the text, cut back to a word boundary: a
+    word cut in two ("autho") must never become a label term."""
+    if len(text) <= LEAD_CHARS:
+        return text
+    cut = text[:LEAD_CHARS]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    return cut[:space] if space > 0 else ""
 STEM = 5
 WIDEN = 0.75
 """A longer phrase replaces a term when it appears in this share of its articles."""
@@ -152,7 +162,7 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     headline_votes: Counter[tuple[str, ...]] = Counter()
     spellings: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
     for member in members:
-        phrases = _article_phrases(member.title, member.text[:LEAD_CHARS])
+        phrases = _article_phrases(member.title, _lead(member.text))
         for terms, surface, name, _ in phrases:
             spellings[terms][surface] += 1
             if name:

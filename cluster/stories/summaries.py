@@ -37,6 +37,8 @@ MAX_SUMMARY_CHARS = 700
 ARTICLE_LAMBDA = 0.7
 SENTENCE_LAMBDA = 0.7
 SAME_SOURCE_PENALTY = 0.15
+REDUNDANT = 0.6
+"""TF-IDF cosine from which a sentence repeats a chosen one and is not shown."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,17 @@ def _counts(text: str) -> Counter[str]:
 
 @lru_cache(maxsize=8192)
 def _lead_sentences(text: str) -> tuple[str, ...]:
-    return tuple(split_sentences(text[:LEAD_SCAN_CHARS])[:LEAD_SENTENCES])
+    found = split_sentences(text[:LEAD_SCAN_CHARS])
+    if len(text) > LEAD_SCAN_CHARS and len(found) <= LEAD_SENTENCES:
+        found = found[:-1]  # the scan cut the last one
+    return tuple(found[:LEAD_SENTENCES])
+
+
+def _complete(sentence: str) -> bool:
+    """Whether a sentence ends as a sentence does: a teaser's "... in..." or
+    a text cut mid-sentence is never shown as a summary sentence."""
+    end = sentence.rstrip().rstrip("\"'”’)]»")
+    return end.endswith((".", "!", "?")) and not end.endswith(("...", "…"))
 
 
 def _tfidf(text: str, stats: TermStats) -> dict[str, float]:
@@ -125,6 +137,8 @@ def summarise(members: Sequence[SummaryMember], vectors: Matrix, direction: Vect
             if any(row == p[0] for p in picked):
                 continue
             redundancy = max((_cosine(terms, p[2]) for p in picked), default=0.0)
+            if redundancy >= REDUNDANT:
+                continue  # says what a chosen sentence says (a wire rewrite of it)
             score = SENTENCE_LAMBDA * relevance - (1 - SENTENCE_LAMBDA) * redundancy
             if score > best_score:
                 best, best_score = (relevance, row, sentence, terms), score
@@ -148,7 +162,8 @@ def _candidates(
         pieces = ([member.title] if headline_only
                   else _lead_sentences(member.text))
         for position, sentence in enumerate(pieces):
-            if not headline_only and not MIN_CHARS <= len(sentence) <= MAX_CHARS:
+            if not headline_only and (not MIN_CHARS <= len(sentence) <= MAX_CHARS
+                                      or not _complete(sentence)):
                 continue
             terms = _tfidf(sentence, stats)
             relevance = (_cosine(terms, story_terms) + 0.1 / (1 + position)
