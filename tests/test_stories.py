@@ -470,3 +470,40 @@ def test_summaries_leave_out_rewrites_and_cut_sentences_and_labels_whole_words()
     label = format_label(label_terms([LabelSource("Drug rules tightened", long_text)] * 3,
                                      stats))
     assert "autho" not in label.replace("authority", "")
+
+
+@pytest.mark.parametrize(("title", "source", "headline"), [
+    ("VIDEO: Will the default spell reform for China's debt markets?", "CNBC",
+     "Will the default spell reform for China's debt markets?"),
+    ("ANALYSIS-GM must address recall soon", "Reuters", "GM must address recall soon"),
+    ("WATCH: LIVE: Senate votes on the budget", "PBS", "Senate votes on the budget"),
+    ("Fed holds rates steady | Reuters", "Reuters", "Fed holds rates steady"),
+    ("Fed holds rates steady - The Guardian", "The Guardian", "Fed holds rates steady"),
+    ("Gaza war - what comes next", "BBC", "Gaza war - what comes next"),
+    ("Breaking the Connection: airlines sever pact", "AP",
+     "Breaking the Connection: airlines sever pact"),
+    ("Video Games News And Rumors", "X", "Video Games News And Rumors"),
+    ("WATCH:", "X", "WATCH:"),
+])
+def test_story_headlines_drop_section_labels_and_their_own_outlet(
+    title: str, source: str, headline: str,
+) -> None:
+    from cluster.stories.headlines import clean_headline
+
+    assert clean_headline(title, source) == headline
+
+
+def test_a_news_report_represents_a_story_before_an_opinion_piece(
+    service: StoryService, make_article: MakeArticle,
+) -> None:
+    from cluster.stories.headlines import is_opinion
+
+    news = "Senate passes the budget bill after an overnight session"
+    opinion = "Opinion: Senate passes the budget bill, and the overnight session shows why"
+    results = service.ingest([
+        make_article(opinion, "The vote on the budget bill.", source="Op", id="op"),
+        make_article(news, "The vote on the budget bill.", source="Wire", id="wire", hours=1)])
+    assert results[0].story_id == results[1].story_id
+    story = service.get_story(results[0].story_id).story
+    assert story.headline == news and not is_opinion(story.headline)
+    assert is_opinion("Op-Ed: Online exchanges in Lehman terms") and not is_opinion(news)

@@ -25,6 +25,7 @@ from cluster.evaluation.rouge import Rouge, mean_rouge
 from cluster.evaluation.scores import Scores, score
 from cluster.service.facade import StoryService
 from cluster.settings import Settings
+from cluster.stories.headlines import clean_headline
 
 CLUSTERER = "clusterer"
 BASELINE = "centroid baseline"
@@ -105,8 +106,11 @@ def headline_rouge(
         group = members[story]  # in replay order: the first is the earliest
         pairs[GENERATED_HEADLINE].append((headline, truth))
         pairs[GENERATED_LABEL].append((label.replace(" · ", " "), truth))
-        pairs[FIRST_TITLE].append((group[0].article.title, truth))
-        pairs[RANDOM_TITLE].append((rng.choice(group).article.title, truth))
+        # the baselines get the headline's cleaning too, so that the comparison
+        # measures which title is chosen, not how it is trimmed
+        first, chance = group[0].article, rng.choice(group).article
+        pairs[FIRST_TITLE].append((clean_headline(first.title, first.source), truth))
+        pairs[RANDOM_TITLE].append((clean_headline(chance.title, chance.source), truth))
     return [HeadlineResult(method, len(found), mean_rouge(found))
             for method, found in pairs.items() if found]
 

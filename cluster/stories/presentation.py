@@ -19,6 +19,7 @@ import numpy as np
 
 from cluster.store import Reader, Writer
 from cluster.store.records import Presentation
+from cluster.stories.headlines import clean_headline, is_opinion
 from cluster.stories.labels import LabelSource, format_label, label_terms
 from cluster.stories.summaries import SummaryMember, summarise
 from cluster.text.lexical import TermStats, term_counts
@@ -31,6 +32,8 @@ SAMPLE = 24
 besides its newest ones."""
 NEWEST = 8
 SMALL_STORY = 4
+OPINION_PENALTY = 0.1
+"""Taken off the representative score of a title labelled opinion or analysis."""
 GROWTH = 1.25
 TOP_SOURCES = 5
 LN2 = math.log(2.0)
@@ -68,11 +71,14 @@ def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, reader: Reader,
     """The member closest to the story: half its dense closeness to the centroid,
     half how much its headline shares with the other headlines (TF-IDF cosine
     to their sum), so the chosen headline is the story's common wording."""
-    if len(candidates) <= 2:
-        return candidates[int(np.argmax(closeness))]
     titles = reader.articles_by_keys(candidates)
-    weights = [terms.weigh(_title_terms(titles[k].title)) if k in titles else {}
-               for k in candidates]
+    # a news report represents a story before an opinion or analysis piece
+    opinion = np.array([OPINION_PENALTY if k in titles and is_opinion(titles[k].title)
+                        else 0.0 for k in candidates])
+    if len(candidates) <= 2:
+        return candidates[int(np.argmax(closeness - opinion))]
+    weights = [terms.weigh(_title_terms(clean_headline(titles[k].title, titles[k].source)))
+               if k in titles else {} for k in candidates]
     total: dict[str, float] = {}
     for vector in weights:
         for term, value in vector.items():
@@ -85,7 +91,7 @@ def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, reader: Reader,
         own = sum(value * value for value in vector.values())
         rest = math.sqrt(max(total_norm2 - 2 * dot + own, 0.0)) or 1.0
         shared = (dot - own) / rest
-        scores.append(0.5 * float(closeness[row]) + 0.5 * shared)
+        scores.append(0.5 * float(closeness[row]) + 0.5 * shared - float(opinion[row]))
     return candidates[int(np.argmax(scores))]
 
 
