@@ -21,6 +21,8 @@ from cluster.errors import ClusterError, InvalidCursor, InvalidInput, NotFound
 from cluster.service.view_builders import STATUSES, RelatedFilters, StoryQuery, iso
 from cluster.service.views import ArticleRef, DayCount, StoryHistory, StoryPage
 
+MIN_DAYS_SHOWN = 7
+"""Day slots a timeline has at least (a one-day story's bar is a seventh wide)."""
 RELATED_STORY_FLOOR = 0.45
 """Centroid similarity under which a nearby story is not shown as related:
 other events of the same week score 0.2-0.3 with the default model."""
@@ -53,7 +55,9 @@ def timeline_bars(days: Sequence[DayCount], width: float, height: float) -> list
     span = min((last - first).days + 1, MAX_DAYS)
     start = last - timedelta(days=span - 1)
     peak = max(counts.values())
-    slot = width / span
+    # a week's scale at least: a story of one or two days is a bar or two,
+    # not a block across the whole chart
+    slot = width / max(span, MIN_DAYS_SHOWN)
     bars = []
     for offset in range(span):
         day = (start + timedelta(days=offset)).isoformat()

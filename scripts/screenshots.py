@@ -40,6 +40,8 @@ def main() -> None:
                                   "index_dir": Path(folder) / "indexes"})
         service = StoryService(settings).open()
         import_articles(service, read_files([ROOT / "cluster" / "demo" / "demo.jsonl"]))
+        # what a reader sees once the background presenter has caught up
+        service.wait_for_presentation(timeout=120, hurry=True)
         with served(create_app(service=service)) as base, browser_page() as page:
             seen = tour(base, page, args.out)
         service.close()

@@ -90,6 +90,8 @@ def test_hostile_text_is_escaped_everywhere(client: FlaskClient, app: Flask) -> 
 
 
 def test_timeline_bars_fill_gaps_and_scale() -> None:
+    one_day = timeline_bars([DayCount("2026-11-01", 3, [])], 700, 10)
+    assert len(one_day) == 1 and one_day[0].width <= 700 / 7  # a bar, not a block
     bars = timeline_bars([DayCount("2026-11-01", 4, []), DayCount("2026-11-03", 2, [])], 30, 10)
     assert [b.day for b in bars] == ["2026-11-01", "2026-11-02", "2026-11-03"]
     assert [b.height for b in bars] == [10, 0, 5] and timeline_bars([], 30, 10) == []
@@ -130,6 +132,7 @@ def test_pages_say_what_the_data_says(client: FlaskClient, service: StoryService
     times = re.findall(r'<time datetime="([^"]*)"', history)
     assert times == sorted(times)
     assert "None nearby." in page  # the chess story is not "related" to the harbour
+    assert "2026-11-20 · busiest day: 7 articles" in page  # the timeline's axis
     lone_page = client.get(f"/stories/{lone}").get_data(as_text=True)
     assert re.search(r"1 article ·", lone_page) and re.search(r"1 outlet ·", lone_page)
     assert "No archived stories." in client.get("/?status=archived").get_data(as_text=True)
