@@ -379,7 +379,7 @@ def test_a_missing_extractor_fails_the_page_not_the_pass(
     assert found["Harbour Gazette"][:2] == ("ok", 3) and found["Valley Courier"][0] == "ok"
 
 
-INTERNAL_LINKS = [  # every spelling of this machine's loopback the fixture server answers on
+INTERNAL_LINKS = [  # every spelling of loopback that the fixture server answers on
     "http://127.0.0.1:{port}/private/secret.html",
     "http://localhost:{port}/private/secret.html",
     "http://[::1]:{port}/private/secret.html",

@@ -359,7 +359,7 @@ def _stream() -> list[list[Article]]:
     from tests.conftest import BASE_TIME
 
     topics = [QUAKE, BANK, "Wildfire forces evacuation of hillside towns in California",
-              "Parliament passes budget after overnight session on tax cuts"]
+              "Parliament passes budget after overnight sitting on tax cuts"]
 
     def article(n: int, topic: int, source: str = "Wire", extra: str = "") -> Article:
         return Article(id=f"s-{n}", title=f"{topics[topic]} {extra}".strip(),

@@ -498,8 +498,8 @@ def test_a_news_report_represents_a_story_before_an_opinion_piece(
 ) -> None:
     from cluster.stories.headlines import is_opinion
 
-    news = "Senate passes the budget bill after an overnight session"
-    opinion = "Opinion: Senate passes the budget bill, and the overnight session shows why"
+    news = "Senate passes the budget bill after an overnight sitting"
+    opinion = "Opinion: Senate passes the budget bill, and the overnight sitting shows why"
     results = service.ingest([
         make_article(opinion, "The vote on the budget bill.", source="Op", id="op"),
         make_article(news, "The vote on the budget bill.", source="Wire", id="wire", hours=1)])
