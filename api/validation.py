@@ -180,4 +180,4 @@ def list_arg(name: str, max_items: int = 100, max_length: int = 200) -> list[str
 def text_limits(settings: Settings) -> dict[str, Any]:
     """The validation context that applies the configured title and text
     limits (``ArticleIn`` and ``RelatedQuery`` read it)."""
-    return {"limits": TextLimits(settings.max_title_chars, settings.max_text_chars)}
+    return {"limits": TextLimits.of(settings)}

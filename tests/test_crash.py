@@ -10,7 +10,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,17 +22,11 @@ import numpy as np
 import pytest
 
 from cluster.service.facade import StoryService
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CYCLES = int(os.environ.get("CRASH_CYCLES", "6"))
 """SIGKILL cycles; ``CRASH_CYCLES=20`` runs the long variant (README, crash safety)."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:

@@ -11,12 +11,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cluster.types import ArticleId
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
 
 ARTICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@-]{0,199}$"
 _ARTICLE_ID_RE = re.compile(ARTICLE_ID_PATTERN)
@@ -35,6 +38,11 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 class TextLimits:
     max_title_chars: int = 1000
     max_text_chars: int = 200_000
+
+    @classmethod
+    def of(cls, settings: Settings) -> TextLimits:
+        """The limits the settings configure."""
+        return cls(settings.max_title_chars, settings.max_text_chars)
 
 
 def is_valid_article_id(value: str) -> bool:

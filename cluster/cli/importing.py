@@ -72,8 +72,7 @@ def ingest_files(args: argparse.Namespace) -> int:
         if args.if_empty and service.article_count() > 0:
             print(f"store already holds {service.article_count()} articles; nothing imported")
             return 0
-        items = read_files(args.files, TextLimits(settings.max_title_chars,
-                                                  settings.max_text_chars))
+        items = read_files(args.files, TextLimits.of(settings))
         with progress_bar("ingest") as bar:
             bar.total = len(items)
             report = import_articles(service, items, args.batch_size, bar.update)

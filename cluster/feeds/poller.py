@@ -235,7 +235,7 @@ class FeedPoller:
     def _ingest(self, fetched: _Fetched) -> None:
         report, feed = fetched.report, fetched.feed
         settings = self.service.settings
-        limits = TextLimits(settings.max_title_chars, settings.max_text_chars)
+        limits = TextLimits.of(settings)
         articles = []
         keys: list[tuple[list[str], str]] = []
         lost = False

@@ -39,7 +39,7 @@ from cluster.service.views import (
     StoryPage,
     StorySummary,
 )
-from cluster.stories.headlines import clean_headline
+from cluster.stories.headlines import story_headline
 from cluster.text.lexical import article_terms
 from cluster.types import StoryId
 
@@ -177,8 +177,8 @@ class Queries:
             rows = reader.stories_with_status(("active", "dormant", "archived"))
             titles = reader.articles_by_keys(
                 r.representative for r in rows if r.representative is not None)
-        return {int(r.id): (clean_headline(display_title(titles[r.representative].title,
-                                                         titles[r.representative].text)[0],
+        return {int(r.id): (story_headline(titles[r.representative].title,
+                                           titles[r.representative].text,
                                            titles[r.representative].source)
                             if r.representative is not None and r.representative in titles
                             else "", r.label) for r in rows}

@@ -26,7 +26,7 @@ from cluster.service.views import (
     SummarySentenceView,
 )
 from cluster.store import Reader, StoredArticle, StoryRow
-from cluster.stories.headlines import clean_headline
+from cluster.stories.headlines import story_headline
 from cluster.stories.presentation import hotness_at
 from cluster.types import ArticleKey, StoryId, Vector
 
@@ -193,8 +193,7 @@ def story_summaries(
         hotness = row.hotness if now is None else hotness_at(row.hotness, now, half_life_hours)
         summaries.append(StorySummary(
             row.id, row.label,
-            clean_headline(display_title(found.title, found.text)[0], found.source)
-            if found is not None else None,
+            story_headline(found.title, found.text, found.source) if found is not None else None,
             [SummarySentenceView(s["text"], s["article_id"], s["source"]) for s in row.summary],
             row.status, article_ref(found) if found is not None else None,
             row.article_count, row.source_count,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from cluster.articles.incoming import display_title
+
 _LABEL = (r"(?:opinion|analysis|commentary|editorial|op-ed|column|perspective|watch|video|"
           r"live|breaking|exclusive|explainer|factbox|fact ?check|update(?:\s*\d+)?|photos?)")
 _PREFIX = re.compile(rf"^(?:\s*{_LABEL}\s*[:\-–—|]\s*)+", re.IGNORECASE)
@@ -31,6 +33,12 @@ def clean_headline(title: str, source: str = "") -> str:
         if outlet and (outlet in name or name in outlet):
             cleaned = cleaned[:tail.start()].strip()
     return cleaned or title
+
+
+def story_headline(title: str, text: str, source: str) -> str:
+    """The headline a story shows for its representative article: its title
+    (or, untitled, its text's first sentence) without the outlet's labels."""
+    return clean_headline(display_title(title, text)[0], source)
 
 
 def is_opinion(title: str) -> bool:
