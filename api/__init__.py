@@ -13,8 +13,13 @@ class NewsApp(Flask):
     json_provider_class = HtmlSafeJSONProvider
 
 
-def create_app(settings: Settings | None = None, service: StoryService | None = None) -> Flask:
-    """Build the app around a story service (opened from ``settings`` if not given)."""
+def create_app(settings: Settings | None = None, service: StoryService | None = None, *,
+               role: str = "all", writer_url: str | None = None) -> Flask:
+    """Build the app around a story service (opened from ``settings`` if not given).
+
+    ``role`` is "all" (one process serves everything), "writer" (the writer
+    process, behind the readers) or "reader" (serves reads from a reader's
+    service and passes every write to the writer at ``writer_url``)."""
     from api import (
         articles,
         health,
@@ -33,9 +38,14 @@ def create_app(settings: Settings | None = None, service: StoryService | None = 
     app = NewsApp(__name__)
     app.config["MAX_CONTENT_LENGTH"] = service.settings.max_body_bytes
     app.extensions[EXTENSION] = service
+    app.config["ROLE"] = role
     problems.init_app(app)
-    observability.init_app(app)
+    observability.init_app(app, role)
     security.init_app(app, service.settings)
+    if writer_url is not None:  # after the key checks: a refused write never travels
+        from api.roles.forwarding import init_forwarding
+
+        init_forwarding(app, writer_url)
     openapi.init_app(app)
     for blueprint in (articles.bp, related.bp, stories.bp, health.bp, pages.bp):
         app.register_blueprint(blueprint)

@@ -9,7 +9,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from api.context import respond, service, settings
-from api.observability import metrics
+from api.observability import SEQ_HEADER, metrics
 from api.openapi import Param, operation
 from api.problems import invalid
 from api.schemas import ArticleBatch, IngestBatchResult
@@ -71,9 +71,10 @@ def post_articles() -> ResponseReturnValue:
     results = service().ingest([to_article(item, received) for item in incoming])
     metrics().count_ingest([r.status for r in results])
     status = 201 if any(r.status != "unchanged" for r in results) else 200
-    if single:
-        return respond(results[0], status)
-    return respond(IngestBatchResult(results), status)
+    response = respond(results[0] if single else IngestBatchResult(results), status)
+    # what a reader must have caught up to for this write to show in searches
+    response.headers[SEQ_HEADER] = str(service().store_seq())
+    return response
 
 
 @bp.get("/<path:article_id>")
@@ -89,7 +90,7 @@ def get_article(article_id: str) -> ResponseReturnValue:
            responses={204: ("Deleted", None)}, params=(ID_PARAM,))
 def delete_article(article_id: str) -> ResponseReturnValue:
     service().delete_article(_checked_id(article_id))
-    return "", 204
+    return "", 204, {SEQ_HEADER: str(service().store_seq())}
 
 
 RELATED_PARAMS = (

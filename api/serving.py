@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import socket
 import threading
 import time
 from types import FrameType
@@ -64,42 +65,59 @@ def _problem_response(error: Any, ident: str | None = None) -> tuple[str, list[t
             [("Content-Type", "application/problem+json")], json.dumps(body).encode())
 
 
-def serve(settings: Settings) -> None:
-    """Open the service and serve it until SIGTERM or Ctrl-C."""
+def make_server(app: Any, settings: Settings, host: str, port: int,
+                sockets: list[socket.socket] | None = None) -> Any:
+    """waitress around ``app``, on ``sockets`` when given (a reader serving
+    the socket its supervisor bound), else on host:port."""
     import waitress.utilities
     from waitress.server import create_server
 
+    waitress.utilities.Error.to_response = _problem_response
+    where: dict[str, Any] = {"sockets": sockets} if sockets else {"host": host, "port": port}
+    return create_server(
+        app, threads=settings.threads, connection_limit=settings.connection_limit,
+        channel_timeout=settings.client_timeout_s,
+        cleanup_interval=max(1, min(30, settings.client_timeout_s // 2)),
+        # the body limit is the application's (a 413 problem naming the field);
+        # waitress's own only stops what the application would refuse anyway
+        max_request_body_size=2 * settings.max_body_bytes,
+        ident="newsclusters", expose_tracebacks=False, asyncore_use_poll=True, **where)
+
+
+def run_until_stopped(server: Any, service: Any, what: str, interruptible: bool = True) -> None:
+    """Serve until SIGTERM (or Ctrl-C when ``interruptible``); then let
+    requests in flight finish and, for a writing service, write an index
+    snapshot."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    if interruptible:  # even where a shell started the server with SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    LOG.info("%s", what)
+    try:
+        server.run()
+    finally:
+        server.task_dispatcher.shutdown(cancel_pending=False, timeout=GRACE_SECONDS)
+        if not service.read_only:
+            service.snapshot()
+
+
+def serve(settings: Settings) -> None:
+    """Serve from this one process until SIGTERM or Ctrl-C (``readers`` = 0;
+    with readers the supervisor runs the roles, see ``api/roles``)."""
     from api import create_app
     from cluster.service import StoryService
 
-    waitress.utilities.Error.to_response = _problem_response
     service = StoryService(settings).open()
     try:
         if settings.clock == "wall":
             start_maintenance(service)
         app = create_app(service=service)
-        server = create_server(
-            app, host=settings.host, port=settings.port, threads=settings.threads,
-            connection_limit=settings.connection_limit,
-            channel_timeout=settings.client_timeout_s,
-            cleanup_interval=max(1, min(30, settings.client_timeout_s // 2)),
-            # the body limit is the application's (a 413 problem naming the field);
-            # waitress's own only stops what the application would refuse anyway
-            max_request_body_size=2 * settings.max_body_bytes,
-            ident="newsclusters", expose_tracebacks=False, asyncore_use_poll=True)
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            raise SystemExit(0)
-
-        signal.signal(signal.SIGTERM, stop)
-        # Ctrl-C too, even where a shell started the server with SIGINT ignored
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        LOG.info("serving on http://%s:%s/ (%d threads, up to %d connections)",
-                 settings.host, settings.port, settings.threads, settings.connection_limit)
-        try:
-            server.run()
-        finally:
-            server.task_dispatcher.shutdown(cancel_pending=False, timeout=GRACE_SECONDS)
-            service.snapshot()
+        server = make_server(app, settings, settings.host, settings.port)
+        run_until_stopped(server, service, (
+            f"serving on http://{settings.host}:{settings.port}/ ({settings.threads} threads, "
+            f"up to {settings.connection_limit} connections, one process)"))
     finally:
         service.close()

@@ -249,7 +249,29 @@ class Settings(BaseModel):
         "many seconds (an idle keep-alive, or a client that stalled mid-request).",
     )
     threads: int = Field(
-        8, ge=1, le=256, description="Request threads of the production server (one process)."
+        8, ge=1, le=256, description="Request threads of each serving process."
+    )
+    readers: int = Field(
+        2, ge=0, le=64,
+        description="Reader processes that serve every read (each with its own model for "
+        "text queries and a shared, memory-mapped index); 0 serves everything from one "
+        "process, as a library user or test does.",
+    )
+    reader_poll_ms: int = Field(
+        100, ge=10, le=10_000,
+        description="How often a reader looks for the writer's new commits (new articles "
+        "are searchable in a reader this long after they are acknowledged, plus the "
+        "replay).",
+    )
+    reader_refresh_ms: int = Field(
+        1000, ge=0, le=60_000,
+        description="The longest a reader's story guesses and story search lag behind the "
+        "writer's clustering (each refresh reads every joinable story).",
+    )
+    writer_nice: int = Field(
+        5, ge=0, le=19,
+        description="How much lower the writer process's CPU priority is than the readers' "
+        "(bulk embedding and clustering yield the cores to queries).",
     )
     cluster: ClusterParams = Field(
         default_factory=ClusterParams, description="Online clusterer parameters."

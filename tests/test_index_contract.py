@@ -16,8 +16,9 @@ from cluster.index.backends import (
     create_index,
     read_index,
 )
+from cluster.index.replica import ReadOnlyIndex, ReplicaIndex
 
-BACKENDS = ["faiss-flat", "faiss-ivf", "numpy"]
+BACKENDS = ["faiss-flat", "faiss-ivf", "numpy", "replica"]
 DIM = 32
 IVF_LISTS = 16
 
@@ -31,10 +32,15 @@ def clustered_vectors(n: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(params=BACKENDS)
-def index(request: pytest.FixtureRequest) -> VectorIndex:
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> VectorIndex:
     if request.param == "faiss-ivf":
         # every cell probed: only the 8-bit quantisation separates it from exact
         return FaissIvfIndex.trained(DIM, clustered_vectors(800), IVF_LISTS, IVF_LISTS)
+    if request.param == "replica":
+        # a reader's index: a mapped snapshot (empty here; tests/test_replica.py
+        # covers a full one) and the tail that takes every change
+        FaissFlatIndex(DIM).write(tmp_path / "sealed.bin")
+        return ReplicaIndex(FaissFlatIndex.read(tmp_path / "sealed.bin", DIM, mapped=True))
     return create_index(request.param, DIM)
 
 
@@ -118,6 +124,10 @@ def test_write_then_read_gives_identical_results(index: VectorIndex, tmp_path: P
     index.add(np.arange(200, dtype=np.int64), vectors)
     index.remove(np.array([10, 11], dtype=np.int64))
     path = tmp_path / "index.bin"
+    if index.kind == "replica":  # only the writer snapshots
+        with pytest.raises(ReadOnlyIndex):
+            index.write(path)
+        return
     index.write(path)
     loaded = read_index(index.kind, path, DIM, nprobe=IVF_LISTS)
     queries = clustered_vectors(10, seed=3)

@@ -102,13 +102,15 @@ def test_metrics_in_prometheus_format(client: FlaskClient) -> None:
     client.post("/api/v1/articles", json=[QUAKE, BANK])
     client.get("/api/v1/stories")
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'newsclusters_requests_total{endpoint="/api/v1/stories",method="GET",status="200"} 1' \
-        in text
-    assert 'newsclusters_ingested_articles_total{status="created"} 2' in text
-    assert "newsclusters_store_articles 2" in text and "newsclusters_index_vectors 2" in text
-    assert 'newsclusters_stories{status="active"} 2' in text
-    assert 'newsclusters_request_seconds_bucket{endpoint="/api/v1/articles",method="POST",' \
-           'le="+Inf"} 1' in text
+    lines = text.splitlines()  # prometheus-client's exposition: labels sorted, float values
+    assert ('newsclusters_requests_total{endpoint="/api/v1/stories",method="GET",status="200"} '
+            '1.0') in lines
+    assert 'newsclusters_ingested_articles_total{status="created"} 2.0' in lines
+    assert "newsclusters_store_articles 2.0" in lines and "newsclusters_index_vectors 2.0" in lines
+    assert 'newsclusters_stories{status="active"} 2.0' in lines
+    assert ('newsclusters_request_seconds_bucket{endpoint="/api/v1/articles",le="+Inf",'
+            'method="POST"} 1.0') in lines
+    assert 'newsclusters_processes{role="all"} 1.0' in lines
 
 
 @pytest.mark.parametrize(("published_at", "message"), [

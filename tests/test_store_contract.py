@@ -16,6 +16,7 @@ import pytest
 from cluster.articles.incoming import Article
 from cluster.store import Presentation, SQLiteStore, Store
 from cluster.store.reader import IN_CHUNK
+from cluster.store.sqlite import ReadOnlyStore
 from cluster.types import ArticleKey, StoryId
 
 OpenStore = Callable[[Path], Store]
@@ -23,6 +24,10 @@ OpenStore = Callable[[Path], Store]
 BACKENDS: dict[str, OpenStore] = {
     "sqlite": lambda folder: SQLiteStore(folder / "store.sqlite3"),
 }
+READERS: dict[str, OpenStore] = {
+    "sqlite": lambda folder: SQLiteStore(folder / "store.sqlite3", read_only=True),
+}
+"""How a reader process opens each backend's store: reads only, no writer's lock."""
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -235,3 +240,28 @@ def test_merged_story_keeps_answering_with_its_target(store: Store) -> None:
         assert row is not None and row.status == "merged" and row.merged_into == keep
         assert sorted(reader.member_keys(keep)) == sorted([a, b])
         assert reader.merged_stories() == [(absorb, keep)]
+
+
+def test_a_reading_process_sees_each_commit_and_can_never_write(
+    open_store: OpenStore, tmp_path: Path, request: pytest.FixtureRequest,
+) -> None:
+    writing = open_store(tmp_path)
+    reading = READERS[request.node.callspec.params["open_store"]](tmp_path)
+    with reading.read() as reader:
+        assert reader.index_seq() == 0 and reader.story_event_seq() == 0
+    with writing.write() as writer:
+        key = writer.insert_article(article("a"), vec(1), "h")
+        story = writer.create_story()
+        writer.assign(key, story, None, True)
+        writer.add_event(story, "created", 0.0, "a")
+    with reading.read() as reader:
+        assert reader.article_by_id("a") is not None
+        assert reader.index_seq() == 1 and reader.story_event_seq() == 1
+    with pytest.raises(ReadOnlyStore), reading.write():
+        pass
+    with writing.write() as writer:  # the writer is not held up by the reader
+        writer.add_event(story, "grew", 1.0, "a")
+    with reading.read() as reader:
+        assert reader.story_event_seq() == 2
+    reading.close()
+    writing.close()

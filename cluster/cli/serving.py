@@ -70,6 +70,9 @@ def run_local(args: argparse.Namespace) -> int:
             service.snapshot()
             print(f"imported the demo corpus: {report.created} articles, "
                   f"{report.new_stories} stories")
+        if settings.readers:
+            service.close()  # the writer role opens it again
+            return _run_roles(settings, args.feeds)
         if settings.clock == "wall":
             start_maintenance(service)
         app = create_app(service=service)
@@ -78,7 +81,7 @@ def run_local(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _interrupt)
         if args.feeds is not None:  # its health shows in /metrics
-            app.extensions[FEED_POLLER] = _start_feeds(service, args.feeds)
+            app.extensions[FEED_POLLER] = start_feeds(service, args.feeds)
         print(f"serving on http://{settings.host}:{settings.port}/ "
               f"(API docs: http://{settings.host}:{settings.port}/api/docs); Ctrl-C stops")
         try:
@@ -95,15 +98,30 @@ def serve_production(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     check_production_settings(settings)
+    if settings.readers:
+        from api.roles.supervisor import supervise
+
+        return supervise(settings)
     serve(settings)
     return 0
+
+
+def _run_roles(settings: Any, feeds: Path | None) -> int:
+    from api.roles.supervisor import Supervisor
+
+    supervisor = Supervisor(settings, feeds)
+    if feeds is not None:
+        print(f"polling the feeds of {feeds} in the writer process")
+    print(f"serving on {supervisor.address} (API docs: {supervisor.address}api/docs): "
+          f"one writer, {settings.readers} readers; Ctrl-C stops", flush=True)
+    return supervisor.run()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _start_feeds(service: Any, sources: Path) -> Any:
+def start_feeds(service: Any, sources: Path) -> Any:
     """Poll feeds inside the server process: one writer for the store, and the
     API sees new stories at once."""
     from cluster.feeds.config import load_feed_settings

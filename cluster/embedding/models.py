@@ -141,6 +141,8 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._dimension: int | None = None
         self._lock = threading.Lock()
+        self.waiting = 0
+        """Calls waiting for the model (the embedding queue of this process)."""
 
     @property
     def model_name(self) -> str:
@@ -199,7 +201,9 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        self.waiting += 1
         with self._lock:  # the torch model is not safe to call from two threads at once
+            self.waiting -= 1
             vectors = model.encode(
                 list(texts), batch_size=self._batch_size, convert_to_numpy=True,
                 normalize_embeddings=True, show_progress_bar=False,

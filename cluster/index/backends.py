@@ -164,10 +164,8 @@ class FaissFlatIndex(_FaissIndex):
             return self._remove_locked(keys)
 
     @classmethod
-    def read(cls, path: Path, dimension: int) -> FaissFlatIndex:
-        import faiss
-
-        index = faiss.read_index(str(path))
+    def read(cls, path: Path, dimension: int, mapped: bool = False) -> FaissFlatIndex:
+        index = _read_faiss(path, mapped)
         if index.d != dimension:
             raise ValueError(f"index file has dimension {index.d}, expected {dimension}")
         return cls(dimension, index)
@@ -236,13 +234,21 @@ class FaissIvfIndex(_FaissIndex):
             return int(self._index.remove_ids(selector))
 
     @classmethod
-    def read(cls, path: Path, dimension: int, nprobe: int) -> FaissIvfIndex:
-        import faiss
-
-        index = faiss.read_index(str(path))
+    def read(cls, path: Path, dimension: int, nprobe: int, mapped: bool = False) -> FaissIvfIndex:
+        index = _read_faiss(path, mapped)
         if index.d != dimension:
             raise ValueError(f"index file has dimension {index.d}, expected {dimension}")
         return cls(dimension, index, nprobe)
+
+
+def _read_faiss(path: Path, mapped: bool) -> Any:
+    """A FAISS index file, read into memory or, with ``mapped``, memory-mapped:
+    its vectors (flat codes, IVF lists) stay in the file's pages, which the
+    operating system shares between every process that maps the file. A
+    mapped index must never be changed (see cluster/index/replica.py)."""
+    import faiss
+
+    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
 
 
 def flat_contents(index: FaissFlatIndex) -> tuple[KeyArray, Matrix]:
@@ -343,11 +349,14 @@ def create_index(kind: str, dimension: int) -> VectorIndex:
     raise ValueError(f"unknown index backend {kind!r}")
 
 
-def read_index(kind: str, path: Path, dimension: int, nprobe: int = 32) -> VectorIndex:
+def read_index(kind: str, path: Path, dimension: int, nprobe: int = 32,
+               mapped: bool = False) -> VectorIndex:
+    """An index file; ``mapped`` maps FAISS files instead of reading them
+    (the reference backend is always read)."""
     if kind == "faiss-flat":
-        return FaissFlatIndex.read(path, dimension)
+        return FaissFlatIndex.read(path, dimension, mapped)
     if kind == "faiss-ivf":
-        return FaissIvfIndex.read(path, dimension, nprobe)
+        return FaissIvfIndex.read(path, dimension, nprobe, mapped)
     if kind == "numpy":
         return NumpyIndex.read(path, dimension)
     raise ValueError(f"unknown index backend {kind!r}")

@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -157,16 +158,26 @@ def set_aside(index_dir: Path, reason: str) -> Path | None:
     return moved
 
 
+def _leave_in_place(index_dir: Path, reason: str) -> None:
+    LOG.warning("index: the snapshot in %s cannot be read (%s); the index comes from the store",
+                index_dir, reason)
+
+
 def load_snapshot(
     index_dir: Path, model: str, dimension: int, backend: str, nprobe: int = 32,
+    mapped: bool = False, owner: bool = True,
 ) -> tuple[VectorIndex, Manifest] | None:
     """The current snapshot, checked against the configured model; None when
     there is none yet, or when it is damaged (it is then set aside, see
-    ``set_aside``, and the caller rebuilds the index from the store)."""
+    ``set_aside``, and the caller rebuilds the index from the store).
+    ``mapped`` memory-maps it; a process that does not own the index folder
+    (``owner=False``: a reader, while the writer may be replacing the
+    snapshot) never sets anything aside, it only answers None."""
+    set_aside_damaged: Callable[[Path, str], object] = set_aside if owner else _leave_in_place
     try:
         found = read_manifest(index_dir)
     except DamagedSnapshot as exc:
-        set_aside(index_dir, str(exc))
+        set_aside_damaged(index_dir, str(exc))
         return None
     if found is None:
         return None
@@ -187,14 +198,14 @@ def load_snapshot(
     try:
         if manifest.sha256 and _sha256(index_file) != manifest.sha256:
             raise DamagedSnapshot("index.bin does not match its manifest's checksum")
-        index = read_index(manifest.backend, index_file, dimension, nprobe)
+        index = read_index(manifest.backend, index_file, dimension, nprobe, mapped)
         if len(index) != manifest.count:
             raise DamagedSnapshot(f"index.bin holds {len(index)} vectors, its manifest "
                                   f"{manifest.count}")
     except DamagedSnapshot as exc:
-        set_aside(index_dir, str(exc))
+        set_aside_damaged(index_dir, str(exc))
         return None
     except Exception as exc:  # FAISS and NumPy raise many kinds on a bad file
-        set_aside(index_dir, f"index.bin cannot be read: {type(exc).__name__}: {exc}"[:300])
+        set_aside_damaged(index_dir, f"index.bin cannot be read: {type(exc).__name__}: {exc}"[:300])
         return None
     return index, manifest

@@ -17,6 +17,7 @@ and ``close()`` stops and closes them (``with StoryService(s) as service:``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -28,6 +29,7 @@ from cluster.embedding.models import Embedder, create_embedder
 from cluster.errors import ClusterError
 from cluster.index.backends import VectorIndex
 from cluster.service.batch_preparation import PreparedBatch
+from cluster.service.following import Follower
 from cluster.service.ingest import Ingest
 from cluster.service.maintenance import Maintenance
 from cluster.service.presenting import PresentationScheduler
@@ -63,15 +65,24 @@ class ServiceClosed(ClusterError):
         super().__init__("the story service is not open: call open() first")
 
 
+class ReadOnlyService(ClusterError):
+    """A write was asked of a reader process's service."""
+
+    def __init__(self) -> None:
+        super().__init__("this is a reader: writes go to the writer process")
+
+
 class StoryService:
     """Ingest, related coverage, stories, maintenance and rebuilds."""
 
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *,
         changing_model: bool = False, wall_clock: Callable[[], float] = time.time,
-        present_per_batch: bool = True,
+        present_per_batch: bool = True, read_only: bool = False,
     ) -> None:
         self.settings = settings
+        self.read_only = read_only
+        self.follower: Follower | None = None
         self._embedder = embedder
         self._changing_model = changing_model
         self._wall_clock = wall_clock
@@ -82,6 +93,13 @@ class StoryService:
         self._maintenance: Maintenance | None = None
         self._rebuilder: Rebuilder | None = None
         self._presentation: PresentationScheduler | None = None
+
+    @classmethod
+    def reader(cls, settings: Settings, embedder: Embedder | None = None) -> StoryService:
+        """A service for a reader process: it answers every read from the
+        store and a replica of the index that follows the writer's commits
+        (``cluster/service/following.py``), and refuses every write."""
+        return cls(settings, embedder, read_only=True)
 
     @classmethod
     def for_rebuild(cls, settings: Settings, embedder: Embedder | None = None) -> StoryService:
@@ -99,7 +117,18 @@ class StoryService:
         embedder = self._embedder if self._embedder is not None else create_embedder(
             self.settings)
         runtime = ServiceRuntime(self.settings, embedder, self._wall_clock,
-                                 changing_model=self._changing_model)
+                                 changing_model=self._changing_model, read_only=self.read_only)
+        if self.read_only:
+            try:
+                runtime.load()
+                self.follower = Follower(runtime, self.settings.reader_poll_ms / 1000,
+                                         self.settings.reader_refresh_ms / 1000)
+                self.follower.start()
+            except BaseException:
+                runtime.close()
+                raise
+            self._runtime, self._queries = runtime, Queries(runtime)
+            return self
         try:
             presentation = PresentationScheduler(runtime, self._present_per_batch)
             maintenance = Maintenance(runtime, lambda: presentation.inline)
@@ -132,6 +161,9 @@ class StoryService:
     def close(self) -> None:
         """Stop background presentation (changed stories stay marked in the
         store) and close the store. Safe to call twice."""
+        if self.follower is not None:
+            self.follower.close()
+            self.follower = None
         if self._presentation is not None:
             self._presentation.close()
         if self._runtime is not None:
@@ -146,11 +178,20 @@ class StoryService:
                  traceback: TracebackType | None) -> None:
         self.close()
 
-    @staticmethod
-    def _part(part: T | None) -> T:
+    def _part(self, part: T | None) -> T:
         if part is None:
+            if self.read_only and self._runtime is not None:
+                raise ReadOnlyService()
             raise ServiceClosed()
         return part
+
+    @property
+    def is_open(self) -> bool:
+        return self._runtime is not None
+
+    def write_waiting(self) -> int:
+        """Writes (and presentation runs) waiting for the write lock."""
+        return self._part(self._runtime).lock.waiting
 
     # -- the parts' shared state, for reading --------------------------------
     @property
@@ -276,5 +317,27 @@ class StoryService:
         or the wall clock; what a guess for unstored text assumes by default."""
         return self._part(self._runtime).clock()
 
+    def store_seq(self) -> int:
+        """The store's index log sequence now: every acknowledged write so far
+        is at or below it."""
+        with self._part(self._runtime).store.read() as reader:
+            return reader.index_seq()
+
+    def caught_up_seq(self) -> int:
+        """The store sequence this service's index has caught up to (a
+        writer is always caught up)."""
+        runtime = self._part(self._runtime)
+        return runtime.index_seq if self.read_only else self.store_seq()
+
     def readiness(self) -> Readiness:
-        return self._part(self._queries).readiness()
+        """Whether the store is reachable and the index in sync with it; a
+        reader is in sync while it keeps up (it caught up within a second or
+        two, whatever the writer has committed since)."""
+        state = self._part(self._queries).readiness()
+        if self.follower is None:
+            return state
+        runtime = self._part(self._runtime)
+        behind = max(0, state.store_seq - runtime.index_seq)
+        keeping_up = self.follower.lag_seconds() < max(2.0, 5 * self.follower.poll_s)
+        return dataclasses.replace(state, in_sync=behind == 0 or keeping_up, role="reader",
+                                   behind=behind)

@@ -41,6 +41,11 @@ class FairRLock:
             self._queue.popleft()
             self._owner, self._depth = me, 1
 
+    @property
+    def waiting(self) -> int:
+        """Threads queued for the lock (the owner leaves the queue when it takes it)."""
+        return len(self._queue)
+
     def release(self) -> None:
         with self._state:
             if self._owner != threading.get_ident():

@@ -25,6 +25,7 @@ from cluster.embedding.models import Embedder, embedding_text
 from cluster.errors import IndexMismatch, NotFound
 from cluster.index.backends import VectorIndex, create_index
 from cluster.index.building import fit_layout, index_from_store, replay_index_log
+from cluster.index.replica import ReplicaIndex
 from cluster.index.snapshot import load_snapshot, write_snapshot
 from cluster.service.fair_lock import FairRLock
 from cluster.service.story_loader import StoreStoryLoader
@@ -62,14 +63,18 @@ class ServiceRuntime:
 
     def __init__(self, settings: Settings, embedder: Embedder,
                  wall_clock: Callable[[], float] = time.time, *,
-                 changing_model: bool = False) -> None:
+                 changing_model: bool = False, read_only: bool = False) -> None:
         """Opens the store (migrating it if needed). With ``changing_model``
         the store's vectors belong to another model: the dimension is the
-        new model's and nothing derived is loaded (see ``load``)."""
+        new model's and nothing derived is loaded (see ``load``). With
+        ``read_only`` (a reader process) the store is only read, the index
+        is a replica of the writer's snapshot (``load_replica``) and nothing
+        here is ever written."""
         self.settings = settings
         self.embedder = embedder
         self.wall_clock = wall_clock
-        self.store: Store = SQLiteStore(settings.store_path)
+        self.read_only = read_only
+        self.store: Store = SQLiteStore(settings.store_path, read_only=read_only)
         self.lock = FairRLock()
         self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
                                              settings.duplicate_window_days)
@@ -79,16 +84,20 @@ class ServiceRuntime:
         self.stream_time: float | None = None
         self.snapshot_seq = 0
         self.snapshot_failures = 0
+        self.index_seq = 0
+        """A reader's: the store's index log sequence its replica has caught up to."""
         self.dimension = embedder.dimension if changing_model else self._check_model()
         self.index: VectorIndex = create_index(settings.index_backend, self.dimension)
         self.clusterer = OnlineClusterer(settings.cluster, self.dimension)
 
     # -- opening -------------------------------------------------------------
     def load(self) -> None:
-        """Bring the index, clusterer and duplicate index up to the store."""
+        """Bring the index, clusterer and duplicate index up to the store (a
+        reader has no use for the duplicate index: it never ingests)."""
         self._load_index()
         self.restore_clusterer()
-        self._load_duplicates()
+        if not self.read_only:
+            self._load_duplicates()
 
     def _check_model(self) -> int:
         """The vectors' dimension; refuses a store made by another model."""
@@ -104,16 +113,22 @@ class ServiceRuntime:
         if stored_dimension is not None:
             return int(stored_dimension)
         dimension = self.embedder.dimension
+        if self.read_only:  # the writer records it
+            return dimension
         with self.store.write() as writer:
             writer.set_meta("embedding_model", self.embedder.model_name)
             writer.set_meta("dimension", str(dimension))
         return dimension
 
     def _load_index(self) -> None:
+        if self.read_only:
+            self.index, self.snapshot_seq, self.index_seq = self.load_replica()
+            return
         settings = self.settings
         loaded = load_snapshot(settings.index_dir, self.embedder.model_name, self.dimension,
                                settings.index_backend, settings.index_nprobe)
         with self.store.read() as reader:
+            seq = reader.index_seq()
             if loaded is None:
                 self.index = index_from_store(reader, settings.index_backend, self.dimension,
                                               None, settings.ivf_threshold,
@@ -122,29 +137,50 @@ class ServiceRuntime:
                 return
             self.index, manifest = loaded
             self.snapshot_seq = manifest.store_seq
-            if manifest.store_seq > reader.index_seq():
+            if manifest.store_seq > seq:
                 raise IndexMismatch(
                     f"index snapshot covers store sequence {manifest.store_seq} but the store "
-                    f"only reaches {reader.index_seq()} (was the store replaced?); run "
+                    f"only reaches {seq} (was the store replaced?); run "
                     "`newsclusters rebuild`"
                 )
             replay_index_log(self.index, reader, manifest.store_seq)
 
+    def load_replica(self) -> tuple[ReplicaIndex, int, int]:
+        """A reader's index: the writer's current snapshot, memory-mapped, and
+        the store's index log since it, with (snapshot seq, caught-up seq).
+        Without a readable snapshot the sealed part is built from the store."""
+        settings = self.settings
+        loaded = load_snapshot(settings.index_dir, self.embedder.model_name, self.dimension,
+                               settings.index_backend, settings.index_nprobe,
+                               mapped=True, owner=False)
+        with self.store.read() as reader:
+            seq = reader.index_seq()
+            if loaded is None or loaded[1].store_seq > seq:
+                sealed = index_from_store(reader, settings.index_backend, self.dimension,
+                                          None, settings.ivf_threshold, settings.index_nprobe)
+                return ReplicaIndex(sealed), seq, seq
+            replica = ReplicaIndex(loaded[0])
+            replay_index_log(replica, reader, loaded[1].store_seq)
+            return replica, loaded[1].store_seq, seq
+
     def restore_clusterer(self) -> None:
         """Joinable stories from the store, with their lexical profiles rebuilt
-        from their members' text under the stored document frequencies."""
-        self.clusterer = OnlineClusterer(self.settings.cluster, self.dimension,
-                                         StoreStoryLoader(self.store, self.weights))
+        from their members' text under the stored document frequencies. The
+        new clusterer replaces the old one only when complete, so a reader
+        that looks meanwhile sees the old one whole."""
         self.term_delta.clear()
         with self.store.read() as reader:
-            self.terms = TermStats(reader.article_count(), reader.term_frequencies())
+            terms = TermStats(reader.article_count(), reader.term_frequencies())
             clock = reader.meta("stream_time")
-            self.stream_time = None if clock is None else float(clock)
-            now = self.clock()
-            cutoff = self.clusterer.quiet_cutoff(now)
+            stream_time = None if clock is None else float(clock)
+            clusterer = OnlineClusterer(self.settings.cluster, self.dimension,
+                                        StoreStoryLoader(self.store, self.weights))
+            now = self.wall_clock() if self.settings.clock == "wall" else stream_time
+            cutoff = clusterer.quiet_cutoff(now)
             expected = 0 if cutoff is None else reader.live_stories_before(cutoff)
-            self.clusterer.restore(reader.live_story_states(), now, expected)
-            self.clusterer.keep_apart(reader.split_pairs())
+            clusterer.restore(reader.live_story_states(), now, expected)
+            clusterer.keep_apart(reader.split_pairs())
+        self.terms, self.stream_time, self.clusterer = terms, stream_time, clusterer
 
     def _load_duplicates(self) -> None:
         """The duplicate index holds the articles of the last window of the stream."""

@@ -167,3 +167,8 @@ class Readiness:
     snapshot_failures: int = 0
     """Snapshots that could not be written since the service opened (the
     writes they followed were stored; start-up replays them from the store)."""
+    role: str = "all"
+    """"all" (one process does everything), "writer" or "reader"."""
+    behind: int = 0
+    """A reader's: index log entries the store holds that its replica has not
+    replayed yet (0 when caught up)."""

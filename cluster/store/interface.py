@@ -69,6 +69,12 @@ class Reader(Protocol):
     def index_seq(self) -> int:
         ...
 
+    def story_event_seq(self) -> int:
+        """The newest story event's sequence number: it moves whenever a story
+        is created, grows, merges, splits or changes status (readers use it,
+        with ``index_seq``, to see that the clustering changed)."""
+        ...
+
     def index_ops_since(self, seq: int) -> list[tuple[int, ArticleKey, str]]:
         ...
 

@@ -141,6 +141,10 @@ class SQLiteReader:
         row = self._db.execute("SELECT MAX(seq) FROM index_log").fetchone()
         return int(row[0] or 0)
 
+    def story_event_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM story_events").fetchone()
+        return int(row[0] or 0)
+
     def index_ops_since(self, seq: int) -> list[tuple[int, ArticleKey, str]]:
         return [
             (int(s), ArticleKey(k), str(op)) for s, k, op in self._db.execute(

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from cluster.errors import ClusterError, ConfigurationError
 from cluster.store.interface import Reader, Writer
 from cluster.store.lock import StoreLock
 from cluster.store.placement_cache import Placements
@@ -36,33 +37,71 @@ from cluster.store.writer import SQLiteWriter
 LOG = logging.getLogger(__name__)
 
 __all__ = [
-    "Reader", "SQLiteStore", "StoredArticle", "StoryEvent", "StoryRow", "Writer",
-    "blob_vector", "vector_blob",
+    "ReadOnlyStore", "Reader", "SQLiteStore", "StoreNotReady", "StoredArticle", "StoryEvent",
+    "StoryRow", "Writer", "blob_vector", "vector_blob",
 ]
 
 
-class SQLiteStore:
-    """Opens the database file, applies migrations, hands out readers and the writer."""
+class ReadOnlyStore(ClusterError):
+    """A write was asked of a store opened for reading only."""
 
-    def __init__(self, path: Path) -> None:
+
+class StoreNotReady(ConfigurationError):
+    """A reader opened a store that no writer has created or migrated yet."""
+
+
+class SQLiteStore:
+    """Opens the database file, applies migrations, hands out readers and the writer.
+
+    With ``read_only`` (the reader processes) it takes no writer's lock,
+    migrates nothing and refuses ``write()``: it only reads what the one
+    writing process has committed, and needs that writer to have created
+    and migrated the file first."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # one writing process per store (cluster/store/lock.py), before any change
-        self._process_lock: StoreLock | None = StoreLock(path)
+        self.read_only = read_only
+        self._process_lock: StoreLock | None = None
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        try:
-            self._writer = self._connect()
-            self._migrate()
-        except BaseException:
-            self.close()  # a refused migration leaves neither connection nor lock
-            raise
+        if read_only:
+            self._open_for_reading()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # one writing process per store (cluster/store/lock.py), before any change
+            self._process_lock = StoreLock(path)
+            try:
+                self._writer = self._connect()
+                self._migrate()
+            except BaseException:
+                self.close()  # a refused migration leaves neither connection nor lock
+                raise
         # loaded by the first write, kept in step by the writer (see cluster.store.placement_cache)
         self._placements = Placements()
 
+    def _open_for_reading(self) -> None:
+        if not self.path.exists():
+            raise StoreNotReady(f"no store at {self.path} yet: the writer creates it")
+        self._writer = self._connect()
+        version = int(self._writer.execute("PRAGMA user_version").fetchone()[0])
+        if version != len(MIGRATIONS):
+            self.close()
+            raise StoreNotReady(
+                f"the store at {self.path} is at schema {version}, this version reads "
+                f"schema {len(MIGRATIONS)}: the writer migrates it when it opens it")
+
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            # mode=ro: this connection can never write, whatever a bug asks of it
+            connection = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                check_same_thread=False, timeout=30.0)
+            connection.execute("PRAGMA busy_timeout = 30000")
+            with self._all_lock:
+                self._all.append(connection)
+            return connection
         connection = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -119,6 +158,8 @@ class SQLiteStore:
     def write(self) -> Iterator[Writer]:
         """The one write transaction: committed (durably) on success, rolled back
         on any exception."""
+        if self.read_only:
+            raise ReadOnlyStore(f"the store at {self.path} is open for reading only")
         with self._write_lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:

@@ -1,0 +1,124 @@
+"""How a reader process keeps up with the writer: it follows the store.
+
+The writer commits every change to the store before it acknowledges it, and
+logs every change to the vector index in the store's index log. A reader
+polls the store every ``poll_s``: it replays the index log's new entries
+into its replica (``ReplicaIndex``), maps the writer's newer snapshot when
+there is one, and rebuilds its clusterer's view of the joinable stories
+when the stories changed, at most once every ``refresh_s`` (a rebuild
+reads every joinable story; the index replay is incremental). Reads by id
+go to the store itself and see every acknowledged write at once; searches
+see it within ``poll_s`` plus the replay, and a story guess within
+``refresh_s``. A client that must read its own write sends the sequence
+number the write's response carried (``wait_for``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from cluster.index.building import replay_index_log
+from cluster.index.snapshot import DamagedSnapshot, read_manifest
+from cluster.service.runtime import ServiceRuntime
+
+LOG = logging.getLogger(__name__)
+
+
+class Follower:
+    """Keeps one reader's index and clusterer up with the writer's commits."""
+
+    def __init__(self, runtime: ServiceRuntime, poll_s: float, refresh_s: float) -> None:
+        self._rt = runtime
+        self.poll_s = poll_s
+        self.refresh_s = refresh_s
+        self._step = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._token: tuple[int, int, str | None] | None = None
+        self._restored_at = time.monotonic()
+        self.caught_up_at = time.monotonic()
+        self.failures = 0
+        self.store_seq = runtime.index_seq
+        """The store's index log sequence at the last look."""
+
+    # -- lifetime ------------------------------------------------------------
+    def start(self) -> None:
+        with self._rt.store.read() as reader:
+            self._token = self._token_of(reader.index_seq(), reader.story_event_seq(),
+                                         reader.meta("stream_time"))
+        self._thread = threading.Thread(target=self._loop, name="follower", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.catch_up()
+            except Exception:  # the store was busy or a snapshot was replaced: next poll
+                self.failures += 1
+                LOG.exception("reader: catching up with the store failed")
+
+    # -- catching up ---------------------------------------------------------
+    @staticmethod
+    def _token_of(seq: int, events: int, clock: str | None) -> tuple[int, int, str | None]:
+        return (seq, events, clock)
+
+    def catch_up(self, force_stories: bool = False) -> int:
+        """Bring the replica up to the store; returns the sequence reached."""
+        rt = self._rt
+        with self._step:
+            self._take_newer_snapshot()
+            with rt.store.read() as reader:
+                seq = reader.index_seq()
+                token = self._token_of(seq, reader.story_event_seq(), reader.meta("stream_time"))
+                if seq > rt.index_seq:
+                    replay_index_log(rt.index, reader, rt.index_seq)
+                    rt.index_seq = seq
+            self.store_seq = seq
+            due = force_stories or time.monotonic() - self._restored_at >= self.refresh_s
+            if token != self._token and due:
+                rt.restore_clusterer()
+                self._token, self._restored_at = token, time.monotonic()
+            self.caught_up_at = time.monotonic()
+            return seq
+
+    def _take_newer_snapshot(self) -> None:
+        """Map the writer's newer snapshot, so that the tail stays small and
+        the vectors stay shared between readers."""
+        rt = self._rt
+        try:
+            found = read_manifest(rt.settings.index_dir)
+        except DamagedSnapshot:
+            return  # the writer is replacing it, or it is damaged: the tail serves
+        if found is None or found[1].store_seq <= rt.snapshot_seq:
+            return
+        index, snapshot_seq, seq = rt.load_replica()
+        if snapshot_seq > rt.snapshot_seq:
+            rt.index, rt.snapshot_seq, rt.index_seq = index, snapshot_seq, seq
+
+    def wait_for(self, seq: int, timeout: float) -> bool:
+        """Catch up at least to ``seq`` (stories included), within ``timeout``
+        seconds; False if the store has not reached it by then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reached = self.catch_up(force_stories=True)
+            if reached >= seq:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(self.poll_s, 0.05))
+
+    def behind(self) -> int:
+        """Index log entries the store held at the last look that the replica
+        has not replayed (0 right after a catch-up)."""
+        return max(0, self.store_seq - self._rt.index_seq)
+
+    def lag_seconds(self) -> float:
+        """Seconds since the replica last caught up with the store."""
+        return time.monotonic() - self.caught_up_at

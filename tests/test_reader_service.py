@@ -1,0 +1,81 @@
+"""A reader process's service: it reads what the writer committed, follows
+new commits, snapshots and deletions, answers as the writer would, and
+never writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from cluster.articles.incoming import Article
+from cluster.service.facade import ReadOnlyService, StoryService
+from cluster.settings import Settings
+
+
+def test_a_reader_answers_as_the_writer_and_follows_its_commits(
+    settings: Settings, make_article: Callable[..., Article],
+) -> None:
+    writer = StoryService(settings).open()
+    try:
+        first = writer.ingest([make_article("Storm floods harbour town", id="w1"),
+                               make_article("Harbour town flooded by storm", id="w2",
+                                            source="Other")])
+        writer.snapshot()
+        reader = StoryService.reader(settings).open()
+        try:
+            assert reader.readiness().in_sync and reader.readiness().role == "reader"
+            same = reader.related("w1")
+            assert same.items == writer.related("w1").items
+            assert same.story_id == first[0].story_id
+            # a write after the reader opened: reads by id see it at once,
+            # searches once the reader has caught up with the index log
+            writer.ingest([make_article("Storm floods harbour again", id="w3", hours=1)])
+            assert reader.get_article("w3").story_id == writer.get_article("w3").story_id
+            seq = writer.readiness().store_seq
+            assert reader.follower is not None and reader.follower.wait_for(seq, 5.0)
+            assert {i.id for i in reader.related("w1").items} == {
+                i.id for i in writer.related("w1").items}
+            # the same rule as the writer's; the reader's stories come from the
+            # store, as a restarted writer's do (term weights of today, float32
+            # sums), so the score may differ in the third decimal
+            guess = reader.related_to_text("Storm floods harbour", "")
+            expected = writer.related_to_text("Storm floods harbour", "")
+            assert guess.items == expected.items and guess.would_join and expected.would_join
+            assert guess.would_join.story_id == expected.would_join.story_id
+            assert guess.would_join.score == pytest.approx(expected.would_join.score, abs=0.02)
+            # a deletion and a newer snapshot reach the reader too
+            writer.delete_article("w2")
+            writer.snapshot()
+            assert reader.follower.wait_for(writer.readiness().store_seq, 5.0)
+            assert "w2" not in {i.id for i in reader.related("w1").items}
+            assert reader.readiness().snapshot_seq == writer.readiness().snapshot_seq
+            assert reader.readiness().indexed == writer.readiness().indexed == 2
+            with pytest.raises(ReadOnlyService):
+                reader.ingest([make_article("Quake strikes", id="r1")])
+            with pytest.raises(ReadOnlyService):
+                reader.delete_article("w1")
+        finally:
+            reader.close()
+    finally:
+        writer.close()
+
+
+def test_a_reader_follows_in_the_background(
+    settings: Settings, make_article: Callable[..., Article],
+) -> None:
+    import time
+
+    writer = StoryService(settings).open()
+    writer.ingest([make_article("Pilots strike at airport", id="p1")])
+    reader = StoryService.reader(settings).open()
+    try:
+        writer.ingest([make_article("Airport pilots walk out", id="p2", hours=1)])
+        deadline = time.monotonic() + 10
+        while len(reader.index) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(reader.index) == 2
+        assert reader.readiness().behind == 0
+    finally:
+        reader.close()
+        writer.close()
