@@ -269,7 +269,7 @@ class Settings(BaseModel):
         "writer's clustering (each refresh reads every joinable story).",
     )
     writer_nice: int = Field(
-        5, ge=0, le=19,
+        10, ge=0, le=19,
         description="How much lower the writer process's CPU priority is than the readers' "
         "(bulk embedding and clustering yield the cores to queries).",
     )

@@ -117,11 +117,26 @@ def start_server(corpus: list[Path], embedder: str, key: str, readers: int | Non
     raise SystemExit("the server did not start")
 
 
+def corpus_samples(files: list[Path], count: int) -> list[tuple[str, str, str]]:
+    """``count`` (title, text, source) of the corpus files' articles, cycling."""
+    found = []
+    for path in files:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                found.append((str(row.get("title") or "Untitled"),
+                              str(row.get("text") or "")[:20_000],
+                              str(row.get("source") or "Wire")))
+    if not found:
+        raise SystemExit("--burst needs a --corpus with articles")
+    return [found[n % len(found)] for n in range(count)]
+
+
 def process_memory(root: int) -> list[dict[str, object]]:
-    """Resident and proportional memory (MB) of a process and its children:
+    """Resident and proportional memory (MB) of a process and its descendants:
     PSS shares each mapped page (the model's weights, a mapped index) among
     the processes that map it, so the PSS figures add up to the total."""
-    found = []
+    table: dict[int, tuple[int, list[bytes], dict[str, int]]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -131,16 +146,26 @@ def process_memory(root: int) -> list[dict[str, object]]:
             rollup = (entry / "smaps_rollup").read_text()
         except OSError:
             continue
-        pid, parent = int(entry.name), int(stat[1])
-        if pid != root and parent != root:
-            continue
         fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
-        role = "supervisor" if pid == root and len(command) > 2 and b"serve" in command else (
-            command[command.index(b"api.roles.process") + 1].decode()
-            if b"api.roles.process" in command else "server")
-        found.append({"pid": pid, "role": role, "rss_mb": round(fields.get("Rss", 0) / 1024, 1),
-                      "pss_mb": round(fields.get("Pss", 0) / 1024, 1)})
-    return sorted(found, key=lambda p: (str(p["role"]), int(str(p["pid"]))))
+        table[int(entry.name)] = (int(stat[1]), command, fields)
+    tree, grown = {root}, True
+    while grown:
+        found = {pid for pid, (parent, _, _) in table.items() if parent in tree} - tree
+        tree |= found
+        grown = bool(found)
+    rows = []
+    for pid in sorted(tree & set(table)):
+        _, command, fields = table[pid]
+        if b"api.roles.process" in command:
+            role = command[command.index(b"api.roles.process") + 1].decode()
+        elif pid == root:
+            role = "supervisor" if any(b"api.roles.process" in table[p][1]
+                                       for p in tree if p in table) else "server"
+        else:
+            role = "presentation worker" if b"cluster.stories.worker" in command else "other"
+        rows.append({"pid": pid, "role": role, "rss_mb": round(fields.get("Rss", 0) / 1024, 1),
+                     "pss_mb": round(fields.get("Pss", 0) / 1024, 1)})
+    return rows
 
 
 def stall(base: str, count: int) -> list[socket.socket]:
@@ -291,14 +316,16 @@ def main() -> None:
                 healthz.append(time.perf_counter() - begun if code == 200 else float("inf"))
                 time.sleep(0.2)
 
+        samples = corpus_samples(args.corpus, args.burst) if args.burst else []
+
         def burst() -> None:
             time.sleep(args.duration / 4)
             ids = [f"burst-{run_id}-{n}" for n in range(args.burst)]
-            batch = [{"id": i, "title": f"{QUERIES[n % len(QUERIES)]} special report {n}",
-                      "source": f"Wire {n % 7}",
-                      "text": f"Burst article {n}: the {QUERIES[n % len(QUERIES)]} in detail, "
-                              f"with reactions and background from correspondents."}
-                     for n, i in enumerate(ids)]
+            # the corpus's own articles, retitled so that each is embedded anew
+            batch = [{"id": i, "title": f"Update {n}: {title}", "source": source,
+                      "text": text}
+                     for n, (i, (title, text, source)) in enumerate(zip(ids, samples,
+                                                                         strict=True))]
             begun = time.monotonic()
             code, _ = client.call("POST", "/api/v1/articles", batch)
             burst_window.extend([begun, time.monotonic()])

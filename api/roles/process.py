@@ -62,6 +62,12 @@ def run_role(args: argparse.Namespace) -> None:
         service = StoryService(settings).open()
     else:
         service = _open_reader(settings)
+        if settings.embedder != "hashing":
+            import torch
+
+            # a reader embeds one short query at a time: one thread each keeps
+            # the readers and the writer from oversubscribing the cores
+            torch.set_num_threads(1)
     try:
         service.embedder.embed(["warm"])  # ready means the model is loaded
         if args.role == "writer":
