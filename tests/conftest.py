@@ -95,3 +95,21 @@ def wait_until_ready(port: int, process: subprocess.Popen[Any], seconds: float =
         except OSError:
             assert time.monotonic() < deadline and process.poll() is None, "not ready"
             time.sleep(0.1)
+
+
+def role_pids(supervisor: int) -> dict[str, list[int]]:
+    """The processes a ``newsclusters serve`` supervisor runs, by role, from /proc."""
+    found: dict[str, list[int]] = {"writer": [], "reader": []}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == supervisor and b"api.roles.process" in command:
+            found[command[command.index(b"api.roles.process") + 1].decode()].append(
+                int(entry.name))
+    return found

@@ -1,5 +1,7 @@
 """Crash safety of the real production server: ingest continuously from a
-client, SIGKILL the server at random moments, restart it,
+client, SIGKILL the server at random moments (its whole process tree, and
+in some cycles its writer alone first, while the readers keep serving and
+the supervisor starts a new writer), restart it,
 and check that every acknowledged article is back, once, with its story, and
 that the store, the index and the stories agree."""
 
@@ -22,7 +24,7 @@ import numpy as np
 import pytest
 
 from cluster.service.facade import StoryService
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port, make_settings, role_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 CYCLES = int(os.environ.get("CRASH_CYCLES", "6"))
@@ -82,7 +84,7 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
     port = free_port()
     acknowledged: list[str] = []
     attempted = 0
-    startup_kills = 0
+    startup_kills = writer_kills = 0
     for cycle in range(CYCLES):
         server = start_server(tmp_path, port)
         stop = threading.Event()
@@ -120,6 +122,12 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
             thread = threading.Thread(target=client, daemon=True)
             thread.start()
             time.sleep(rng.uniform(0.4, 2.0))
+            if cycle % 3 == 1:  # the writer alone, mid-write; the client goes on
+                writers = role_pids(server.pid)["writer"]
+                if writers:
+                    os.kill(writers[0], signal.SIGKILL)
+                    writer_kills += 1
+                time.sleep(rng.uniform(0.5, 2.5))
         finally:
             os.killpg(server.pid, signal.SIGKILL)  # the whole process group, mid-write
             server.wait(timeout=30)
@@ -166,7 +174,8 @@ def test_acknowledged_writes_survive_repeated_sigkill(tmp_path: Path) -> None:
                 total = reader.vectors(keys).astype(np.float64).sum(axis=0)
                 assert np.allclose(row.centroid_sum, total, atol=1e-3), story_id
         print(f"\n{CYCLES} SIGKILL cycles ({startup_kills} during start-up, the rest "
-              f"mid-ingest, where maintenance runs in every write): {attempted} articles sent, "
+              f"mid-ingest, where maintenance runs in every write; {writer_kills} of them killed "
+              f"the writer alone first): {attempted} articles sent, "
               f"{len(acknowledged)} acknowledged, {len(placed)} stored, 0 acknowledged lost")
     finally:
         service.close()

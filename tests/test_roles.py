@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_until_ready
+from tests.conftest import free_port, role_pids, wait_until_ready
 
 Server = tuple[subprocess.Popen[bytes], int, Path]
 
@@ -57,24 +57,6 @@ def call(port: int, method: str, path: str, body: object | None = None,
         return error.code, dict(error.headers), error.read()
 
 
-def roles(supervisor: int) -> dict[str, list[int]]:
-    """The supervisor's children by role, from /proc."""
-    found: dict[str, list[int]] = {"writer": [], "reader": []}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == supervisor and b"api.roles.process" in command:
-            found[command[command.index(b"api.roles.process") + 1].decode()].append(
-                int(entry.name))
-    return found
-
-
 def wait_for(condition: object, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():  # type: ignore[operator]
@@ -90,7 +72,7 @@ def article(number: int, topic: str = "harbour storm floods quay") -> dict[str, 
 
 def test_writes_pass_through_readers_and_every_reader_sees_them(server: Server) -> None:
     process, port, _ = server
-    assert len(roles(process.pid)["reader"]) == 2 and len(roles(process.pid)["writer"]) == 1
+    assert len(role_pids(process.pid)["reader"]) == 2 and len(role_pids(process.pid)["writer"]) == 1
     status, headers, body = call(port, "POST", "/api/v1/articles", [article(1), article(2)])
     assert status == 201, body
     results = json.loads(body)["results"]
@@ -141,15 +123,15 @@ def test_a_killed_role_is_started_again_while_the_others_serve(server: Server) -
         assert call(port, "POST", "/api/v1/articles", [article(number)])[0] == 201
         acknowledged.append(f"r-{number}")
     # a reader dies: the other serves every read meanwhile
-    victim = roles(process.pid)["reader"][0]
+    victim = role_pids(process.pid)["reader"][0]
     os.kill(victim, signal.SIGKILL)
     for _ in range(20):
         assert call(port, "GET", "/api/v1/stories")[0] == 200
-    wait_for(lambda: len(roles(process.pid)["reader"]) == 2
-             and victim not in roles(process.pid)["reader"])
+    wait_for(lambda: len(role_pids(process.pid)["reader"]) == 2
+             and victim not in role_pids(process.pid)["reader"])
     wait_until_ready(port, process)
     # a writer that does not answer makes /readyz name it, and reads go on
-    writer = roles(process.pid)["writer"][0]
+    writer = role_pids(process.pid)["writer"][0]
     os.kill(writer, signal.SIGSTOP)
     try:
         status, _, body = call(port, "GET", "/readyz")
@@ -166,7 +148,7 @@ def test_a_killed_role_is_started_again_while_the_others_serve(server: Server) -
         acknowledged.append("r-50")
     else:
         assert json.loads(body)["type"].endswith("writer-unavailable")
-    wait_for(lambda: roles(process.pid)["writer"] not in ([], [writer]))
+    wait_for(lambda: role_pids(process.pid)["writer"] not in ([], [writer]))
     wait_until_ready(port, process)
     assert call(port, "POST", "/api/v1/articles", [article(51)])[0] == 201
     acknowledged.append("r-51")
@@ -177,7 +159,7 @@ def test_a_killed_role_is_started_again_while_the_others_serve(server: Server) -
 def test_sigterm_stops_every_role_and_leaves_a_snapshot(server: Server) -> None:
     process, port, tmp_path = server
     assert call(port, "POST", "/api/v1/articles", [article(1), article(2)])[0] == 201
-    children = [pid for pids in roles(process.pid).values() for pid in pids]
+    children = [pid for pids in role_pids(process.pid).values() for pid in pids]
     process.send_signal(signal.SIGTERM)
     assert process.wait(90) == 0
     for pid in children:
