@@ -133,9 +133,11 @@ def corpus_samples(files: list[Path], count: int) -> list[tuple[str, str, str]]:
 
 
 def process_memory(root: int) -> list[dict[str, object]]:
-    """Resident and proportional memory (MB) of a process and its descendants:
-    PSS shares each mapped page (the model's weights, a mapped index) among
-    the processes that map it, so the PSS figures add up to the total."""
+    """Resident and proportional memory (MB) and CPU seconds used so far of a
+    process and its descendants: PSS shares each mapped page (the model's
+    weights, a mapped index) among the processes that map it, so the PSS
+    figures add up to the total."""
+    ticks = os.sysconf("SC_CLK_TCK")
     table: dict[int, tuple[int, list[bytes], dict[str, int]]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -147,6 +149,7 @@ def process_memory(root: int) -> list[dict[str, object]]:
         except OSError:
             continue
         fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
+        fields["cpu_ticks"] = int(stat[11]) + int(stat[12])  # utime + stime
         table[int(entry.name)] = (int(stat[1]), command, fields)
     tree, grown = {root}, True
     while grown:
@@ -164,7 +167,8 @@ def process_memory(root: int) -> list[dict[str, object]]:
         else:
             role = "presentation worker" if b"cluster.stories.worker" in command else "other"
         rows.append({"pid": pid, "role": role, "rss_mb": round(fields.get("Rss", 0) / 1024, 1),
-                     "pss_mb": round(fields.get("Pss", 0) / 1024, 1)})
+                     "pss_mb": round(fields.get("Pss", 0) / 1024, 1),
+                     "cpu_s": round(fields["cpu_ticks"] / ticks, 1)})
     return rows
 
 
@@ -335,6 +339,9 @@ def main() -> None:
                 if code in (200, 201):
                     acknowledged.extend(ids)
 
+        cpu_before = {int(str(p["pid"])): float(str(p["cpu_s"]))
+                      for p in (process_memory(server.pid) if server is not None else [])}
+        own_before = time.process_time()
         started = time.perf_counter()
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.clients)]
         threads.append(threading.Thread(target=probe_health))
@@ -375,6 +382,10 @@ def main() -> None:
                                  "p99_ms": round(percentile(values, 0.99) * 1000, 1),
                                  "errors": {}})
         memory = process_memory(server.pid) if server is not None else []
+        for proc in memory:  # CPU seconds spent during the run
+            proc["cpu_s"] = round(float(str(proc["cpu_s"])) - cpu_before.get(
+                int(str(proc["pid"])), 0.0), 1)
+        client_cpu_s = round(time.process_time() - own_before, 1)
         fivexx = sum(n for kind in statuses for c, n in statuses[kind].items() if c >= 500)
         report = {"clients": args.clients, "seconds": round(wall, 1), "requests": total,
                   "per_s": round(total / wall, 1), "rows": rows, "status_5xx": fivexx,
@@ -384,7 +395,7 @@ def main() -> None:
                   "healthz_max_ms": round(max(healthz, default=0.0) * 1000, 1),
                   "burst_seconds": round(burst_window[1] - burst_window[0], 1)
                   if len(burst_window) == 2 else None,
-                  "memory": memory,
+                  "memory": memory, "client_cpu_s": client_cpu_s,
                   "memory_pss_total_mb": round(sum(float(str(p["pss_mb"])) for p in memory), 1)}
         if args.json:
             print(json.dumps(report, indent=2))
@@ -401,7 +412,8 @@ def main() -> None:
                 print(f"burst of {args.burst} articles: {report['burst_seconds']} s")
             for proc in memory:
                 print(f"memory: {proc['role']} (pid {proc['pid']}): RSS {proc['rss_mb']} MB, "
-                      f"PSS {proc['pss_mb']} MB")
+                      f"PSS {proc['pss_mb']} MB; CPU during the run {proc['cpu_s']} s")
+            print(f"CPU of the load-test clients during the run: {client_cpu_s} s")
             if memory:
                 print(f"memory: PSS total {report['memory_pss_total_mb']} MB")
             print(f"5xx: {fivexx}; acknowledged writes: {len(acknowledged)}, lost: {len(lost)}")

@@ -59,7 +59,9 @@ def _forward(writer: urllib.parse.SplitResult) -> Response:
     seq = reply.getheader(SEQ_HEADER)
     follower = service().follower
     if reply.status < 300 and seq is not None and seq.isdigit() and follower is not None:
-        follower.wait_for(int(seq), CONSISTENCY_WAIT_S)  # read-your-writes on this reader
+        # read-your-writes on this reader; the response already names each
+        # article's story, so the stories' view may follow at its own pace
+        follower.wait_for(int(seq), CONSISTENCY_WAIT_S, stories=False)
     return response
 
 

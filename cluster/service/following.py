@@ -111,12 +111,13 @@ class Follower:
         if snapshot_seq > rt.snapshot_seq:
             rt.index, rt.snapshot_seq, rt.index_seq = index, snapshot_seq, seq
 
-    def wait_for(self, seq: int, timeout: float) -> bool:
-        """Catch up at least to ``seq`` (stories included), within ``timeout``
-        seconds; False if the store has not reached it by then."""
+    def wait_for(self, seq: int, timeout: float, stories: bool = True) -> bool:
+        """Catch up at least to ``seq`` (with ``stories``, the view of the
+        stories too), within ``timeout`` seconds; False if the store has not
+        reached it by then."""
         deadline = time.monotonic() + timeout
         while True:
-            reached = self.catch_up(force_stories=True)
+            reached = self.catch_up(force_stories=stories)
             if reached >= seq:
                 return True
             if time.monotonic() >= deadline:
