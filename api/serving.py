@@ -1,4 +1,4 @@
-"""The production server: waitress in front of the app, in one process.
+"""The production server: waitress in front of the app.
 
 Why waitress: a request is read whole (line, headers and body, up to the
 limits) by one I/O thread that multiplexes every connection, and only a
@@ -11,10 +11,11 @@ server (gunicorn's gthread worker) parks a worker on every stalled client,
 and eight of them stopped every request; a greenlet worker would serialise
 the service's own threads, FAISS and SQLite behind one event loop.
 
-One process: the vector index and the clusterer live in its memory, and
-the store has one writer (``cluster/store/lock.py``). SIGTERM and Ctrl-C
-stop accepting, give requests in flight ``GRACE_SECONDS`` to finish (a write
-in progress commits or rolls back whole), write an index snapshot and exit.
+``serve`` is the one-process server (``readers`` = 0); with readers, each
+role's process serves through ``make_server`` and ``run_until_stopped``
+(see ``api/roles``). SIGTERM and Ctrl-C stop accepting, give requests in
+flight ``GRACE_SECONDS`` to finish (a write in progress commits or rolls
+back whole), write an index snapshot (a writing process) and exit.
 The server's own refusals (a request line or headers too large, a body past
 its buffer) are problem+json like the application's.
 """
@@ -112,6 +113,7 @@ def serve(settings: Settings) -> None:
 
     service = StoryService(settings).open()
     try:
+        service.embedder.embed(["warm"])  # ready means the model is loaded
         if settings.clock == "wall":
             start_maintenance(service)
         app = create_app(service=service)

@@ -15,39 +15,45 @@ from typing import Any
 from cluster.cli.common import Commands, add_command
 
 LOG = logging.getLogger("newsclusters")
-SERVER_SETTINGS = ("host", "port", "data_dir", "index_dir", "embedder", "clock")
+SERVER_SETTINGS = ("host", "port", "data_dir", "index_dir", "embedder", "clock", "readers",
+                   "reader_poll_ms", "reader_refresh_ms", "writer_nice")
 
 
 def register(commands: Commands) -> None:
     parser = add_command(
         commands, "run", run_local, "serve locally, with the demo corpus in an empty store",
         """
-        Serve the web pages and the JSON API on one process with Flask's own
-        server: for trying the service and for development, not for
-        production (see `newsclusters serve`). The first time, when the store
-        is empty, the demo corpus (41 short articles, 9 events, 15 outlets)
-        is imported. On the wall clock, stories are aged once a minute even
-        when nothing is ingested. Ctrl-C stops the server after writing an
-        index snapshot.
+        Serve the web pages and the JSON API locally, for trying the service
+        and for development, as production runs it: one writer process and
+        NEWSCLUSTERS_READERS reader processes under a supervisor (with
+        NEWSCLUSTERS_READERS=0, one process with Flask's own server). Writes
+        need no API key unless NEWSCLUSTERS_API_KEYS is set. The first time,
+        when the store is empty, the demo corpus (41 short articles, 9
+        events, 15 outlets) is imported. On the wall clock, stories are aged
+        once a minute even when nothing is ingested. Ctrl-C stops every
+        process, the writer after writing an index snapshot.
         """, SERVER_SETTINGS)
     parser.add_argument("--no-demo", action="store_true",
                      help="Do not import the demo corpus into an empty store.")
     parser.add_argument("--feeds", type=Path, default=None, metavar="SOURCES.toml",
                      help="Also poll the feeds listed in this sources file, in the "
-                          "background of the same process (one writer for the store).")
+                          "writer process (one writer for the store).")
     add_command(
         commands, "serve", serve_production, "serve in production",
         """
-        Serve the web pages and the JSON API in production: one process, with
-        NEWSCLUSTERS_THREADS request threads behind one I/O thread that reads
-        each request whole, so slow or stalled clients never hold a request
-        thread; on NEWSCLUSTERS_HOST and NEWSCLUSTERS_PORT (loopback by
-        default). Writes need an API key from NEWSCLUSTERS_API_KEYS unless
+        Serve the web pages and the JSON API in production, on
+        NEWSCLUSTERS_HOST and NEWSCLUSTERS_PORT (loopback by default): a
+        supervisor runs one writer process and NEWSCLUSTERS_READERS reader
+        processes that share the port, serve every read and pass writes to
+        the writer, and starts again any that dies (NEWSCLUSTERS_READERS=0:
+        one process). Each process has NEWSCLUSTERS_THREADS request threads
+        behind one I/O thread that reads each request whole, so slow or
+        stalled clients never hold a request thread. Writes need an API key from NEWSCLUSTERS_API_KEYS unless
         NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true says that anyone who can
         reach the server may write; without either the command refuses to
         start, as it does when another process writes the store. SIGTERM
-        or Ctrl-C lets requests in flight finish, writes an index snapshot
-        and exits.
+        or Ctrl-C stops the readers, then the writer, letting requests in
+        flight finish; the writer writes an index snapshot.
         """, (*SERVER_SETTINGS, "threads", "connection_limit", "client_timeout_s",
               "api_keys", "allow_anonymous_writes", "read_requires_key",
               "metrics_requires_key"))
