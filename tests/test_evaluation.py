@@ -171,3 +171,26 @@ def test_files_merge_into_one_stream_with_a_common_start_and_apart_stories(
     assert result.returncode == 0, result.stderr
     assert "stream of 2 files" in result.stdout and "mean clusterer BCubed F1 over 2 files" \
         in result.stdout
+
+
+def test_variants_cut_dates_to_the_day_and_shuffle_the_order() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from cluster.articles.incoming import Article
+    from cluster.articles.jsonl import LabelledArticle
+    from cluster.evaluation.variants import day_only, shuffled
+
+    west = timezone(timedelta(hours=-7))
+    items = [LabelledArticle(Article(f"a{n}", "t", "", "s", None,
+                                     datetime(2021, 4, 22, 20, n, tzinfo=west), "en"), "g")
+             for n in range(5)] + [LabelledArticle(Article("u", "t", "", "s", None, None, "en"),
+                                                    "g")]
+    cut = day_only(items)
+    assert [i.article.id for i in cut] == [i.article.id for i in items]  # arrival order kept
+    # 20:0n at UTC-7 is 03:0n UTC the next day: that UTC day, at midnight
+    assert {i.article.published_at for i in cut[:5]} == {datetime(2021, 4, 23, tzinfo=UTC)}
+    assert cut[5].article.published_at is None
+    again = shuffled(items, 3)
+    assert sorted(i.article.id for i in again) == sorted(i.article.id for i in items)
+    assert [i.article.id for i in again] == [i.article.id for i in shuffled(items, 3)]
+    assert [i.article.id for i in again] != [i.article.id for i in items]

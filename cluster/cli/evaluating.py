@@ -57,6 +57,12 @@ def register(commands: Commands) -> None:
                           help="Where to cache embeddings (default: see above).")
     parser.add_argument("--json", action="store_true",
                           help="Print the settings and every score as JSON instead of a table.")
+    parser.add_argument("--dates", choices=["exact", "day"], default="exact",
+                        help="day: cut every date to its day (UTC) before the replay, as a "
+                             "feed that gives only dates would (the arrival order is kept).")
+    parser.add_argument("--shuffle", type=int, default=None, metavar="SEED",
+                        help="Replay each file in a random order drawn with this seed "
+                             "instead of time order (for undated files).")
     parser.add_argument("--stream", action="store_true",
                         help="Also replay all the files as one stream, as production sees "
                              "them: each file's timeline shifted to a common start, stories "
@@ -102,6 +108,7 @@ def evaluate_files(args: argparse.Namespace) -> int:
     from cluster.errors import InvalidInput
     from cluster.evaluation.replay import evaluate_items, format_table, labelled_items
     from cluster.evaluation.stream import merged_stream
+    from cluster.evaluation.variants import day_only, shuffled
     from cluster.settings import load_settings
 
     settings = load_settings().with_cluster(**parse_overrides(args.overrides))
@@ -112,7 +119,12 @@ def evaluate_files(args: argparse.Namespace) -> int:
         loaded: dict[str, list[LabelledArticle]] = {}
         for path in args.files:
             refused: list[InvalidInput] = []
-            items = loaded[path.name] = labelled_items(path, args.limit or None, refused)
+            items = labelled_items(path, args.limit or None, refused)
+            if args.dates == "day":
+                items = day_only(items)
+            if args.shuffle is not None:
+                items = shuffled(items, args.shuffle)
+            loaded[path.name] = items
             for error in refused:
                 print(f"refused {error}", file=sys.stderr)
             with tqdm(total=len(items), unit="article", desc=path.name,

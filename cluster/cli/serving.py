@@ -48,7 +48,8 @@ def register(commands: Commands) -> None:
         the writer, and starts again any that dies (NEWSCLUSTERS_READERS=0:
         one process). Each process has NEWSCLUSTERS_THREADS request threads
         behind one I/O thread that reads each request whole, so slow or
-        stalled clients never hold a request thread. Writes need an API key from NEWSCLUSTERS_API_KEYS unless
+        stalled clients never hold a request thread. Writes need an API key
+        from NEWSCLUSTERS_API_KEYS unless
         NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES=true says that anyone who can
         reach the server may write; without either the command refuses to
         start, as it does when another process writes the store. SIGTERM

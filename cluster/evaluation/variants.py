@@ -1,0 +1,35 @@
+"""Variants of a labelled file that test the clusterer against what real
+feeds do: dates that give only the day, and arrival in another order."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from cluster.articles.jsonl import LabelledArticle
+
+
+def day_only(items: Sequence[LabelledArticle]) -> list[LabelledArticle]:
+    """Each dated article's time cut to its day (UTC midnight), in the same
+    arrival order: a feed that gives only a date."""
+    return [dataclasses.replace(item, article=dataclasses.replace(
+        item.article, published_at=_midnight(item.article.published_at)))
+        for item in items]
+
+
+def _midnight(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    # a bare date ("2021-04-22") is read as UTC midnight, so a day-only
+    # feed's articles land there
+    return when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def shuffled(items: Sequence[LabelledArticle], seed: int) -> list[LabelledArticle]:
+    """The same articles in a random arrival order (for undated files, whose
+    order is otherwise by id)."""
+    order = list(items)
+    random.Random(seed).shuffle(order)
+    return order
