@@ -86,7 +86,9 @@ class Supervisor:
     def __init__(self, settings: Settings, feeds: Path | None = None) -> None:
         self.settings = settings
         _check_store_is_free(settings)
-        self.public = socket.create_server((settings.host, settings.port), backlog=BACKLOG)
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        self.public = socket.create_server((settings.host, settings.port), family=family,
+                                           backlog=BACKLOG)
         self.internal = socket.create_server(("127.0.0.1", 0), backlog=BACKLOG)
         self.writer_url = f"http://127.0.0.1:{self.internal.getsockname()[1]}"
         self.run_dir = Path(tempfile.mkdtemp(prefix="newsclusters-roles-"))
@@ -111,7 +113,7 @@ class Supervisor:
     @property
     def address(self) -> str:
         host, port = self.public.getsockname()[:2]
-        return f"http://{host}:{port}/"
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     # -- roles ---------------------------------------------------------------
     def _start(self, role: Role) -> None:
