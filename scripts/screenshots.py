@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Take the README's screenshots: the demo corpus in a scratch store, served on
-127.0.0.1, visited in Debian's headless Chromium (Playwright).
+127.0.0.1, visited in Debian's headless Chromium (Playwright), at a desktop
+width and at a phone's (``*-phone.png``).
 
     python -m scripts.screenshots [--out docs]
 """
@@ -30,7 +31,7 @@ def main() -> None:
     from cluster.articles.importer import import_articles, read_files
     from cluster.service.facade import StoryService
     from cluster.settings import load_settings
-    from tests.browser import browser_page, missing_browser, served, tour
+    from tests.browser import PHONE, browser_page, missing_browser, served, tour
 
     reason = missing_browser()
     if reason is not None:
@@ -42,11 +43,15 @@ def main() -> None:
         import_articles(service, read_files([ROOT / "cluster" / "demo" / "demo.jsonl"]))
         # what a reader sees once the background presenter has caught up
         service.wait_for_presentation(timeout=120, hurry=True)
-        with served(create_app(service=service)) as base, browser_page() as page:
-            seen = tour(base, page, args.out)
+        with served(create_app(service=service)) as base:
+            with browser_page() as page:
+                seen = tour(base, page, args.out)
+            with browser_page(*PHONE) as page:  # the same pages at a phone's width
+                tour(base, page, args.out, "-phone")
         service.close()
     for name in ("home", "story", "related"):
-        print(f"{args.out / (name + '.png')}  ({seen[name].splitlines()[0][:60]})")
+        print(f"{args.out / (name + '.png')}  ({seen[name].splitlines()[0][:60]}); "
+              f"{args.out / (name + '-phone.png')}")
 
 
 if __name__ == "__main__":

@@ -65,23 +65,37 @@ def browser_page(width: int = 1100, height: int = 900) -> Iterator[Any]:
             browser.close()
 
 
-def tour(base: str, page: Any, shots: Path) -> dict[str, str]:
-    """Home page → first story → related-coverage form; a screenshot of each."""
+PHONE = (390, 844)
+"""A phone's viewport in CSS pixels (an iPhone 12 to 15)."""
+
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+"""How far a page is wider than its window: more than 0 makes a reader scroll sideways."""
+
+
+def tour(base: str, page: Any, shots: Path, suffix: str = "") -> dict[str, str]:
+    """Home page → first story → related-coverage form; a screenshot of each
+    (``name{suffix}.png``), and how far each page overflows the window
+    sideways (``seen["overflow"]``, the widest)."""
     shots.mkdir(parents=True, exist_ok=True)
     seen: dict[str, str] = {}
+    overflow = 0
     page.goto(base + "/")
     page.wait_for_selector("article.story h2 a")
     seen["home"] = page.inner_text("h1")
-    page.screenshot(path=str(shots / "home.png"), full_page=True)
+    overflow = max(overflow, int(page.evaluate(OVERFLOW)))
+    page.screenshot(path=str(shots / f"home{suffix}.png"), full_page=True)
     page.click("article.story h2 a")
     page.wait_for_selector("#summary-h")
     seen["story"] = page.inner_text("h1")
-    page.screenshot(path=str(shots / "story.png"), full_page=True)
+    overflow = max(overflow, int(page.evaluate(OVERFLOW)))
+    page.screenshot(path=str(shots / f"story{suffix}.png"), full_page=True)
     page.goto(base + "/related")
     page.fill("#title", "Russia and America hold talks on Pyongyang's missile tests")
     page.fill("#text", "Diplomats met before the APEC leaders' summit in Shenzhen.")
     page.click("form.related button")
     page.wait_for_selector("#coverage-h")
     seen["related"] = page.inner_text("ol.coverage")
-    page.screenshot(path=str(shots / "related.png"), full_page=True)
+    overflow = max(overflow, int(page.evaluate(OVERFLOW)))
+    page.screenshot(path=str(shots / f"related{suffix}.png"), full_page=True)
+    seen["overflow"] = str(overflow)
     return seen

@@ -15,7 +15,7 @@ from cluster.articles.importer import import_articles, read_files
 from cluster.articles.incoming import Article
 from cluster.service.facade import StoryService
 from cluster.service.views import DayCount
-from tests.browser import browser_page, missing_browser, served, tour
+from tests.browser import PHONE, browser_page, missing_browser, served, tour
 from tests.conftest import DEMO
 
 HOSTILE = "<script>alert('x')</script> & <b>bold</b>"
@@ -101,11 +101,17 @@ def test_pages_in_a_real_browser(demo: FlaskClient, app: Flask, tmp_path: Path) 
     reason = missing_browser()
     if reason is not None:
         pytest.skip(f"browser test skipped: {reason}")
-    with served(app) as base, browser_page() as page:
-        seen = tour(base, page, tmp_path / "screenshots")
+    with served(app) as base:
+        with browser_page() as page:
+            seen = tour(base, page, tmp_path / "screenshots")
+        with browser_page(*PHONE) as page:
+            phone = tour(base, page, tmp_path / "screenshots", "-phone")
     assert seen["home"] == "Active stories" and seen["story"]
     assert "Related coverage" not in seen["related"] and seen["related"].strip()
-    for name in ("home", "story", "related"):
+    # at a phone's width every page fits: nothing makes the reader scroll sideways
+    assert phone["home"] == seen["home"] and phone["story"] == seen["story"]
+    assert seen["overflow"] == "0" and phone["overflow"] == "0", (seen, phone)
+    for name in ("home", "story", "related", "home-phone", "story-phone", "related-phone"):
         assert (tmp_path / "screenshots" / f"{name}.png").stat().st_size > 5_000
 
 
