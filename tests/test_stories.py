@@ -153,6 +153,34 @@ def test_labels_favour_shared_names_and_are_deterministic() -> None:
     assert label_terms([], stats) == []
 
 
+def test_labels_keep_names_whole_and_leave_out_their_acronyms() -> None:
+    members = [
+        LabelSource("CDC backs booster shots for older adults",
+                    "Advisers to the Centers for Disease Control and Prevention voted on "
+                    "Thursday to back booster shots for adults over 65, the CDC said."),
+        LabelSource("US health agency recommends boosters",
+                    "The Centers for Disease Control and Prevention recommended boosters "
+                    "for older Americans after a meeting with the Food and Drug "
+                    "Administration."),
+        LabelSource("Boosters for over-65s get CDC approval",
+                    "Officials at the Centers for Disease Control and Prevention approved "
+                    "the booster shots late on Thursday."),
+    ]
+    stats = TermStats()
+    for text in ["Storm hits coast", "Bank holds rates", "Team wins final",
+                 "Disease spreads in the control group", "Prevention works"] + [
+            f"{m.title}\n{m.text}" for m in members]:
+        stats.add(article_terms(text))
+    terms = label_terms(members, stats)
+    assert "Centers for Disease Control and Prevention" in terms, terms
+    for piece in ("Disease Control", "Prevention", "Centers", "CDC", "Disease"):
+        assert piece not in terms, terms
+    # "and" joins a name only after "of" or "for": two countries stay two names
+    pair = [LabelSource("Talks", f"Envoys said Russia and China met in Beijing {n}.")
+            for n in range(3)]
+    assert not any(" and " in term for term in label_terms(pair, stats))
+
+
 def test_summary_sentences_are_attributed_and_from_several_outlets(
     service: StoryService, make_article: MakeArticle
 ) -> None:

@@ -8,8 +8,12 @@ inverse document frequency of its words over the whole corpus. So a label
 term is what this story's articles share and the rest of the news does not.
 Longer phrases earn a mild bonus (``North Korea`` beats ``Korea``), likely
 names (capitalised mid-sentence in a body) and multi-digit numbers are
-favoured, and chosen terms may not share a word. The label shows each term
-in its most frequent spelling.
+favoured, and chosen terms may not share a word. A name whose words are
+joined by "of", "for" and the like ("Bank of England", "Centers for Disease
+Control and Prevention") is one candidate, so the label keeps it whole
+rather than listing its pieces, and an acronym of a chosen name ("CDC") is
+not listed beside it. The label shows each term in its most frequent
+spelling.
 """
 
 from __future__ import annotations
@@ -104,6 +108,73 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
     return [run for run in runs if run]
 
 
+CONNECTORS = frozenset({"of", "for", "de", "del", "des", "da", "do", "du", "van", "von",
+                        "der", "la", "le", "al", "bin"})
+"""Small words inside names: "Bank of England", "Ministry of Defence"."""
+CONNECTOR_AND = frozenset({"and", "&"})
+"""Joins a name's parts only after a connector ("Department of Health and Human
+Services"), so that "Russia and China" stays two names."""
+_NAME_WORD = re.compile(r"[A-Z][\w'’.-]*|&")
+
+
+def _bridged_names(text: str) -> list[tuple[tuple[str, ...], str]]:
+    """Names of capitalised words joined by connectors, as (terms, surface):
+    each starts mid-sentence (a capital that marks a name, not a sentence) and
+    holds at least one connector."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    tokens = list(re.finditer(r"\S+", text))
+    index = 0
+    while index < len(tokens):
+        words: list[str] = []
+        bridged = False
+        position = index
+        while position < len(tokens):
+            token = tokens[position].group()
+            if words and token[0] in "(\"“'‘[":
+                break  # "(NIH)" or a quotation: not part of the name before it
+            raw = token.strip(",;:()\"“”!?'‘’[]")
+            clean = raw.removesuffix("'s").removesuffix("’s")
+            abbreviation = clean.count(".") > 1  # "U.S.", not a sentence's full stop
+            clean = clean if abbreviation else clean.rstrip(".")
+            lower = clean.lower()
+            if words and (lower in CONNECTORS or (bridged and lower in CONNECTOR_AND)):
+                following = tokens[position + 1].group() if position + 1 < len(tokens) else ""
+                if _NAME_WORD.match(following) and following[0].isupper():
+                    words.append(lower)
+                    bridged = True
+                    position += 1
+                    continue
+                break
+            if not clean or not clean[0].isupper() or not _NAME_WORD.fullmatch(clean):
+                break
+            words.append(clean)
+            position += 1
+            ends = token.rstrip("\"”’)]")[-1:]
+            if ends in ",;:!?" or (ends == "." and not abbreviation):
+                break  # the sentence or the clause ends after this word
+        starts_a_sentence = index == 0 or tokens[index - 1].group()[-1:] in _SENTENCE_ENDS
+        if starts_a_sentence and len(words) > 1:
+            index += 1  # "The Department of ...": the name may start at the next word
+            continue
+        if bridged and len(words) >= 3 and words[-1].lower() not in CONNECTORS:
+            found.append((tuple(w.lower() for w in words), " ".join(words)))
+        index = max(position, index + 1)
+    return found
+
+
+def _initials(terms: Sequence[str]) -> str:
+    return "".join(t[0] for t in terms if t not in CONNECTORS and t not in CONNECTOR_AND)
+
+
+def _abbreviates(short: str, name: tuple[str, ...]) -> bool:
+    """Whether ``short`` ("cdc", "fbi") is made of a longer name's initials, in
+    order ("Centers for Disease Control and Prevention")."""
+    if len(name) < 2 or not 2 <= len(short) <= 6 or not short.isalpha():
+        return False
+    letters = iter(_initials(name))
+    return all(letter in letters for letter in short)
+
+
 def _sentence_case(title: str) -> bool:
     """Whether capitals in the headline mark names (sentence case) rather than
     style (Title Case Headlines)."""
@@ -150,6 +221,9 @@ def _article_phrases(
         for run in _runs(text, in_body):
             found.extend((terms, surface, name, in_title)
                          for terms, surface, name in _phrases(run))
+        if in_body:  # capitals mark names here, so a bridged run of them is one
+            found.extend((terms, surface, True, in_title)
+                         for terms, surface in _bridged_names(text))
     return tuple(found)
 
 
@@ -175,11 +249,13 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     for terms, count in document_count.items():
         if len(terms) > 1 and count < 2 and not name_votes[terms]:
             continue  # a phrase must recur, or read as a name, to be more than chance
-        for term in terms:
+        words = [t for t in terms if t not in CONNECTORS and t not in CONNECTOR_AND] or list(
+            terms)  # a lone "al" or "la" is a word like any other
+        for term in words:
             if term not in idfs:
                 idfs[term] = stats.idf(term)
-        idf = sum(idfs[t] for t in terms) / len(terms)
-        weight = (count / size) * idf * (1.0 + 0.15 * (len(terms) - 1))
+        idf = sum(idfs[t] for t in words) / len(words)
+        weight = (count / size) * idf * (1.0 + 0.15 * (min(len(words), 3) - 1))
         if name_votes[terms] * 2 >= count and name_votes[terms] > 0:
             weight *= NAME_FACTOR
         if headline_votes[terms]:
@@ -195,10 +271,15 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     used: set[str] = set()
     for _, terms in scored:
         terms = _widest(terms, document_count, eligible)
-        if used.intersection(terms) or any(_same_stem(t, u) for t in terms for u in used):
+        content = {t for t in terms if t not in CONNECTORS and t not in CONNECTOR_AND} or set(
+            terms)
+        if used.intersection(content) or any(_same_stem(t, u) for t in content for u in used):
             continue
+        if any(_abbreviates(terms[0], other) for other in chosen if len(terms) == 1) or any(
+                len(other) == 1 and _abbreviates(other[0], terms) for other in chosen):
+            continue  # "CDC" beside "Centers for Disease Control and Prevention"
         chosen.append(terms)
-        used.update(terms)
+        used.update(content)
         if len(chosen) == MAX_TERMS:
             break
     return [_spelling(spellings[terms]) for terms in chosen]
