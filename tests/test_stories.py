@@ -535,3 +535,24 @@ def test_a_news_report_represents_a_story_before_an_opinion_piece(
     story = service.get_story(results[0].story_id).story
     assert story.headline == news and not is_opinion(story.headline)
     assert is_opinion("Op-Ed: Online exchanges in Lehman terms") and not is_opinion(news)
+
+
+def test_an_article_in_its_outlets_opinion_section_yields_to_a_news_report(
+    service: StoryService, make_article: MakeArticle,
+) -> None:
+    from cluster.stories.headlines import is_opinion
+
+    column = "Senate passes the budget bill after an overnight sitting at last"
+    news = "Senate passes budget bill after overnight sitting"
+    results = service.ingest([
+        make_article(column, "The vote on the budget bill.", source="Times", id="col",
+                     url="https://times.example/opinion/2026/11/budget-bill-senate"),
+        make_article(news, "The vote on the budget bill.", source="Wire", id="wire", hours=1,
+                     url="https://wire.example/politics/budget-bill-senate")])
+    assert results[0].story_id == results[1].story_id
+    assert service.get_story(results[0].story_id).story.headline == news
+    assert is_opinion("Budget bill", "https://x.example/commentary/budget")
+    assert is_opinion("Budget bill", "https://x.example/news/columnists/jane/budget")
+    assert not is_opinion("Budget bill", "https://x.example/politics/opinion-poll-budget")
+    assert not is_opinion("Budget bill", "https://opinion.example/news/budget")  # the host
+    assert not is_opinion("Budget bill", "https://x.example/blog/live-budget-vote")

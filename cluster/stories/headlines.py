@@ -5,8 +5,9 @@ Outlets wrap titles in section labels ("VIDEO:", "WATCH:", "Opinion:",
 "ANALYSIS-") and their own name ("... | Reuters", "... - The Guardian").
 Neither says what happened, and both read oddly above coverage from many
 outlets, so the story's headline drops them; the article keeps its title.
-Opinion and analysis pieces are recognised by the same labels, so that the
-representative of a story prefers a news report when it has one.
+Opinion and analysis pieces are recognised by the same labels, or by the
+outlet's section in their address ("/opinion/"), so that the representative
+of a story prefers a news report when it has one.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ def story_headline(title: str, text: str, source: str) -> str:
     return clean_headline(display_title(title, text)[0], source)
 
 
-def is_opinion(title: str) -> bool:
-    """Whether the title labels itself opinion, analysis or commentary."""
-    return bool(_OPINION.match(title))
+_OPINION_SECTION = re.compile(
+    r"/(?:opinions?|commentary|editorials?|analysis|columns?|columnists?|op-?eds?|"
+    r"perspectives?|voices|ideas)/", re.IGNORECASE)
+"""An outlet's opinion section in an article's address ("/opinion/",
+"/commentary/", "/columnists/"); not "/blog/", where outlets also run news."""
+
+
+def is_opinion(title: str, url: str | None = None) -> bool:
+    """Whether the title labels itself opinion, analysis or commentary, or the
+    article's address puts it in such a section of its outlet."""
+    if _OPINION.match(title):
+        return True
+    if not url:
+        return False
+    path = url.split("://", 1)[-1].partition("/")[2].split("?", 1)[0]
+    return bool(_OPINION_SECTION.search("/" + path))

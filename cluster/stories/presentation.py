@@ -73,7 +73,8 @@ def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, reader: Reader,
     to their sum), so the chosen headline is the story's common wording."""
     titles = reader.articles_by_keys(candidates)
     # a news report represents a story before an opinion or analysis piece
-    opinion = np.array([OPINION_PENALTY if k in titles and is_opinion(titles[k].title)
+    opinion = np.array([OPINION_PENALTY if k in titles and is_opinion(titles[k].title,
+                                                                     titles[k].url)
                         else 0.0 for k in candidates])
     if len(candidates) <= 2:
         return candidates[int(np.argmax(closeness - opinion))]
