@@ -106,6 +106,16 @@ class ClusterParams(BaseModel):
     )
 
 
+CLUSTER_PRESETS: dict[str, dict[str, float]] = {
+    "multilingual": {"join_threshold": 0.4, "headline_threshold": 0.35},
+}
+"""Clusterer parameters that differ with the embedder, because each model
+spreads similarities differently; the defaults are the packaged English
+model's. The multilingual values were chosen by ``newsclusters tune`` on
+the AllSides development file with its translations, ECB+ and UCI (see
+docs/QUALITY.md, "Languages"). A parameter set explicitly wins."""
+
+
 class Settings(BaseModel):
     """Every setting of the service; see the README's settings table."""
 
@@ -113,10 +123,12 @@ class Settings(BaseModel):
 
     data_dir: Path = Field(Path("var"), description="Folder of the SQLite store.")
     index_dir: Path = Field(Path("indexes"), description="Folder of the FAISS index snapshots.")
-    embedder: Literal["sentence-transformers", "hashing"] = Field(
+    embedder: Literal["sentence-transformers", "multilingual", "hashing"] = Field(
         "sentence-transformers",
-        description="Embedding backend: the packaged sentence-transformers model, or a "
-        "hashing-trick bag of words (no model; for tests and tiny machines).",
+        description="Embedding backend: the packaged sentence-transformers model (English), "
+        "multilingual (Universal Sentence Encoder multilingual v3: 16 languages in one space, "
+        "so coverage of one event in several languages forms one story), or a hashing-trick "
+        "bag of words (no model; for tests and tiny machines).",
     )
     model: str = Field(
         "all-MiniLM-L6-v2",
@@ -367,6 +379,11 @@ def load_settings(
             raise ConfigurationError(f"{CONFIG_FILE_VARIABLE}={config_file}: {exc}") from None
     data = _deep_merge(data, _from_environment(environ))
     data = _deep_merge(data, overrides or {})
+    preset = CLUSTER_PRESETS.get(str(data.get("embedder", "")), {})
+    if preset:  # the embedder's own calibration, under anything set explicitly
+        cluster = data.get("cluster")
+        given = cluster if isinstance(cluster, Mapping) else {}
+        data = {**data, "cluster": {**preset, **given}}
     settings: Settings = _validated(Settings, data)
     if settings.dormant_days < settings.active_days:
         raise ConfigurationError("invalid setting: dormant_days must be >= active_days")

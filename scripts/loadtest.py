@@ -219,7 +219,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=0, metavar="N",
                         help="post N articles in one request a quarter into the run")
     parser.add_argument("--embedder", default="sentence-transformers",
-                        choices=["sentence-transformers", "hashing"])
+                        choices=["sentence-transformers", "multilingual", "hashing"])
     parser.add_argument("--api-key", default=None,
                         help="the key for writes, against a server started elsewhere (--url)")
     parser.add_argument("--clients", type=int, default=32,

@@ -91,6 +91,38 @@ def test_cache_keeps_vectors_of_each_number_format_apart(tmp_path: Path) -> None
     third.close()
 
 
+def test_a_cache_shared_by_models_of_different_sizes_knows_each_ones(tmp_path: Path) -> None:
+    from cluster.embedding.models import HashingEmbedder
+
+    path = tmp_path / "cache.sqlite3"
+    small = CachingEmbedder(HashingEmbedder(64), path)
+    assert small.embed(["a text"]).shape == (1, 64)
+    small.close()
+    large = CachingEmbedder(HashingEmbedder(512), path)
+    assert large.dimension == 512 and large.embed(["a text"]).shape == (1, 512)
+    large.close()
+    again = CachingEmbedder(HashingEmbedder(64), path)
+    assert again.dimension == 64
+    again.close()
+
+
+def test_the_multilingual_embedder_puts_translations_together() -> None:
+    from cluster.embedding.models import MultilingualEmbedder
+
+    embedder = MultilingualEmbedder()
+    vectors = embedder.embed([
+        "U.S. and Russian envoys meet on North Korea ahead of the APEC summit",
+        "US- und russische Gesandte treffen sich vor dem APEC-Gipfel zu Nordkorea",
+        "Enviados de EE.UU. y Rusia se reúnen sobre Corea del Norte antes de la cumbre APEC",
+        "Lufthansa pilots strike, hundreds of flights cancelled",
+    ])
+    assert vectors.shape == (4, 512) and embedder.dimension == 512
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert min(similarity[0, 1], similarity[0, 2]) > similarity[0, 3] + 0.4
+    assert embedder.embed([]).shape == (0, 512)
+
+
 @pytest.mark.model
 def test_bfloat16_vectors_agree_with_float32() -> None:
     texts = [

@@ -556,3 +556,39 @@ def test_an_article_in_its_outlets_opinion_section_yields_to_a_news_report(
     assert not is_opinion("Budget bill", "https://x.example/politics/opinion-poll-budget")
     assert not is_opinion("Budget bill", "https://opinion.example/news/budget")  # the host
     assert not is_opinion("Budget bill", "https://x.example/blog/live-budget-vote")
+
+
+def test_labels_and_summaries_keep_whole_words_and_sentences_in_other_scripts(
+    service: StoryService,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cluster.articles.incoming import Article
+
+    zh = ("美国和俄罗斯特使周六在北京就朝鲜导弹问题举行会谈。双方同意在亚太经合组织峰会前继续对话。"
+          "韩国外交部对此表示欢迎。")
+    ar = ("التقى مبعوثون من الولايات المتحدة وروسيا في بكين يوم السبت لبحث برنامج الصواريخ. "
+          "واتفق الجانبان على مواصلة الحوار قبل قمة أبيك. ورحبت وزارة الخارجية الكورية بالاجتماع.")
+    when = datetime(2026, 11, 21, tzinfo=UTC)
+    results = service.ingest([
+        Article("zh1", "美俄特使在北京就朝鲜问题举行会谈", zh, "新华社", None, when, "zh"),
+        Article("zh2", "美俄就朝鲜导弹问题举行会谈", zh, "人民日报", None,
+                when + timedelta(hours=1), "zh"),
+        Article("ar1", "مبعوثون أمريكيون وروس يلتقون في بكين بشأن كوريا الشمالية", ar, "الجزيرة",
+                None, when, "ar"),
+        Article("ar2", "محادثات أمريكية روسية في بكين حول صواريخ كوريا الشمالية", ar, "العربية",
+                None, when + timedelta(hours=1), "ar")])
+    chinese = service.get_story(results[0].story_id).story
+    arabic = service.get_story(results[2].story_id).story
+    # whole sentences, each as the text has it, ending as a sentence does
+    first = "美国和俄罗斯特使周六在北京就朝鲜导弹问题举行会谈。"
+    assert [s.text for s in chinese.summary][:1] == [first]
+    assert all(s.text in zh and s.text.endswith("。") for s in chinese.summary)
+    assert arabic.summary and all(s.text in ar and s.text.endswith(".")
+                                  and s.text.count(".") == 1 for s in arabic.summary)
+    # label terms are whole words: Arabic words as written; no Chinese clause
+    words = set(ar.replace(".", " ").split()) | {
+        word for n in (2, 3) for word in service.get_article(f"ar{n - 1}").title.split()}
+    for term in arabic.label.split(" · "):
+        assert set(term.split()) <= words, term
+    assert all(len(term) <= 4 for term in chinese.label.split(" · ") if term), chinese.label

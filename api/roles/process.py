@@ -62,7 +62,7 @@ def run_role(args: argparse.Namespace) -> None:
         service = StoryService(settings).open()
     else:
         service = _open_reader(settings)
-        if settings.embedder != "hashing":
+        if settings.embedder == "sentence-transformers":
             import torch
 
             # a reader embeds one short query at a time: one thread each keeps

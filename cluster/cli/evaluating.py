@@ -63,6 +63,10 @@ def register(commands: Commands) -> None:
     parser.add_argument("--shuffle", type=int, default=None, metavar="SEED",
                         help="Replay each file in a random order drawn with this seed "
                              "instead of time order (for undated files).")
+    parser.add_argument("--together", action="store_true",
+                        help="Replay all the files as one file, in time order, their gold "
+                             "stories shared (e.g. a file and its translations: a story "
+                             "labelled the same in both is one story).")
     parser.add_argument("--stream", action="store_true",
                         help="Also replay all the files as one stream, as production sees "
                              "them: each file's timeline shifted to a common start, stories "
@@ -108,7 +112,7 @@ def evaluate_files(args: argparse.Namespace) -> int:
     from cluster.errors import InvalidInput
     from cluster.evaluation.replay import evaluate_items, format_table, labelled_items
     from cluster.evaluation.stream import merged_stream
-    from cluster.evaluation.variants import day_only, shuffled
+    from cluster.evaluation.variants import day_only, shuffled, together_in_time_order
     from cluster.settings import load_settings
 
     settings = load_settings().with_cluster(**parse_overrides(args.overrides))
@@ -134,6 +138,13 @@ def evaluate_files(args: argparse.Namespace) -> int:
                     with_bertopic=not args.no_bertopic, progress=_advance(bar))
             evaluation.refused = len(refused)
             evaluations.append(evaluation)
+        if args.together and len(loaded) > 1:
+            together = together_in_time_order(loaded.values())
+            name = " + ".join(loaded)
+            with tqdm(total=len(together), unit="article", desc=name, disable=args.json) as bar:
+                evaluations.append(evaluate_items(
+                    name, together, settings, embedder, args.baseline_tau,
+                    with_bertopic=not args.no_bertopic, progress=_advance(bar)))
         if args.stream and len(loaded) > 1:
             stream, groups = merged_stream(loaded)
             name = f"stream of {len(loaded)} files"

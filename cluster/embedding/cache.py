@@ -30,6 +30,10 @@ class CachingEmbedder:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, v BLOB)")
+        # one cache holds several models' vectors: each model's dimension, so
+        # that asking for it never loads a model whose vectors are all cached
+        self._db.execute("CREATE TABLE IF NOT EXISTS models (tag TEXT PRIMARY KEY, "
+                         "dimension INTEGER NOT NULL)")
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -44,8 +48,9 @@ class CachingEmbedder:
 
     @property
     def dimension(self) -> int:
-        row = self._db.execute("SELECT v FROM vectors LIMIT 1").fetchone()
-        return len(row[0]) // 4 if row else self.inner.dimension
+        row = self._db.execute("SELECT dimension FROM models WHERE tag = ?",
+                               (vector_tag(self.inner),)).fetchone()
+        return int(row[0]) if row else self.inner.dimension
 
     def embed(self, texts: Sequence[str]) -> Matrix:
         tag = vector_tag(self.inner)
@@ -70,6 +75,8 @@ class CachingEmbedder:
                     blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
                     found[key] = blob
                     self._db.execute("INSERT OR REPLACE INTO vectors VALUES (?, ?)", (key, blob))
+                self._db.execute("INSERT OR REPLACE INTO models VALUES (?, ?)",
+                                 (tag, int(vectors.shape[1])))
                 self._db.execute("COMMIT")
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -1,11 +1,12 @@
 """Variants of a labelled file that test the clusterer against what real
-feeds do: dates that give only the day, and arrival in another order."""
+feeds do: dates that give only the day, arrival in another order, and
+several files (say, articles and their translations) as one."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from cluster.articles.jsonl import LabelledArticle
@@ -33,3 +34,11 @@ def shuffled(items: Sequence[LabelledArticle], seed: int) -> list[LabelledArticl
     order = list(items)
     random.Random(seed).shuffle(order)
     return order
+
+
+def together_in_time_order(files: Iterable[Sequence[LabelledArticle]]) -> list[LabelledArticle]:
+    """Every file's articles as one replay, in time order (undated last, ties
+    by id), gold stories shared between files."""
+    items = [item for file in files for item in file]
+    return sorted(items, key=lambda i: (i.article.timestamp is None,
+                                        i.article.timestamp or 0.0, i.article.id))

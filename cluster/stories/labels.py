@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cluster.text.lexical import _SENTENCE_ENDS, _TOKEN, TermStats, stop_words
+from cluster.text.sentences import UNSPACED
 
 MAX_TERMS = 5
 NAME_FACTOR = 1.5
@@ -74,6 +75,16 @@ def _excluded() -> frozenset[str]:
     return stop_words() | WEEKDAYS | REPORTING
 
 
+UNSPACED_WORD = 4
+"""Longer runs of such characters are phrases or clauses, not words."""
+
+
+def _is_clause(token: str) -> bool:
+    """A run of Chinese or Japanese characters too long to be one word: with no
+    segmenter here, it cannot be cut into words, so it is never a label term."""
+    return len(token) > UNSPACED_WORD and len(UNSPACED.findall(token)) * 2 > len(token)
+
+
 def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
     """Runs of consecutive content words as (term, surface, looks like a name)."""
     excluded = _excluded()
@@ -93,7 +104,7 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
             run = []
             runs.append(run)
         last_end = end
-        if term in excluded or (len(term) <= 1 and not term.isdigit()):
+        if term in excluded or (len(term) <= 1 and not term.isdigit()) or _is_clause(term):
             if run:
                 run = []
                 runs.append(run)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cluster.text.lexical import TermStats, term_counts
-from cluster.text.sentences import split_sentences
+from cluster.text.sentences import reading_length, split_sentences
 from cluster.types import Matrix, Vector
 
 SENTENCES = 3
@@ -97,8 +97,8 @@ def _lead_sentences(text: str) -> tuple[str, ...]:
 def _complete(sentence: str) -> bool:
     """Whether a sentence ends as a sentence does: a teaser's "... in..." or
     a text cut mid-sentence is never shown as a summary sentence."""
-    end = sentence.rstrip().rstrip("\"'”’)]»")
-    return end.endswith((".", "!", "?")) and not end.endswith(("...", "…"))
+    end = sentence.rstrip().rstrip("\"'”’)]»」』）")
+    return end.endswith((".", "!", "?", "؟", "。", "！", "？")) and not end.endswith(("...", "…"))
 
 
 def _tfidf(text: str, stats: TermStats) -> dict[str, float]:
@@ -162,7 +162,7 @@ def _candidates(
         pieces = ([member.title] if headline_only
                   else _lead_sentences(member.text))
         for position, sentence in enumerate(pieces):
-            if not headline_only and (not MIN_CHARS <= len(sentence) <= MAX_CHARS
+            if not headline_only and (not MIN_CHARS <= reading_length(sentence) <= MAX_CHARS
                                       or not _complete(sentence)):
                 continue
             terms = _tfidf(sentence, stats)
