@@ -4,6 +4,7 @@ near-duplicates and related coverage."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -592,3 +593,76 @@ def test_labels_and_summaries_keep_whole_words_and_sentences_in_other_scripts(
     for term in arabic.label.split(" · "):
         assert set(term.split()) <= words, term
     assert all(len(term) <= 4 for term in chinese.label.split(" · ") if term), chinese.label
+
+
+def assert_presented_from_members(service: StoryService, story_id: int) -> None:
+    """Everything a reader sees of a story comes from its current members."""
+    detail = service.get_story(story_id, limit=200)
+    story = detail.story
+    members = {a.id: service.get_article(a.id) for a in detail.articles}
+    assert story.article_count == len(members)
+    outlets: dict[str, int] = {}
+    for member in members.values():
+        outlets[member.source] = outlets.get(member.source, 0) + 1
+    assert {s.source: s.articles for s in detail.sources} == outlets
+    assert {s.source for s in story.top_sources} <= set(outlets)
+    # copies of another member (near-duplicates) do not count as outlets of their own
+    assert story.source_count == len({m.source for m in members.values()
+                                      if m.duplicate_of is None} or outlets)
+    assert sum(day.articles for day in detail.timeline) == len(members)
+    assert story.representative_article is not None
+    assert story.representative_article.id in members
+    assert story.headline in {m.title for m in members.values()}
+    for sentence in story.summary:
+        assert sentence.article_id in members
+        member = members[sentence.article_id]
+        assert sentence.text in f"{member.title}\n{member.text}" and sentence.source == (
+            member.source)
+    words = {w.lower() for m in members.values()
+             for w in re.findall(r"[\w'’.-]+", f"{m.title} {m.text}")}
+    for term in filter(None, story.label.split(" · ")):
+        assert all(w.lower() in words for w in term.split()), (term, story.label)
+
+
+def test_a_story_shows_its_current_members_after_every_kind_of_change(
+    tmp_path: Path, make_article: MakeArticle,
+) -> None:
+    outlets = ["AP", "Reuters", "DW", "BBC"]
+    flood = [make_article("River Danube floods the old town of Passau",
+                          f"The river Danube flooded the old town of Passau, {outlet} reported. "
+                          f"Rescuers evacuated residents of Passau in district {n}.",
+                          source=outlet, id=f"f{n}", hours=n) for n, outlet in enumerate(outlets)]
+    budget = make_article("Senate passes the budget bill after a late vote",
+                          "The Senate passed the budget bill in a late vote.", source="NPR",
+                          id="b1", hours=5)
+    service = StoryService(make_settings(tmp_path / "one")).open()
+    try:
+        service.ingest(flood)  # growth
+        story = service.assignments()["f0"]
+        assert {service.assignments()[f"f{n}"] for n in range(4)} == {story}
+        assert_presented_from_members(service, story)
+        service.ingest([budget])
+        # a change of content moves an article to another story
+        service.ingest([make_article(budget.title, budget.text, source="BBC", id="f3",
+                                     hours=6)])
+        assert service.assignments()["f3"] == service.assignments()["b1"] != story
+        assert_presented_from_members(service, story)
+        assert_presented_from_members(service, service.assignments()["b1"])
+        service.delete_article("f1")  # a deletion
+        assert_presented_from_members(service, story)
+        assert {a.id for a in service.get_story(story).articles} == {"f0", "f2"}
+    finally:
+        service.close()
+    # a merge: every article starts a story, and maintenance merges two of them
+    params = {"join_threshold": 0.99, "headline_threshold": 0.99, "merge_threshold": 0.5}
+    merging = StoryService(make_settings(tmp_path / "two", cluster=params)).open()
+    try:
+        first, second = merging.ingest(flood[:2])
+        assert first.new_story and second.new_story
+        survivor = merging.assignments()["f0"]
+        assert merging.assignments()["f1"] == survivor
+        absorbed = ({first.story_id, second.story_id} - {survivor}).pop()
+        assert merging.get_story(absorbed).merged_into == survivor
+        assert_presented_from_members(merging, survivor)
+    finally:
+        merging.close()
