@@ -264,7 +264,7 @@ class Settings(BaseModel):
         8, ge=1, le=256, description="Request threads of each serving process."
     )
     readers: int = Field(
-        2, ge=0, le=64,
+        3, ge=0, le=64,
         description="Reader processes that serve every read (each with its own model for "
         "text queries and a shared, memory-mapped index); 0 serves everything from one "
         "process, as a library user or test does.",
