@@ -5,8 +5,9 @@ gold stories of a labelled file into the annotated storylines.
         evaluation/allsides_dev_storylines.jsonl [--json]
 
 Scores are BCubed over articles (each article's gold is its story's
-storyline; a story without one is its own), from gold stories: the
-baselines a storyline method must beat. "stories alone" puts every story
+storyline; a story without one is its own), from gold stories and, with
+``--end-to-end``, from the stories the clusterer finds: the baselines a
+storyline method must beat. "stories alone" puts every story
 in its own storyline; "linking story centroids" joins stories whose
 centroids (the mean of their articles' vectors, packaged model) are within
 a cosine threshold, by average linkage, at each threshold of a grid, so
@@ -35,6 +36,9 @@ def main() -> None:
     parser.add_argument("labelled", type=Path, help="the labelled file (gold stories)")
     parser.add_argument("storylines", type=Path, help="the storyline annotation")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="also from the stories the clusterer finds in a replay of the "
+                             "file (each article's gold is still its gold story's storyline)")
     parser.add_argument("--signals", action="store_true",
                         help="also try mixes of centroid, word-profile and label-word "
                              "similarity, and a decay over time")
@@ -58,37 +62,52 @@ def main() -> None:
                                                  settings.lead_chars) for i in items])
     finally:
         embedder.close()
-    stories = sorted({str(i.cluster) for i in items})
-    members: dict[str, list[int]] = defaultdict(list)
-    for position, item in enumerate(items):
-        members[str(item.cluster)].append(position)
-    centroids = np.stack([vectors[members[s]].mean(axis=0) for s in stories])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     gold = [annotation.get(str(i.cluster)) or f"alone:{i.cluster}" for i in items]
+    groupings = [("from gold stories", [str(i.cluster) for i in items])]
+    if args.end_to_end:  # the stories the clusterer finds, replaying the file
+        from cluster.evaluation.replay import run_clusterer
+
+        replay = CachingEmbedder(create_embedder(settings),
+                                 default_cache_dir() / "embeddings.sqlite3")
+        try:
+            predicted, _ = run_clusterer(settings, replay, items)
+        finally:
+            replay.close()
+        groupings.append(("end to end", [f"p{story}" for story in predicted]))
     rows: list[dict[str, object]] = []
-    p, r, f = bcubed(gold, [str(i.cluster) for i in items])
-    rows.append({"method": "stories alone", "precision": p, "recall": r, "f1": f})
-    for threshold in np.arange(0.30, 0.86, 0.05):
-        model = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                        distance_threshold=1.0 - float(threshold))
-        linked = dict(zip(stories, model.fit_predict(centroids).tolist(), strict=True))
-        p, r, f = bcubed(gold, [linked[str(i.cluster)] for i in items])
-        rows.append({"method": f"linking story centroids, cosine >= {threshold:.2f}",
-                     "precision": p, "recall": r, "f1": f})
-    if args.signals:
-        rows += _signal_rows(items, members, stories, centroids, gold)
+    for name, story_of in groupings:
+        stories = sorted(set(story_of))
+        members: dict[str, list[int]] = defaultdict(list)
+        for position, story in enumerate(story_of):
+            members[story].append(position)
+        centroids = np.stack([vectors[members[s]].mean(axis=0) for s in stories])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+        p, r, f = bcubed(gold, story_of)
+        rows.append({"method": f"{name}: stories alone", "precision": p, "recall": r,
+                     "f1": f})
+        for threshold in np.arange(0.30, 0.86, 0.05):
+            model = AgglomerativeClustering(n_clusters=None, metric="cosine",
+                                            linkage="average",
+                                            distance_threshold=1.0 - float(threshold))
+            linked = dict(zip(stories, model.fit_predict(centroids).tolist(), strict=True))
+            p, r, f = bcubed(gold, [linked[s] for s in story_of])
+            rows.append({"method": f"{name}: linking story centroids, cosine >= "
+                                   f"{threshold:.2f}", "precision": p, "recall": r, "f1": f})
+        if args.signals:
+            rows += [{**row, "method": f"{name}: {row['method']}"} for row in _signal_rows(
+                items, story_of, members, stories, centroids, gold)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{len(items)} articles, {len(stories)} gold stories, "
+    print(f"{len(items)} articles, {len({i.cluster for i in items})} gold stories, "
           f"{len(set(gold))} gold storylines (singletons included)")
     for result in rows:
-        print(f"{result['method']!s:<72} P {result['precision']:.3f}  "
+        print(f"{result['method']!s:<90} P {result['precision']:.3f}  "
               f"R {result['recall']:.3f}  F1 {result['f1']:.3f}")
 
 
-def _signal_rows(items: Any, members: dict[str, list[int]], stories: list[str],
-                 centroids: Any, gold: list[str]) -> list[dict[str, object]]:
+def _signal_rows(items: Any, story_of: list[str], members: dict[str, list[int]],
+                 stories: list[str], centroids: Any, gold: list[str]) -> list[dict[str, object]]:
     """The best threshold of each mix of signals (average linkage)."""
     import math
     from collections import Counter
@@ -141,8 +160,7 @@ def _signal_rows(items: Any, members: dict[str, list[int]], stories: list[str],
                         n_clusters=None, metric="precomputed", linkage="average",
                         distance_threshold=1.0 - float(threshold))
                     labels = model.fit_predict(np.clip(1.0 - similarity, 0.0, 2.0))
-                    p, r, f = bcubed(gold, [int(labels[position[str(i.cluster)]])
-                                            for i in items])
+                    p, r, f = bcubed(gold, [int(labels[position[s]]) for s in story_of])
                     if best is None or f > best[2]:
                         best = (p, r, f, float(threshold))
                 assert best is not None
