@@ -261,7 +261,10 @@ class Settings(BaseModel):
         "many seconds (an idle keep-alive, or a client that stalled mid-request).",
     )
     threads: int = Field(
-        8, ge=1, le=256, description="Request threads of each serving process."
+        16, ge=1, le=256,
+        description="Request threads of each serving process: with the readers together "
+        "holding more threads than there are concurrent clients, a short read never waits for "
+        "a free thread behind a long one.",
     )
     readers: int = Field(
         3, ge=0, le=64,
