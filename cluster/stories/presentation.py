@@ -33,6 +33,10 @@ besides its newest ones."""
 NEWEST = 8
 SMALL_STORY = 4
 OPINION_PENALTY = 0.1
+TEXT_WEIGHT = 0.3
+"""Weight of a headline's agreement with the members' leads in choosing the
+representative (AllSides headline ROUGE-1, see docs/QUALITY.md)."""
+LEAD_TERMS_CHARS = 600
 """Taken off the representative score of a title labelled opinion or analysis."""
 GROWTH = 1.25
 TOP_SOURCES = 5
@@ -70,7 +74,10 @@ def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, reader: Reader,
             terms: TermStats) -> ArticleKey:
     """The member closest to the story: half its dense closeness to the centroid,
     half how much its headline shares with the other headlines (TF-IDF cosine
-    to their sum), so the chosen headline is the story's common wording."""
+    to their sum), so the chosen headline is the story's common wording, and
+    a further ``TEXT_WEIGHT`` for how much the headline says of what the
+    members' leads report (its TF-IDF cosine to their sum): a title that
+    names the event over one that comments on it."""
     titles = reader.articles_by_keys(candidates)
     # a news report represents a story before an opinion or analysis piece
     opinion = np.array([OPINION_PENALTY if k in titles and is_opinion(titles[k].title,
@@ -85,6 +92,13 @@ def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, reader: Reader,
         for term, value in vector.items():
             total[term] = total.get(term, 0.0) + value
     total_norm2 = sum(v * v for v in total.values())
+    leads: dict[str, float] = {}
+    for key in candidates:
+        if key in titles:
+            for term, value in terms.weigh(_title_terms(titles[key].text[:LEAD_TERMS_CHARS])
+                                           ).items():
+                leads[term] = leads.get(term, 0.0) + value
+    leads_norm = math.sqrt(sum(v * v for v in leads.values())) or 1.0
     scores = []
     for row, vector in enumerate(weights):
         # cosine(v, total - v) from the sums, without building total - v
@@ -92,7 +106,9 @@ def _medoid(candidates: list[ArticleKey], closeness: np.ndarray, reader: Reader,
         own = sum(value * value for value in vector.values())
         rest = math.sqrt(max(total_norm2 - 2 * dot + own, 0.0)) or 1.0
         shared = (dot - own) / rest
-        scores.append(0.5 * float(closeness[row]) + 0.5 * shared - float(opinion[row]))
+        reported = sum(value * leads.get(t, 0.0) for t, value in vector.items()) / leads_norm
+        scores.append(0.5 * float(closeness[row]) + 0.5 * shared + TEXT_WEIGHT * reported
+                      - float(opinion[row]))
     return candidates[int(np.argmax(scores))]
 
 
