@@ -592,6 +592,7 @@ def test_labels_and_summaries_keep_whole_words_and_sentences_in_other_scripts(
         word for n in (2, 3) for word in service.get_article(f"ar{n - 1}").title.split()}
     for term in arabic.label.split(" · "):
         assert set(term.split()) <= words, term
+        assert not {"في", "من", "على"} & set(term.split()), term  # function words
     assert all(len(term) <= 4 for term in chinese.label.split(" · ") if term), chinese.label
 
 

@@ -55,6 +55,28 @@ REPORTING = frozenset({
     "reports", "breaking", "live", "watch", "video", "photos",
 })
 """Reporting verbs and page furniture: in every story's text, telling none apart."""
+FUNCTION_WORDS = frozenset({
+    # German
+    "der", "die", "das", "den", "dem", "des", "und", "oder", "ist", "sind", "war", "ein",
+    "eine", "einen", "einem", "einer", "im", "zu", "zum", "zur", "mit", "auf", "für",
+    "sich", "nicht", "bei", "nach", "vor", "wird", "werden", "wurde", "hat", "haben",
+    "sagte", "auch", "als", "wie", "aus", "über", "vom", "am", "um", "dass",
+    # Spanish
+    "el", "los", "las", "una", "unos", "unas", "y", "en", "con", "por", "para", "que",
+    "se", "su", "sus", "es", "fue", "dijo", "como", "más", "pero", "sobre", "entre",
+    "tras", "ante", "según", "este", "esta", "sin", "lo", "ha", "han",
+    # French
+    "les", "du", "et", "est", "dans", "pour", "sur", "avec", "par", "qui", "une", "au",
+    "aux", "ce", "cette", "ses", "son", "sa", "leur", "leurs", "ont", "été", "selon",
+    "après", "avant", "contre", "mais", "ou", "plus", "pas", "ne", "il", "elle",
+    # Arabic
+    "في", "من", "على", "إلى", "عن", "مع", "أن", "إن", "هذا", "هذه", "التي", "الذي",
+    "كان", "قد", "لا", "ما", "بين", "بعد", "قبل", "حول", "ضد", "عند", "كما", "أو",
+    "ثم", "ذلك", "تلك", "قال", "يوم",
+})
+"""Function words of the other languages the multilingual embedder reads,
+never label terms when written in lower case; a capitalised one may begin
+a name ("Los Angeles", "El Paso", "Die Linke"), so it stays."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,9 @@ def _runs(text: str, in_body: bool) -> list[list[tuple[str, str, bool]]]:
             run = []
             runs.append(run)
         last_end = end
-        if term in excluded or (len(term) <= 1 and not term.isdigit()) or _is_clause(term):
+        foreign = term in FUNCTION_WORDS and not raw[0].isupper()
+        if (term in excluded or foreign or (len(term) <= 1 and not term.isdigit())
+                or _is_clause(term)):
             if run:
                 run = []
                 runs.append(run)
