@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -166,3 +168,20 @@ def test_sigterm_stops_every_role_and_leaves_a_snapshot(server: Server) -> None:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(
             f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     assert (tmp_path / "idx" / "CURRENT").exists()
+
+
+def test_a_killed_supervisors_run_folder_is_cleared_by_the_next_one() -> None:
+    from api.roles.supervisor import RUN_DIR_PREFIX, _remove_abandoned_run_dirs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    abandoned = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+    (abandoned / "supervisor.pid").write_text(str(gone.pid))
+    alive = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+    (alive / "supervisor.pid").write_text(str(os.getpid()))
+    try:
+        _remove_abandoned_run_dirs()
+        assert not abandoned.exists() and alive.exists()
+    finally:
+        shutil.rmtree(alive, ignore_errors=True)
+        shutil.rmtree(abandoned, ignore_errors=True)

@@ -50,6 +50,25 @@ class RoleRefused(ConfigurationError):
     """A role could not start at all."""
 
 
+RUN_DIR_PREFIX = "newsclusters-roles-"
+
+
+def _remove_abandoned_run_dirs() -> None:
+    """Run folders of supervisors that are gone (SIGKILLed before they could
+    clean up): their status and metrics files are of no use to anyone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*"):
+        try:
+            pid = int((folder / "supervisor.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not written by this version, or still being set up
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue  # another user's supervisor, alive
+
+
 def _check_store_is_free(settings: Settings) -> None:
     """Refuse at once, as the one-process server does, when another process
     writes the store (the writer role would be refused at every restart)."""
@@ -91,7 +110,9 @@ class Supervisor:
                                            backlog=BACKLOG)
         self.internal = socket.create_server(("127.0.0.1", 0), backlog=BACKLOG)
         self.writer_url = f"http://127.0.0.1:{self.internal.getsockname()[1]}"
-        self.run_dir = Path(tempfile.mkdtemp(prefix="newsclusters-roles-"))
+        _remove_abandoned_run_dirs()
+        self.run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+        (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         self.metrics_dir = self.run_dir / "metrics"
         self.metrics_dir.mkdir()
         self.status_file = self.run_dir / "roles.json"
