@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,32 @@ def role_pids(supervisor: int) -> dict[str, list[int]]:
             found[command[command.index(b"api.roles.process") + 1].decode()].append(
                 int(entry.name))
     return found
+
+
+@contextmanager
+def scratch_server(folder: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A real ``newsclusters serve`` on loopback over a scratch store in
+    ``folder`` (hashing embedder, anonymous writes, 4 threads, plus
+    ``settings`` as NEWSCLUSTERS_* variables), ready when the block starts;
+    its whole process group is killed when the block ends."""
+    import os
+    import signal
+    import sys
+
+    port = free_port()
+    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing", "NEWSCLUSTERS_PORT": str(port),
+           "NEWSCLUSTERS_DATA_DIR": str(folder / "var"),
+           "NEWSCLUSTERS_INDEX_DIR": str(folder / "idx"),
+           "NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES": "true", "NEWSCLUSTERS_THREADS": "4",
+           **{f"NEWSCLUSTERS_{name.upper()}": value for name, value in settings.items()}}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen([str(Path(sys.executable).with_name("newsclusters")), "serve"],
+                               cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until_ready(port, process)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)

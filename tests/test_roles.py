@@ -21,29 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, role_pids, wait_until_ready
+from tests.conftest import role_pids, scratch_server, wait_until_ready
 
 Server = tuple[subprocess.Popen[bytes], int, Path]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
-    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing", "NEWSCLUSTERS_PORT": str(port),
-           "NEWSCLUSTERS_DATA_DIR": str(tmp_path / "var"),
-           "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "idx"), "NEWSCLUSTERS_READERS": "2",
-           "NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES": "true", "NEWSCLUSTERS_THREADS": "4"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([str(Path(sys.executable).with_name("newsclusters")), "serve"],
-                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_until_ready(port, process)
+    with scratch_server(tmp_path, readers="2") as (process, port):
         yield process, port, tmp_path
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(30)
 
 
 def call(port: int, method: str, path: str, body: object | None = None,

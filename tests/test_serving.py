@@ -6,11 +6,9 @@ loopback."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,28 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_until_ready
+from tests.conftest import scratch_server
 
 STALLED = 256
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    port = free_port()
-    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing", "NEWSCLUSTERS_PORT": str(port),
-           "NEWSCLUSTERS_DATA_DIR": str(tmp_path / "var"),
-           "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "idx"),
-           "NEWSCLUSTERS_ALLOW_ANONYMOUS_WRITES": "true", "NEWSCLUSTERS_THREADS": "4"}
-    process = subprocess.Popen([str(Path(sys.executable).with_name("newsclusters")), "serve"],
-                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_until_ready(port, process)
+    with scratch_server(tmp_path) as (process, port):
         yield process, port, tmp_path
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(30)
 
 
 def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
