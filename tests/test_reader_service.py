@@ -4,13 +4,30 @@ never writes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from cluster.articles.incoming import Article
 from cluster.service.facade import ReadOnlyService, StoryService
 from cluster.settings import Settings
+from tests.conftest import free_port
+
+Pair = tuple[StoryService, StoryService]
+
+
+@pytest.fixture
+def pair(settings: Settings, make_article: Callable[..., Article]) -> Iterator[Pair]:
+    """A writer that has stored one article ("p1"), and a reader opened after it."""
+    writer = StoryService(settings).open()
+    writer.ingest([make_article("Pilots strike at airport", id="p1")])
+    reader = StoryService.reader(settings).open()
+    try:
+        yield writer, reader
+    finally:
+        reader.close()
+        writer.close()
 
 
 def test_a_reader_answers_as_the_writer_and_follows_its_commits(
@@ -62,49 +79,32 @@ def test_a_reader_answers_as_the_writer_and_follows_its_commits(
 
 
 def test_a_reader_follows_in_the_background(
-    settings: Settings, make_article: Callable[..., Article],
+    pair: Pair, make_article: Callable[..., Article],
 ) -> None:
-    import time
-
-    writer = StoryService(settings).open()
-    writer.ingest([make_article("Pilots strike at airport", id="p1")])
-    reader = StoryService.reader(settings).open()
-    try:
-        writer.ingest([make_article("Airport pilots walk out", id="p2", hours=1)])
-        deadline = time.monotonic() + 10
-        while len(reader.index) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(reader.index) == 2
-        assert reader.readiness().behind == 0
-    finally:
-        reader.close()
-        writer.close()
+    writer, reader = pair
+    writer.ingest([make_article("Airport pilots walk out", id="p2", hours=1)])
+    deadline = time.monotonic() + 10
+    while len(reader.index) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(reader.index) == 2
+    assert reader.readiness().behind == 0
 
 
-def test_a_reader_app_passes_writes_on_and_says_when_the_writer_is_away(
-    settings: Settings, make_article: Callable[..., Article],
-) -> None:
+def test_a_reader_app_passes_writes_on_and_says_when_the_writer_is_away(pair: Pair) -> None:
     from api import create_app
-    from tests.conftest import free_port
 
-    writer = StoryService(settings).open()
-    writer.ingest([make_article("Pilots strike at airport", id="p1")])
-    reader = StoryService.reader(settings).open()
-    try:
-        app = create_app(service=reader, role="reader",
-                         writer_url=f"http://127.0.0.1:{free_port()}")  # nobody there
-        client = app.test_client()
-        assert client.get("/api/v1/articles/p1").status_code == 200
-        refused = client.post("/api/v1/articles", json={"title": "Quake strikes coast"})
-        assert refused.status_code == 503
-        assert refused.get_json()["type"].endswith("writer-unavailable")
-        assert client.delete("/api/v1/articles/p1").status_code == 503
-        assert reader.get_article("p1").id == "p1"  # nothing changed
-        # a read that asks for a sequence the store never reached is not served stale
-        ahead = client.get("/api/v1/stories", headers={"X-Min-Store-Seq": "999"})
-        assert ahead.status_code == 503 and ahead.get_json()["type"].endswith("not-caught-up")
-        current = client.get("/api/v1/stories", headers={"X-Min-Store-Seq": "1"})
-        assert current.status_code == 200 and current.headers["X-Store-Seq"] == "1"
-    finally:
-        reader.close()
-        writer.close()
+    _, reader = pair
+    app = create_app(service=reader, role="reader",
+                     writer_url=f"http://127.0.0.1:{free_port()}")  # nobody there
+    client = app.test_client()
+    assert client.get("/api/v1/articles/p1").status_code == 200
+    refused = client.post("/api/v1/articles", json={"title": "Quake strikes coast"})
+    assert refused.status_code == 503
+    assert refused.get_json()["type"].endswith("writer-unavailable")
+    assert client.delete("/api/v1/articles/p1").status_code == 503
+    assert reader.get_article("p1").id == "p1"  # nothing changed
+    # a read that asks for a sequence the store never reached is not served stale
+    ahead = client.get("/api/v1/stories", headers={"X-Min-Store-Seq": "999"})
+    assert ahead.status_code == 503 and ahead.get_json()["type"].endswith("not-caught-up")
+    current = client.get("/api/v1/stories", headers={"X-Min-Store-Seq": "1"})
+    assert current.status_code == 200 and current.headers["X-Store-Seq"] == "1"
