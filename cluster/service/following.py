@@ -23,6 +23,7 @@ import time
 from cluster.index.building import replay_index_log
 from cluster.index.snapshot import DamagedSnapshot, read_manifest
 from cluster.service.runtime import ServiceRuntime
+from cluster.store import Reader
 
 LOG = logging.getLogger(__name__)
 RESTORE_SHARE = 10
@@ -50,8 +51,7 @@ class Follower:
     # -- lifetime ------------------------------------------------------------
     def start(self) -> None:
         with self._rt.store.read() as reader:
-            self._token = self._token_of(reader.index_seq(), reader.story_event_seq(),
-                                         reader.meta("stream_time"))
+            self._token = self._stories_token(reader)
         self._thread = threading.Thread(target=self._loop, name="follower", daemon=True)
         self._thread.start()
 
@@ -70,8 +70,10 @@ class Follower:
 
     # -- catching up ---------------------------------------------------------
     @staticmethod
-    def _token_of(seq: int, events: int, clock: str | None) -> tuple[int, int, str | None]:
-        return (seq, events, clock)
+    def _stories_token(reader: Reader) -> tuple[int, int, str | None]:
+        """What changes whenever the clustering does: the index log, the
+        story events and the stream clock."""
+        return (reader.index_seq(), reader.story_event_seq(), reader.meta("stream_time"))
 
     def catch_up(self, force_stories: bool = False) -> int:
         """Bring the replica up to the store; returns the sequence reached."""
@@ -79,8 +81,8 @@ class Follower:
         with self._step:
             self._take_newer_snapshot()
             with rt.store.read() as reader:
-                seq = reader.index_seq()
-                token = self._token_of(seq, reader.story_event_seq(), reader.meta("stream_time"))
+                token = self._stories_token(reader)
+                seq = token[0]
                 if seq > rt.index_seq:
                     replay_index_log(rt.index, reader, rt.index_seq)
                     rt.index_seq = seq

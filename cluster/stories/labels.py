@@ -197,8 +197,14 @@ def _bridged_names(text: str) -> list[tuple[tuple[str, ...], str]]:
     return found
 
 
+def _content_words(terms: Sequence[str]) -> list[str]:
+    """A phrase's words without the small words that join a name's parts; a
+    lone "al" or "la" is a word like any other."""
+    return [t for t in terms if t not in CONNECTORS and t not in CONNECTOR_AND] or list(terms)
+
+
 def _initials(terms: Sequence[str]) -> str:
-    return "".join(t[0] for t in terms if t not in CONNECTORS and t not in CONNECTOR_AND)
+    return "".join(t[0] for t in _content_words(terms))
 
 
 def _abbreviates(short: str, name: tuple[str, ...]) -> bool:
@@ -284,8 +290,7 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     for terms, count in document_count.items():
         if len(terms) > 1 and count < 2 and not name_votes[terms]:
             continue  # a phrase must recur, or read as a name, to be more than chance
-        words = [t for t in terms if t not in CONNECTORS and t not in CONNECTOR_AND] or list(
-            terms)  # a lone "al" or "la" is a word like any other
+        words = _content_words(terms)
         for term in words:
             if term not in idfs:
                 idfs[term] = stats.idf(term)
@@ -306,8 +311,7 @@ def label_terms(members: Sequence[LabelSource], stats: TermStats) -> list[str]:
     used: set[str] = set()
     for _, terms in scored:
         terms = _widest(terms, document_count, eligible)
-        content = {t for t in terms if t not in CONNECTORS and t not in CONNECTOR_AND} or set(
-            terms)
+        content = set(_content_words(terms))
         if used.intersection(content) or any(_same_stem(t, u) for t in content for u in used):
             continue
         if any(_abbreviates(terms[0], other) for other in chosen if len(terms) == 1) or any(
