@@ -158,14 +158,12 @@ def scrape() -> Response:
 
     mine = metrics()
     mine.refresh(service())
+    registry = mine.registry
     shared = multiprocess_dir()
-    if shared is None:
-        registry = mine.registry
-        text = generate_latest(registry)
-    else:
+    if shared is not None:  # every process's files, not this process's registry
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
-        text = generate_latest(registry)
+    text = generate_latest(registry)
     figures = CollectorRegistry()
     figures.register(StoreFigures(current_app._get_current_object()))  # type: ignore[attr-defined]
     return Response(text + generate_latest(figures), mimetype=CONTENT_TYPE_LATEST)
