@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, service: StoryService | None = 
         related,
         security,
         stories,
+        storylines,
     )
     from api.context import EXTENSION
 
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None, service: StoryService | None = 
 
         init_forwarding(app, writer_url)
     openapi.init_app(app)
-    for blueprint in (articles.bp, related.bp, stories.bp, health.bp, pages.bp):
+    for blueprint in (articles.bp, related.bp, stories.bp, storylines.bp, health.bp,
+                      pages.bp):
         app.register_blueprint(blueprint)
     return app
 

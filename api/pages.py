@@ -1,4 +1,5 @@
-"""The web pages for people: active stories, one story, related coverage.
+"""The web pages for people: active stories and storylines, one story, one
+storyline, related coverage.
 
 Server-rendered Jinja (autoescaped: every text from the data is escaped), one
 small stylesheet, no JavaScript needed to read anything, nothing loaded from
@@ -18,8 +19,16 @@ from api.context import service
 from api.validation import int_arg
 from cluster.articles.incoming import parse_timestamp
 from cluster.errors import ClusterError, InvalidCursor, InvalidInput, NotFound
+from cluster.service.storyline_views import StorylineQuery
 from cluster.service.view_builders import STATUSES, RelatedFilters, StoryQuery, iso
-from cluster.service.views import ArticleRef, DayCount, StoryHistory, StoryPage
+from cluster.service.views import (
+    ArticleRef,
+    DayCount,
+    StoryHistory,
+    StorylineDetail,
+    StorylinePage,
+    StoryPage,
+)
 
 MIN_DAYS_SHOWN = 7
 """Day slots a timeline has at least (a one-day story's bar is a seventh wide)."""
@@ -31,6 +40,8 @@ bp = Blueprint("pages", __name__, template_folder="templates", static_folder="st
                static_url_path="/static")
 
 MAX_DAYS = 60
+HOME_STORYLINES = 5
+"""Active storylines shown above the stories on the home page."""
 PAGE_MIN_SCORE = 0.35
 """Other stories' coverage below this similarity is noise to a reader."""
 
@@ -86,8 +97,13 @@ def index() -> ResponseReturnValue:
     timelines = service().story_timelines([s.id for s in page.items])
     bars = {sid: timeline_bars(days, 120, 24) for sid, days in timelines.items()}
     arguments = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    # the developments in the news, above the first page of active stories
+    storylines = (service().list_storylines(StorylineQuery(limit=HOME_STORYLINES))
+                  if status == "active" and not q and not request.args.get("cursor")
+                  and error is None else StorylinePage([], None))
     return render_template("index.html", page=page, bars=bars, status=status, q=q,
                            statuses=(*STATUSES, "all"), args=request.args, error=error,
+                           storylines=storylines.items,
                            next_args={**arguments, "cursor": page.next_cursor}), status_code
 
 
@@ -105,12 +121,32 @@ def story(story_id: int) -> ResponseReturnValue:
     articles = {a.id: a for a in detail.articles}
     related = [r for r in service().related_stories(detail.story.id)
                if r.match is not None and r.match >= RELATED_STORY_FLOOR]
+    storyline: StorylineDetail | None = None
+    if detail.story.storyline_id is not None:
+        try:
+            storyline = service().get_storyline(detail.story.storyline_id)
+        except NotFound:  # its other stories went elsewhere since the story was read
+            storyline = None
+    shown = {s.id for s in storyline.stories} if storyline is not None else set()
+    related = [r for r in related if r.id not in shown]
     return render_template("story.html", detail=detail, story=detail.story,
                            by_source=sorted(by_source.items(), key=lambda kv: (-len(kv[1]),
                                                                                kv[0])),
                            articles=articles, history=history_lines(history, articles),
                            related=related, bars=timeline_bars(detail.timeline, 600, 90),
-                           requested=story_id)
+                           requested=story_id, storyline=storyline)
+
+
+@bp.get("/storylines/<int:storyline_id>")
+def storyline(storyline_id: int) -> ResponseReturnValue:
+    try:
+        detail = service().get_storyline(storyline_id)
+    except NotFound:
+        return render_template("error.html", title="Storyline not found",
+                               message=f"There is no storyline {storyline_id}."), 404
+    return render_template("storyline.html", detail=detail, line=detail.storyline,
+                           bars=timeline_bars(detail.timeline, 600, 90),
+                           requested=storyline_id)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,23 @@ class ClusterParams(BaseModel):
         "score reaches this: the join score applied to the two stories as wholes (centroid "
         "and lexical-profile similarity, time factor of their spans). Above 1 disables it.",
     )
+    storyline_threshold: float = Field(
+        0.6, ge=-1.0, le=1.01,
+        description="A story joins the storyline of the most similar other story (cosine of "
+        "their centroids) when that cosine, and the story's mean cosine to the storyline's "
+        "stories within the window, reach this; two stories without one start one. Above 1 "
+        "disables storylines.",
+    )
+    storyline_window_days: float = Field(
+        90.0, gt=0.0,
+        description="Stories more than this many days apart (between one's last article and "
+        "the other's first) are never linked directly; a storyline outlives it by growing.",
+    )
+    storyline_neighbours: int = Field(
+        40, ge=1, le=1000,
+        description="Nearest stored articles to a story's centroid whose stories are the "
+        "candidates for its storyline.",
+    )
 
 
 CLUSTER_PRESETS: dict[str, dict[str, float]] = {

@@ -23,6 +23,9 @@ ArticleKey = NewType("ArticleKey", int)
 StoryId = NewType("StoryId", int)
 """The stable integer id of a story."""
 
+StorylineId = NewType("StorylineId", int)
+"""The stable integer id of a storyline: the stories of one ongoing development share it."""
+
 Timestamp = float
 """Seconds since the Unix epoch, UTC."""
 

@@ -73,7 +73,7 @@ OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clie
 
 
 def tour(base: str, page: Any, shots: Path, suffix: str = "") -> dict[str, str]:
-    """Home page → first story → related-coverage form; a screenshot of each
+    """Home page → first story → first storyline → related-coverage form; a screenshot of each
     (``name{suffix}.png``), and how far each page overflows the window
     sideways (``seen["overflow"]``, the widest)."""
     shots.mkdir(parents=True, exist_ok=True)
@@ -89,6 +89,12 @@ def tour(base: str, page: Any, shots: Path, suffix: str = "") -> dict[str, str]:
     seen["story"] = page.inner_text("h1")
     overflow = max(overflow, int(page.evaluate(OVERFLOW)))
     page.screenshot(path=str(shots / f"story{suffix}.png"), full_page=True)
+    page.goto(base + "/")
+    page.click("section.storylines article h3 a")
+    page.wait_for_selector("#stories-h")
+    seen["storyline"] = page.inner_text("h1")
+    overflow = max(overflow, int(page.evaluate(OVERFLOW)))
+    page.screenshot(path=str(shots / f"storyline{suffix}.png"), full_page=True)
     page.goto(base + "/related")
     page.fill("#title", "Russia and America hold talks on Pyongyang's missile tests")
     page.fill("#text", "Diplomats met before the APEC leaders' summit in Shenzhen.")

@@ -133,7 +133,8 @@ def test_openapi_document_and_docs_page(client: FlaskClient, app: Flask) -> None
         if rule.endpoint.startswith(skipped) or "openapi" in rule.endpoint:
             continue
         path = rule.rule.replace("<path:article_id>", "{article_id}").replace(
-            "<int(signed=True):story_id>", "{story_id}")
+            "<int(signed=True):story_id>", "{story_id}").replace(
+            "<int(signed=True):storyline_id>", "{storyline_id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, (path, method)
     page = client.get("/api/docs/")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,51 @@ def test_variants_cut_dates_to_the_day_and_shuffle_the_order() -> None:
     assert sorted(i.article.id for i in again) == sorted(i.article.id for i in items)
     assert [i.article.id for i in again] == [i.article.id for i in shuffled(items, 3)]
     assert [i.article.id for i in again] != [i.article.id for i in items]
+
+
+def test_evaluate_scores_storylines_beside_both_baselines(tmp_path: Path) -> None:
+    annotation = tmp_path / "storylines.jsonl"
+    lines = {"cop": "COP31 summit", "nk": "US-Russia talks on North Korea",
+             "nk-apec": "US-Russia talks on North Korea"}
+    gold = {str(item.cluster) for item in labelled_items(DEMO)}
+    annotation.write_text("".join(json.dumps({"story": story, "storyline": lines.get(story)})
+                                  + "\n" for story in sorted(gold)))
+    env = {**os.environ, "NEWSCLUSTERS_EMBEDDER": "hashing"}
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", str(DEMO), "--json", "--no-bertopic",
+         "--cache-dir", str(tmp_path), "--storylines", str(annotation)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = {row["method"].split(" (")[0]: row
+            for row in json.loads(result.stdout)["files"][0]["storylines"]}
+    for view in ("from gold stories", "end to end"):
+        assert rows[f"{view}: every story alone"]["precision"] == pytest.approx(1.0, abs=0.02)
+        assert rows[f"{view}: every story alone"]["recall"] < 1.0
+        assert f"{view}: linking story centroids" in rows
+        assert 0.0 < rows[f"{view}: the linking rule"]["f1"] <= 1.0
+    assert "end to end: storylines built online" in rows
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("{\"story\": \"cop\"}\n")
+    bad = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", str(DEMO), "--storylines", str(broken)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert bad.returncode == 2 and "--storylines" in bad.stderr and "broken.jsonl:1" in bad.stderr
+
+
+def test_the_linking_rule_scores_one_on_storylines_it_can_see() -> None:
+    from cluster.evaluation.storylines import score_storylines
+    from cluster.settings import ClusterParams
+
+    def item(article_id: str, story: str, day: int) -> LabelledArticle:
+        return LabelledArticle(Article(article_id, article_id, "", "Wire", None,
+                                       datetime(2026, 1, 1 + day, tzinfo=UTC), "en"), story)
+
+    items = [item("a1", "a", 0), item("a2", "a", 0), item("b1", "b", 5), item("c1", "c", 6)]
+    vectors = np.array([[1, 0.1, 0], [1, 0, 0.1], [1, 0.2, 0], [0, 0, 1]], dtype=np.float32)
+    annotation = {"a": "talks", "b": "talks", "c": None}
+    rows = {r.method.split(" (")[0]: r for r in score_storylines(
+        items, vectors, annotation, ClusterParams(), ["x", "x", "y", "z"], [7, 7, 7, None])}
+    assert rows["from gold stories: the linking rule"].f1 == pytest.approx(1.0)
+    assert rows["from gold stories: the linking rule"].storylines == 1
+    assert rows["end to end: storylines built online"].f1 == pytest.approx(1.0)
+    assert rows["from gold stories: every story alone"].recall < 1.0

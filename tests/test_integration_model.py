@@ -71,10 +71,51 @@ def test_demo_corpus_finds_the_north_korea_story(
         "title": "Russia and America hold talks on Pyongyang's missile tests",
         "text": "Diplomats met before the APEC leaders' summit in Shenzhen.", "k": 5,
     }).get_json()
-    assert related["would_join"]["story_id"] == detail["story"]["id"]
-    assert related["items"][0]["id"] in gold_nk and related["items"][0]["same_story"]
+    # it would join a story of the talks (the envoys' meeting, or the leaders' at APEC
+    # that followed it), whose storyline holds both
+    joined = client.get(f"/api/v1/stories/{related['would_join']['story_id']}?limit=100")
+    assert {a["id"].split("-")[0] for a in joined.get_json()["articles"]} == {"nk"}
+    assert related["storyline"]["id"] == detail["story"]["storyline_id"] is not None
+    assert related["items"][0]["id"].startswith("nk") and related["items"][0]["same_story"]
     outlets = [item["source"] for item in related["items"]]
     assert len(outlets) == len(set(outlets))
     found = client.get("/api/v1/stories?q=pilots+strike+at+the+German+airline").get_json()
     assert "Lufthansa" in found["items"][0]["label"]
     service.close()
+
+
+def test_demo_corpus_storylines_join_the_summit_and_the_talks_and_nothing_else(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    service = StoryService(make_settings(tmp_path, embedder="sentence-transformers"),
+                           embedder).open()
+    try:
+        items = read_files([DEMO])
+        import_articles(service, items)
+        ids = [item.article.id for item in items]
+        gold = {a: a.split("-")[0] for a in ids}  # event families by id
+        families = {}
+        for line in service.list_storylines(_all_storylines()).items:
+            detail = service.get_storyline(line.id)
+            members = {a.id for s in detail.stories
+                       for a in service.get_story(s.id, limit=500).articles}
+            families[line.id] = {gold[a] for a in members}
+            assert len(families[line.id]) == 1, (line.label, members)  # nothing unrelated
+        found = {family for found in families.values() for family in found}
+        assert {"cop", "nk"} <= found
+        cop = next(line for line, family in families.items() if family == {"cop"})
+        cop_stories = {service.get_article(a).story_id for a in ids if a.startswith("cop")}
+        assert {s.id for s in service.get_storyline(cop).stories} == cop_stories
+        assert len(cop_stories) >= 2
+        nk = next(line for line, family in families.items() if family == {"nk"})
+        nk_stories = {service.get_article(a).story_id for a in ids if a.startswith("nk")}
+        assert {s.id for s in service.get_storyline(nk).stories} == nk_stories
+        assert len(nk_stories) >= 2
+    finally:
+        service.close()
+
+
+def _all_storylines() -> object:
+    from cluster.service.storyline_views import StorylineQuery
+
+    return StorylineQuery(status="all", limit=200)

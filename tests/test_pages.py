@@ -110,8 +110,10 @@ def test_pages_in_a_real_browser(demo: FlaskClient, app: Flask, tmp_path: Path) 
     assert "Related coverage" not in seen["related"] and seen["related"].strip()
     # at a phone's width every page fits: nothing makes the reader scroll sideways
     assert phone["home"] == seen["home"] and phone["story"] == seen["story"]
+    assert seen["storyline"].strip() and phone["storyline"] == seen["storyline"]
     assert seen["overflow"] == "0" and phone["overflow"] == "0", (seen, phone)
-    for name in ("home", "story", "related", "home-phone", "story-phone", "related-phone"):
+    for name in ("home", "story", "storyline", "related", "home-phone", "story-phone",
+                 "storyline-phone", "related-phone"):
         assert (tmp_path / "screenshots" / f"{name}.png").stat().st_size > 5_000
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from cluster.articles.incoming import Article
-from cluster.store import Presentation, SQLiteStore, Store
+from cluster.store import Presentation, SQLiteStore, Store, Writer
 from cluster.store.reader import IN_CHUNK
 from cluster.store.sqlite import ReadOnlyStore
-from cluster.types import ArticleKey, StoryId
+from cluster.types import ArticleKey, StoryId, StorylineId
 
 OpenStore = Callable[[Path], Store]
 
@@ -265,3 +265,92 @@ def test_a_reading_process_sees_each_commit_and_can_never_write(
         assert reader.story_event_seq() == 2
     reading.close()
     writing.close()
+
+
+def _story(writer: Writer, *, first: float, last: float, count: int,
+           status: str = "active") -> StoryId:
+    story = writer.create_story()
+    writer.save_story(story, status=status, first_seen=first, last_updated=last,
+                      activity=last, article_count=count, centroid_sum=np.ones(8))
+    return story
+
+
+def test_storyline_totals_follow_their_stories_in_the_same_write(store: Store) -> None:
+    with store.write() as writer:
+        old = _story(writer, first=10.0, last=20.0, count=2, status="dormant")
+        new = _story(writer, first=30.0, last=40.0, count=3)
+        other = _story(writer, first=5.0, last=6.0, count=1)
+        line = writer.create_storyline(31.0)
+        writer.set_storyline(old, line)
+        writer.set_storyline(new, line)
+    with store.read() as reader:
+        row = reader.storyline(line)
+        assert row is not None and row.created_at == 31.0
+        assert (row.story_count, row.article_count, row.first_seen, row.last_updated,
+                row.activity, row.status) == (2, 5, 10.0, 40.0, 40.0, "active")
+        assert [s.id for s in reader.storyline_stories(line)] == [old, new]
+        assert reader.story_storylines() == {old: line, new: line}
+        assert reader.story_storylines_of([other, new, 999]) == {other: None, new: line,
+                                                                 StoryId(999): None}
+    with store.write() as writer:  # a member grows, ages, is merged away, moves out
+        writer.save_story(new, status="dormant", first_seen=30.0, last_updated=50.0,
+                          activity=50.0, article_count=4, centroid_sum=np.ones(8))
+        row = writer.storyline(line)
+        assert row is not None and (row.article_count, row.last_updated, row.status) == (
+            6, 50.0, "dormant")
+        writer.set_status(old, "merged")
+        row = writer.storyline(line)
+        assert row is not None and (row.story_count, row.article_count) == (1, 4)
+        writer.set_storyline(other, line)
+        writer.set_storyline(new, None)
+        row = writer.storyline(line)
+        assert row is not None and (row.story_count, row.first_seen, row.last_updated) == (
+            1, 5.0, 6.0)
+        writer.delete_story(other)
+        row = writer.storyline(line)
+        assert row is not None and (row.story_count, row.article_count) == (0, 0)
+
+
+def test_storylines_list_by_activity_with_two_stories_or_more(store: Store) -> None:
+    with store.write() as writer:
+        lines = []
+        for n in range(3):
+            line = writer.create_storyline(None)
+            for m in range(2 if n != 1 else 1):  # the middle one has a single story
+                writer.set_storyline(_story(writer, first=n * 10.0, last=n * 10.0 + m,
+                                            count=1), line)
+            lines.append(line)
+    with store.read() as reader:
+        listed = reader.list_storylines(("active",), 10, None)
+        assert [r.id for r in listed] == [lines[2], lines[0]]
+        page = reader.list_storylines(("active",), 1, None)
+        after = (page[0].activity, page[0].id)
+        assert [r.id for r in reader.list_storylines(("active",), 10, after)] == [lines[0]]
+        assert [r.id for r in reader.list_storylines(("active",), 10, None, since=15.0)] == [
+            lines[2]]
+        assert len(reader.list_storylines(("active",), 10, None, min_stories=1)) == 3
+        assert reader.list_storylines(("dormant",), 10, None) == []
+
+
+def test_retired_and_renamed_storylines_keep_answering(store: Store) -> None:
+    with store.write() as writer:
+        first, second = writer.create_storyline(None), writer.create_storyline(None)
+        story = _story(writer, first=1.0, last=2.0, count=1)
+        writer.set_storyline(story, second)
+        writer.retire_storyline(first, second)
+    with store.read() as reader:
+        row = reader.storyline(first)
+        assert row is not None and row.status == "merged" and row.merged_into == second
+    with store.write() as writer:
+        writer.rename_storylines([(second, StorylineId(100))])
+        # a storyline id once used is not handed out again
+        assert writer.create_storyline(None) > 100
+    with store.read() as reader:
+        assert reader.storyline(second) is None
+        assert reader.story_storylines() == {story: 100}
+        row = reader.storyline(first)
+        assert row is not None and row.merged_into == 100
+    with store.write() as writer:
+        writer.clear_clustering()
+    with store.read() as reader:
+        assert reader.storyline(100) is None and reader.story_storylines() == {}

@@ -67,6 +67,11 @@ def register(commands: Commands) -> None:
                         help="Replay all the files as one file, in time order, their gold "
                              "stories shared (e.g. a file and its translations: a story "
                              "labelled the same in both is one story).")
+    parser.add_argument("--storylines", type=Path, default=None, metavar="ANNOTATION.jsonl",
+                        help="Also score storylines on the files whose gold stories this "
+                             "annotation covers (rows of {\"story\", \"storyline\"}; see "
+                             "evaluation/README.md): from gold stories and end to end, beside "
+                             "two baselines.")
     parser.add_argument("--stream", action="store_true",
                         help="Also replay all the files as one stream, as production sees "
                              "them: each file's timeline shifted to a common start, stories "
@@ -116,6 +121,14 @@ def evaluate_files(args: argparse.Namespace) -> int:
     from cluster.settings import load_settings
 
     settings = load_settings().with_cluster(**parse_overrides(args.overrides))
+    annotation = None
+    if args.storylines is not None:
+        from cluster.evaluation.storylines import read_annotation
+
+        try:
+            annotation = read_annotation(args.storylines)
+        except (OSError, ValueError) as problem:
+            raise InvalidInput("--storylines", str(problem)) from problem
     cache = (args.cache_dir or default_cache_dir()) / "embeddings.sqlite3"
     embedder = CachingEmbedder(create_embedder(settings), cache)
     try:
@@ -135,7 +148,8 @@ def evaluate_files(args: argparse.Namespace) -> int:
                       disable=args.json) as bar:
                 evaluation = evaluate_items(
                     path.name, items, settings, embedder, args.baseline_tau,
-                    with_bertopic=not args.no_bertopic, progress=_advance(bar))
+                    with_bertopic=not args.no_bertopic, progress=_advance(bar),
+                    annotation=annotation)
             evaluation.refused = len(refused)
             evaluations.append(evaluation)
         if args.together and len(loaded) > 1:

@@ -61,6 +61,9 @@ def rebuild_index(args: argparse.Namespace) -> int:
                                  progress=bar_progress(bar))
     print(f"rebuilt index: {result['articles']} articles, store sequence {result['store_seq']}, "
           f"{result['seconds']} s")
+    if "storylines_kept" in result:
+        print(f"storylines: {result['storylines_kept']} of {result['storylines_before']} kept "
+              "their ids")
     return 0
 
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from typing import TypeVar
 
-from cluster.types import StoryId
+Id = TypeVar("Id", bound=int)
+"""A story's or a storyline's id: both keep theirs by the same rule."""
 
 
-def match_story_ids(
-    new: Mapping[str, StoryId], old: Mapping[str, StoryId]
-) -> list[tuple[StoryId, StoryId]]:
-    """(new id, old id) renames for the article → story maps after and before."""
+def match_story_ids(new: Mapping[str, Id], old: Mapping[str, Id]) -> list[tuple[Id, Id]]:
+    """(new id, old id) renames for the article → story maps after and before
+    (or article → storyline)."""
     overlap = Counter((story, old[article]) for article, story in new.items() if article in old)
-    taken_new: set[StoryId] = set()
-    taken_old: set[StoryId] = set()
-    renames: list[tuple[StoryId, StoryId]] = []
+    taken_new: set[Id] = set()
+    taken_old: set[Id] = set()
+    renames: list[tuple[Id, Id]] = []
     for (new_story, old_story), _ in sorted(
         overlap.items(), key=lambda item: (-item[1], item[0][1], item[0][0])
     ):
@@ -32,14 +33,12 @@ def match_story_ids(
     return renames
 
 
-def vanished_story_targets(
-    new: Mapping[str, StoryId], old: Mapping[str, StoryId]
-) -> dict[StoryId, StoryId]:
+def vanished_story_targets(new: Mapping[str, Id], old: Mapping[str, Id]) -> dict[Id, Id]:
     """For each old story id that no new story kept (after the renames): the new
     story holding most of its articles (ties by lower id), so the old id can
     answer with ``merged_into``. Old stories whose articles are all gone are left out."""
     live = set(new.values())
-    spread: dict[StoryId, Counter[StoryId]] = {}
+    spread: dict[Id, Counter[Id]] = {}
     for article, old_story in old.items():
         if old_story not in live and article in new:
             spread.setdefault(old_story, Counter())[new[article]] += 1

@@ -9,7 +9,7 @@ import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from cluster.errors import InvalidInput
 from cluster.evaluation.baselines import bertopic, bertopic_available, centroid_single_pass
 from cluster.evaluation.rouge import Rouge, mean_rouge
 from cluster.evaluation.scores import Scores, score
+from cluster.evaluation.storylines import StorylineResult, score_storylines
 from cluster.service.facade import StoryService
 from cluster.settings import Settings
 from cluster.stories.headlines import clean_headline
@@ -52,6 +53,8 @@ class FileEvaluation:
     """Rows of the file that could not be read (left out of the scores)."""
     parts: dict[str, Scores] = field(default_factory=dict)
     """For a merged stream: the clusterer's scores on each file's articles."""
+    storylines: list[StorylineResult] = field(default_factory=list)
+    """With a storyline annotation: the storyline level's scores."""
 
     def result(self, method: str) -> MethodResult | None:
         return next((m for m in self.methods if m.method == method), None)
@@ -146,6 +149,7 @@ def run_clusterer(
     batch_size: int = 64, progress: Callable[[int], None] | None = None,
     presented: dict[int, tuple[str, str]] | None = None,
     timings: dict[str, float] | None = None,
+    storylines: dict[str, int] | None = None,
 ) -> tuple[list[int], float]:
     """Story id per item, and the seconds the ingest took (embedding excluded
     when the embedder already holds the vectors).
@@ -165,6 +169,8 @@ def run_clusterer(
         assignment = service.assignments()
         if presented is not None:
             presented.update(service.story_headlines())
+        if storylines is not None:
+            storylines.update(service.article_storylines())
     return [int(assignment[i.article.id]) for i in items], seconds
 
 
@@ -172,10 +178,13 @@ def evaluate_items(
     name: str, items: Sequence[LabelledArticle], settings: Settings, embedder: Embedder,
     baseline_tau: float = 0.5, with_bertopic: bool = True,
     progress: Callable[[int], None] | None = None, groups: Sequence[str] | None = None,
+    annotation: Mapping[str, str | None] | None = None,
 ) -> FileEvaluation:
     """Replay ``items`` through the clusterer and the baselines and score each.
     With ``groups`` (the file each item came from, for a merged stream), the
-    clusterer is also scored on each group's articles within the replay."""
+    clusterer is also scored on each group's articles within the replay. With
+    a storyline ``annotation`` of the file's gold stories, storylines are
+    scored too (``cluster/evaluation/storylines.py``)."""
     texts = [embedding_text(i.article.title, i.article.text, settings.lead_chars) for i in items]
     vectors = embedder.embed(texts)  # fills the cache, so the timed runs exclude embedding
     gold = [i.cluster for i in items]
@@ -183,12 +192,17 @@ def evaluate_items(
 
     presented: dict[int, tuple[str, str]] = {}
     timings: dict[str, float] = {}
+    lines: dict[str, int] = {}
     predicted, seconds = run_clusterer(settings, embedder, items, progress=progress,
-                                       presented=presented, timings=timings)
+                                       presented=presented, timings=timings, storylines=lines)
     evaluation.presentation_seconds = timings.get("presentation", 0.0)
     evaluation.methods.append(MethodResult(CLUSTERER, score(gold, predicted), seconds,
                                            len(items) / max(seconds, 1e-9)))
     evaluation.headlines = headline_rouge(items, predicted, presented)
+    if annotation is not None and any(str(i.cluster) in annotation for i in items):
+        evaluation.storylines = score_storylines(
+            items, np.asarray(vectors), annotation, settings.cluster, predicted,
+            [lines.get(i.article.id) for i in items])
     if groups is not None:
         for group in dict.fromkeys(groups):
             rows = [n for n, g in enumerate(groups) if g == group]
@@ -237,6 +251,15 @@ def format_table(evaluations: Sequence[FileEvaluation]) -> str:
         if evaluation.presentation_seconds:
             lines.append(f"{evaluation.file:<22} {'story presentation (once)':<26} "
                          f"{evaluation.presentation_seconds:.2f} s")
+    for evaluation in evaluations:
+        if evaluation.storylines:
+            lines.append("")
+            lines.append(f"{evaluation.file}: storylines, BCubed over articles against the "
+                         "annotated storylines")
+            lines.append(f"{'':<4}{'method':<66} {'P':>6} {'R':>6} {'F1':>6} {'lines':>6}")
+            for row in evaluation.storylines:
+                lines.append(f"{'':<4}{row.method:<66} {row.precision:6.3f} "
+                             f"{row.recall:6.3f} {row.f1:6.3f} {row.storylines:6d}")
     for evaluation in evaluations:
         if evaluation.headlines:
             lines.append("")

@@ -36,6 +36,7 @@ from cluster.service.presenting import PresentationScheduler
 from cluster.service.queries import Queries
 from cluster.service.rebuild import Rebuilder
 from cluster.service.runtime import ServiceRuntime
+from cluster.service.storyline_views import StorylineQuery
 from cluster.service.view_builders import RelatedFilters, StoryQuery
 from cluster.service.views import (
     ArticleView,
@@ -45,6 +46,8 @@ from cluster.service.views import (
     RelatedResult,
     StoryDetail,
     StoryHistory,
+    StorylineDetail,
+    StorylinePage,
     StoryPage,
     StorySummary,
 )
@@ -53,7 +56,7 @@ from cluster.store import Store
 from cluster.stories.worker import PresentationWorker
 from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats
-from cluster.types import Progress, StoryId
+from cluster.types import Progress, StoryId, StorylineId
 
 T = TypeVar("T")
 
@@ -297,6 +300,14 @@ class StoryService:
                      cursor: str | None = None) -> StoryHistory:
         return self._part(self._queries).story_events(story_id, limit, cursor)
 
+    def list_storylines(self, query: StorylineQuery | None = None) -> StorylinePage:
+        return self._part(self._queries).list_storylines(query)
+
+    def get_storyline(self, storyline_id: int) -> StorylineDetail:
+        """One storyline with its stories and timeline; an id that was merged
+        answers with the storyline that took its stories."""
+        return self._part(self._queries).get_storyline(storyline_id)
+
     def related_stories(self, story_id: int, k: int = 5) -> list[StorySummary]:
         return self._part(self._queries).related_stories(story_id, k)
 
@@ -311,6 +322,10 @@ class StoryService:
 
     def assignments(self) -> dict[str, StoryId]:
         return self._part(self._queries).assignments()
+
+    def article_storylines(self) -> dict[str, StorylineId]:
+        """The storyline of every article whose story has one (evaluation)."""
+        return self._part(self._queries).article_storylines()
 
     def clock(self) -> float | None:
         """The service's now: the newest publication time seen (stream clock)

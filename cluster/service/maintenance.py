@@ -18,8 +18,10 @@ import numpy as np
 from cluster.clustering.online import SECONDS_PER_DAY
 from cluster.clustering.splitting import MIN_PART, checkpoints_crossed, propose_split
 from cluster.service.runtime import ServiceRuntime
+from cluster.service.storyline_linking import StorylineLinking
 from cluster.store import Writer
 from cluster.stories.refresher import present_dirty
+from cluster.storylines.linking import relink_due
 from cluster.types import StoryId
 
 REJUDGE_BLOCK = 4096
@@ -35,12 +37,15 @@ class Maintenance:
         # whether presentation runs here, in the write (nothing presents in
         # the background); asked per run, as the scheduler may stop
         self._present_inline = present_inline
+        self.storylines = StorylineLinking(runtime)
+        self._relink: set[StoryId] = set()  # merged into or split this run
 
     def run(self, writer: Writer) -> None:
         """Save changed stories, age them, merge converged ones, judge the
         batch's one-article stories again, split two-event stories, and
         present the changed ones unless that is done in the background."""
         rt = self._rt
+        grown = Counter(rt.changes.grown)
         self._save_pending(writer)
         now = rt.clock()
         rt.duplicates.expire(now)
@@ -49,6 +54,7 @@ class Maintenance:
         self._merge_stories(writer, now)
         self._rejudge_new_stories(writer, now)
         self._split_stories(writer, now)
+        self._link_storylines(writer, grown, now)
         if self._present_inline():
             present_dirty(writer, rt.clusterer, rt.terms, rt.settings.hotness_half_life_hours)
 
@@ -77,6 +83,8 @@ class Maintenance:
             )
         writer.add_event(keep, "merged", now, other_id=absorb)
         writer.add_event(absorb, "merged", now, other_id=keep)
+        self.storylines.story_merged(writer, keep, absorb)
+        self._relink.add(keep)
         writer.forget_presented_count(keep)  # a merged story is relabelled
 
     def _rejudge_new_stories(self, writer: Writer, now: float | None) -> None:
@@ -183,6 +191,25 @@ class Maintenance:
             self._save_state(writer, story_id)
             self._save_state(writer, new_id)
             writer.forget_presented_count(story_id)
+            self._relink.update((story_id, new_id))
+
+    def _link_storylines(self, writer: Writer, grown: Counter[StoryId],
+                         now: float | None) -> None:
+        """Link the stories that started, grew past a check size, merged or
+        split in this write (cluster/storylines/linking.py)."""
+        due = set(self._relink)
+        self._relink.clear()
+        if not self.storylines.enabled:
+            return
+        # stories whose last article is older than the join window have left
+        # the clusterer's memory within the batch: their rows say their size
+        rows = writer.stories_by_ids(grown)
+        for story_id, added in grown.items():
+            row = rows.get(story_id)
+            if row is not None and row.status != "merged" and relink_due(
+                    row.article_count - added, row.article_count):
+                due.add(story_id)
+        self.storylines.link(writer, due, now)
 
     def _age_stories(self, writer: Writer, now: float | None) -> None:
         """Active stories quiet for active_days become dormant, dormant ones quiet for
@@ -196,6 +223,8 @@ class Maintenance:
             for story_id in writer.stories_quiet_since(statuses, now - days * SECONDS_PER_DAY):
                 writer.set_status(story_id, target)
                 writer.add_event(story_id, "status_changed", now)
+                if target == "dormant":  # complete now: one more look, with its whole centroid
+                    self._relink.add(story_id)
                 if target == "archived":
                     self._rt.clusterer.drop(story_id)
 

@@ -16,6 +16,13 @@ from cluster.articles.incoming import display_title
 from cluster.embedding.models import embedding_text, text_fingerprint
 from cluster.errors import InvalidInput, NotFound
 from cluster.service.runtime import ServiceRuntime
+from cluster.service.storyline_views import (
+    StorylineQuery,
+    background,
+    storyline_detail,
+    storyline_page,
+    storyline_refs,
+)
 from cluster.service.view_builders import (
     RelatedFilters,
     StoryQuery,
@@ -36,12 +43,15 @@ from cluster.service.views import (
     StoryDetail,
     StoryGuess,
     StoryHistory,
+    StorylineDetail,
+    StorylinePage,
     StoryPage,
     StorySummary,
 )
 from cluster.stories.headlines import story_headline
+from cluster.storylines.ids import storylines_of_articles
 from cluster.text.lexical import article_terms
-from cluster.types import StoryId
+from cluster.types import StoryId, StorylineId
 
 
 class Queries:
@@ -55,13 +65,15 @@ class Queries:
     def get_article(self, article_id: str) -> ArticleView:
         with self._rt.store.read() as reader:
             article = reader.article_by_id(article_id)
-        if article is None:
-            raise NotFound("article", article_id)
+            if article is None:
+                raise NotFound("article", article_id)
+            line = (storyline_refs(reader, [article.story_id]).get(article.story_id)
+                    if article.story_id is not None else None)
         title, derived = display_title(article.title, article.text)
         return ArticleView(
             article.id, title, article.text, article.source, article.url,
             iso(article.published_at), article.lang, article.story_id, article.duplicate_of,
-            derived,
+            derived, line.id if line is not None else None,
         )
 
     def article_count(self) -> int:
@@ -80,7 +92,8 @@ class Queries:
             items = related_items(reader, self._rt.index, vector, filters, article.key,
                                   article.story_id, article.duplicate_of or article.id,
                                   article.embed_hash)
-        return RelatedResult(article.id, article.story_id, items)
+            line, earlier = background(reader, article.story_id)
+        return RelatedResult(article.id, article.story_id, items, None, line, earlier)
 
     def related_to_text(
         self, title: str, text: str, filters: RelatedFilters | None = None,
@@ -106,9 +119,10 @@ class Queries:
                 label = row.label if row is not None else None
             items = related_items(reader, self._rt.index, vector, filters, None, decision.story_id,
                                   None, text_fingerprint(body, self._rt.embedder.model_name))
+            line, earlier = background(reader, decision.story_id)
         score = round(decision.score, 4) if math.isfinite(decision.score) else 0.0
         guess = StoryGuess(decision.story_id, score, label)
-        return RelatedResult(None, decision.story_id, items, guess)
+        return RelatedResult(None, decision.story_id, items, guess, line, earlier)
 
     def _checked(self, filters: RelatedFilters | None) -> RelatedFilters:
         filters = filters or RelatedFilters()
@@ -156,12 +170,27 @@ class Queries:
         with self._rt.store.read() as reader:
             return story_history(reader, story_id, limit, cursor)
 
+    # -- storylines ----------------------------------------------------------
+    def list_storylines(self, query: StorylineQuery | None = None) -> StorylinePage:
+        with self._rt.store.read() as reader:
+            return storyline_page(reader, query or StorylineQuery(), self._rt.clock(),
+                                  self._rt.settings.hotness_half_life_hours)
+
+    def get_storyline(self, storyline_id: int) -> StorylineDetail:
+        with self._rt.store.read() as reader:
+            return storyline_detail(reader, storyline_id, self._rt.clock(),
+                                    self._rt.settings.hotness_half_life_hours)
+
     def assignments(self) -> dict[str, StoryId]:
         """Every article id with its story id (evaluation)."""
         with self._rt.store.read() as reader:
             return reader.assignments()
 
     # -- health --------------------------------------------------------------
+    def article_storylines(self) -> dict[str, StorylineId]:
+        with self._rt.store.read() as reader:
+            return storylines_of_articles(reader)
+
     def readiness(self) -> Readiness:
         """Store reachable, index loaded and holding exactly the store's articles."""
         with self._rt.store.read() as reader:

@@ -23,6 +23,7 @@ from cluster.service.maintenance import Maintenance
 from cluster.service.runtime import ServiceRuntime
 from cluster.store import Store, Writer
 from cluster.store.records import as_article
+from cluster.storylines.ids import keep_storyline_ids, storylines_before
 from cluster.types import ArticleKey, Progress, StoryId, Vector
 
 RECLUSTER_BLOCK = 512
@@ -51,8 +52,9 @@ class Rebuilder:
             if reembed:
                 reembed_store(rt.store, rt.embedder, settings.lead_chars, progress)
                 rt.restore_clusterer()
+            kept: tuple[int, int] | None = None
             if recluster:
-                self._recluster(progress)
+                kept = self._recluster(progress)
                 with rt.store.read() as reader:
                     index = fit_layout(rt.index, reader, settings.index_backend, rt.dimension,
                                        settings.ivf_threshold, settings.index_nprobe)
@@ -66,17 +68,24 @@ class Rebuilder:
             write_snapshot(settings.index_dir, index, rt.embedder.model_name, seq)
             rt.index, rt.snapshot_seq = index, seq
         self._changed()
-        return {"articles": len(rt.index), "store_seq": seq,
-                "seconds": round(time.perf_counter() - started, 3)}
+        result: dict[str, object] = {"articles": len(rt.index), "store_seq": seq,
+                                     "seconds": round(time.perf_counter() - started, 3)}
+        if kept is not None:
+            result["storylines_kept"] = kept[0]
+            result["storylines_before"] = kept[1]
+        return result
 
-    def _recluster(self, progress: Progress | None) -> None:
+    def _recluster(self, progress: Progress | None) -> tuple[int, int]:
         """Replay every article in time order through a fresh clusterer; new
-        stories take over the id of the old story they share most articles with."""
+        stories take over the id of the old story they share most articles
+        with, and storylines likewise. Returns (storylines kept, storylines
+        before) for the ones readers could see."""
         rt = self._rt
         with rt.store.read() as reader:
             old = reader.assignments()
             absorbed = reader.merged_stories()
             total = reader.article_count()
+            lines = storylines_before(reader)
         rt.reset_for_recluster()
         done = 0
         with rt.store.write() as writer:
@@ -97,8 +106,10 @@ class Rebuilder:
             self._maintenance.run(writer)
             writer.rename_stories(match_story_ids(writer.assignments(), old))
             alias_vanished_stories(writer, old, absorbed, rt.clock(), rt.dimension)
+            kept = keep_storyline_ids(writer, lines, rt.clock())
             rt.flush_terms(writer)
         rt.restore_clusterer()
+        return kept
 
 
 def reembed_store(

@@ -186,6 +186,9 @@ def story_summaries(
     chosen = {row.id: row.representative if row.representative is not None
               else stand_ins.get(row.id) for row in rows}
     representatives = reader.articles_by_keys([k for k in chosen.values() if k is not None])
+    shown_lines = {line for line in {r.storyline_id for r in rows if r.storyline_id is not None}
+                   if (found_line := reader.storyline(line)) is not None
+                   and found_line.story_count >= 2}
     summaries = []
     for row in rows:
         key = chosen[row.id]
@@ -201,6 +204,7 @@ def story_summaries(
             iso(row.first_seen), iso(row.last_updated),
             round(hotness, 4) if math.isfinite(hotness) else 0.0,
             None if matches is None else round(matches.get(row.id, 0.0), 4),
+            row.storyline_id if row.storyline_id in shown_lines else None,
         ))
     return summaries
 

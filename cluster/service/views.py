@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from cluster.types import StoryId
+from cluster.types import StoryId, StorylineId
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class ArticleView:
     duplicate_of: str | None = None
     title_derived: bool = False
     """The article came without a title: ``title`` is its text's first sentence."""
+    storyline_id: StorylineId | None = None
+    """The storyline of the article's story, if it belongs to one."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,46 @@ class StoryGuess:
 
 
 @dataclass(frozen=True)
+class SourceCount:
+    source: str
+    articles: int
+
+
+@dataclass(frozen=True)
+class StorylineStory:
+    """One story as a storyline lists it."""
+
+    id: StoryId
+    headline: str | None
+    label: str
+    status: str
+    first_seen: str | None
+    last_updated: str | None
+    article_count: int
+    source_count: int
+    top_sources: list[SourceCount]
+
+
+@dataclass(frozen=True)
+class StorylineRef:
+    """The short form of a storyline inside other records."""
+
+    id: StorylineId
+    label: str
+    story_count: int
+
+
+@dataclass(frozen=True)
 class RelatedResult:
     query_id: str | None
     story_id: StoryId | None
     items: list[RelatedItem]
     would_join: StoryGuess | None = None
+    storyline: StorylineRef | None = None
+    """The storyline of the query's story (stored article or the story it would join)."""
+    background: list[StorylineStory] = field(default_factory=list)
+    """The storyline's stories that started before the query's story, newest
+    first: what led up to it."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +123,6 @@ class SummarySentenceView:
     text: str
     article_id: str
     source: str
-
-
-@dataclass(frozen=True)
-class SourceCount:
-    source: str
-    articles: int
 
 
 @dataclass(frozen=True)
@@ -114,6 +145,8 @@ class StorySummary:
     """ln(Σ 2^-(age/half-life) over articles) + ln(1 + sources), at the service's clock."""
     match: float | None = None
     """Cosine of a search query to the story's centroid (only in search results)."""
+    storyline_id: StorylineId | None = None
+    """The storyline the story belongs to, if any."""
 
 
 @dataclass(frozen=True)
@@ -172,3 +205,38 @@ class Readiness:
     behind: int = 0
     """A reader's: index log entries the store holds that its replica has not
     replayed yet (0 when caught up)."""
+
+
+@dataclass(frozen=True)
+class StorylineSummary:
+    id: StorylineId
+    label: str
+    """The key terms its stories' labels share (or its largest story's label)."""
+    status: str
+    """The liveliest story's status: active, dormant or archived."""
+    story_count: int
+    article_count: int
+    first_seen: str | None
+    last_updated: str | None
+    hotness: float
+    """Its hottest story's hotness, at the service's clock."""
+    top_sources: list[SourceCount]
+    """Outlets by articles across its stories."""
+    latest: StorylineStory | None
+    """Its most recently updated story: the development's latest step."""
+
+
+@dataclass(frozen=True)
+class StorylinePage:
+    items: list[StorylineSummary]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class StorylineDetail:
+    storyline: StorylineSummary
+    stories: list[StorylineStory]
+    """Its stories in time order (first article), oldest first."""
+    timeline: list[DayCount]
+    """Articles per UTC day across its stories, and per source within each day."""
+    merged_into: StorylineId | None = None

@@ -2,7 +2,13 @@
 SQLite backend with numbered migrations, the stored records, and backups."""
 
 from cluster.store.interface import Reader, Store, Writer
-from cluster.store.records import Presentation, StoredArticle, StoryEvent, StoryRow
+from cluster.store.records import (
+    Presentation,
+    StoredArticle,
+    StoryEvent,
+    StorylineRow,
+    StoryRow,
+)
 from cluster.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -13,5 +19,6 @@ __all__ = [
     "StoredArticle",
     "StoryEvent",
     "StoryRow",
+    "StorylineRow",
     "Writer",
 ]

@@ -22,8 +22,14 @@ from typing import Protocol
 import numpy as np
 
 from cluster.articles.incoming import Article
-from cluster.store.records import Presentation, StoredArticle, StoryEvent, StoryRow
-from cluster.types import ArticleKey, Matrix, StoryId, Vector
+from cluster.store.records import (
+    Presentation,
+    StoredArticle,
+    StoryEvent,
+    StorylineRow,
+    StoryRow,
+)
+from cluster.types import ArticleKey, Matrix, StoryId, StorylineId, Vector
 
 
 class Reader(Protocol):
@@ -190,6 +196,30 @@ class Reader(Protocol):
     def assignments(self) -> dict[str, StoryId]:
         ...
 
+    def storyline(self, storyline_id: int) -> StorylineRow | None:
+        ...
+
+    def storyline_stories(self, storyline_id: int) -> list[StoryRow]:
+        """The storyline's live stories, oldest first."""
+        ...
+
+    def list_storylines(
+        self, statuses: Sequence[str], limit: int, after: tuple[float, int] | None, *,
+        order: str = "last_updated", since: float | None = None, min_stories: int = 2,
+    ) -> list[StorylineRow]:
+        """Storylines of at least ``min_stories`` live stories, by activity or
+        hotness (newest or hottest first), after the (sort value, id) cursor."""
+        ...
+
+    def story_storylines_of(self, story_ids: Sequence[int]) -> dict[StoryId, StorylineId | None]:
+        """The storyline of each of these stories (None: it has none or is unknown),
+        in the order given."""
+        ...
+
+    def story_storylines(self) -> dict[StoryId, StorylineId]:
+        """The storyline of every live story that has one."""
+        ...
+
 
 class Writer(Reader, Protocol):
 
@@ -314,7 +344,26 @@ class Writer(Reader, Protocol):
         ...
 
     def clear_clustering(self) -> None:
-        """Forget every story and assignment (before a full re-cluster)."""
+        """Forget every story, assignment and storyline (before a full re-cluster)."""
+        ...
+
+    def create_storyline(self, at: float | None,
+                         storyline_id: StorylineId | None = None) -> StorylineId:
+        """A new, empty storyline (``storyline_id``: an id that must be unused).
+        Its totals (stories, articles, span, activity, hotness, status) follow
+        its members from then on, in the same write as each change of one."""
+        ...
+
+    def set_storyline(self, story_id: StoryId, storyline_id: StorylineId | None) -> None:
+        ...
+
+    def retire_storyline(self, storyline_id: StorylineId, merged_into: StorylineId) -> None:
+        """A storyline whose stories all went to ``merged_into``: its id answers
+        with that one from now on."""
+        ...
+
+    def rename_storylines(self, renames: Sequence[tuple[StorylineId, StorylineId]]) -> None:
+        """Give storylines other ids; each target id must be unused."""
         ...
 
 

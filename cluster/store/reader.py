@@ -11,13 +11,16 @@ import numpy as np
 from cluster.store.records import (
     ARTICLE_COLUMNS,
     STORY_COLUMNS,
+    STORYLINE_COLUMNS,
     StoredArticle,
     StoryEvent,
+    StorylineRow,
     StoryRow,
     article_record,
     story_record,
+    storyline_record,
 )
-from cluster.types import ArticleKey, Matrix, StoryId
+from cluster.types import ArticleKey, Matrix, StoryId, StorylineId
 
 IN_CHUNK = 500
 """Values per ``IN (...)`` query: under SQLite's default limit of host parameters."""
@@ -376,3 +379,50 @@ class SQLiteReader:
         return {str(i): StoryId(s) for i, s in self._db.execute(
             "SELECT a.id, s.story_id FROM assignments s JOIN articles a ON a.key = s.article_key"
         )}
+
+    # -- storylines --------------------------------------------------------
+    def storyline(self, storyline_id: int) -> StorylineRow | None:
+        row = self._db.execute(
+            f"SELECT {STORYLINE_COLUMNS} FROM storylines WHERE id = ?", (storyline_id,)
+        ).fetchone()
+        return None if row is None else storyline_record(row)
+
+    def storyline_stories(self, storyline_id: int) -> list[StoryRow]:
+        """The storyline's live stories, oldest first."""
+        return [story_record(r) for r in self._db.execute(
+            f"SELECT {STORY_COLUMNS} FROM stories WHERE storyline_id = ? "
+            "AND status != 'merged' ORDER BY first_seen, id", (storyline_id,))]
+
+    def list_storylines(
+        self, statuses: Sequence[str], limit: int, after: tuple[float, int] | None, *,
+        order: str = "last_updated", since: float | None = None, min_stories: int = 2,
+    ) -> list[StorylineRow]:
+        """Storylines of at least ``min_stories`` live stories by ``order``
+        ("last_updated": latest activity first; "hotness": hottest member
+        first); ``after`` is the (sort value, id) of the previous page's last."""
+        column = "hotness" if order == "hotness" else "activity"
+        marks = ",".join("?" * len(statuses))
+        where = f"status IN ({marks}) AND story_count >= ?"
+        params: list[object] = [*statuses, min_stories]
+        if since is not None:
+            where += " AND last_updated >= ?"
+            params.append(since)
+        if after is not None:
+            where += f" AND ({column} < ? OR ({column} = ? AND id < ?))"
+            params += [after[0], after[0], after[1]]
+        return [storyline_record(r) for r in self._db.execute(
+            f"SELECT {STORYLINE_COLUMNS} FROM storylines WHERE {where} "
+            f"ORDER BY {column} DESC, id DESC LIMIT ?", [*params, limit])]
+
+    def story_storylines_of(self, story_ids: Sequence[int]) -> dict[StoryId, StorylineId | None]:
+        """The storyline of each of these stories (None: it has none or is unknown),
+        in the order given."""
+        found = {StoryId(s): None if n is None else StorylineId(n) for s, n in self._in_chunks(
+            "SELECT id, storyline_id FROM stories WHERE id IN ({marks})", list(story_ids))}
+        return {StoryId(s): found.get(StoryId(s)) for s in story_ids}
+
+    def story_storylines(self) -> dict[StoryId, StorylineId]:
+        """The storyline of every live story that has one."""
+        return {StoryId(s): StorylineId(n) for s, n in self._db.execute(
+            "SELECT id, storyline_id FROM stories "
+            "WHERE storyline_id IS NOT NULL AND status != 'merged'")}

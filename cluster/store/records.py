@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from cluster.articles.incoming import Article
-from cluster.types import ArticleKey, StoryId, Vector
+from cluster.types import ArticleKey, StoryId, StorylineId, Vector
 
 ARTICLE_COLUMNS = (
     "a.key, a.id, a.title, a.text, a.source, a.url, a.published_at, a.lang, "
@@ -19,7 +19,11 @@ ARTICLE_COLUMNS = (
 STORY_COLUMNS = (
     "id, status, first_seen, last_updated, activity, article_count, source_count, "
     "centroid_sum, label, representative, merged_into, dirty, summary, hotness, "
-    "presented_count, top_sources"
+    "presented_count, top_sources, storyline_id"
+)
+STORYLINE_COLUMNS = (
+    "id, status, merged_into, created_at, story_count, article_count, first_seen, "
+    "last_updated, activity, hotness"
 )
 
 
@@ -78,6 +82,25 @@ class StoryRow:
     hotness: float = 0.0
     presented_count: int = 0
     top_sources: list[tuple[str, int]] = field(default_factory=list)
+    storyline_id: StorylineId | None = None
+
+
+@dataclass(frozen=True)
+class StorylineRow:
+    """A storyline and its live member stories' totals (kept by the store)."""
+
+    id: StorylineId
+    status: str
+    """The liveliest member's status (active, dormant, archived), or merged."""
+    merged_into: StorylineId | None
+    created_at: float | None
+    story_count: int
+    article_count: int
+    first_seen: float | None
+    last_updated: float | None
+    activity: float
+    hotness: float
+    """The hottest member's stored hotness key."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +131,16 @@ def story_record(row: sqlite3.Row) -> StoryRow:
         merged_into=None if row[10] is None else StoryId(row[10]), dirty=bool(row[11]),
         summary=json.loads(row[12]), hotness=row[13], presented_count=row[14],
         top_sources=[(str(s), int(n)) for s, n in json.loads(row[15])],
+        storyline_id=None if row[16] is None else StorylineId(row[16]),
+    )
+
+
+def storyline_record(row: sqlite3.Row) -> StorylineRow:
+    return StorylineRow(
+        id=StorylineId(row[0]), status=row[1],
+        merged_into=None if row[2] is None else StorylineId(row[2]), created_at=row[3],
+        story_count=row[4], article_count=row[5], first_seen=row[6], last_updated=row[7],
+        activity=row[8], hotness=row[9],
     )
 
 

@@ -171,4 +171,62 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX story_events_splits ON story_events (story_id) WHERE kind = 'split';
     """,
+    # 10: storylines, the developments that stories belong to. A story names its
+    # storyline; each storyline row holds its members' totals, kept by triggers
+    # in the same statement as any change of a member, so a listing never sums
+    # stories and can never disagree with them.
+    """
+    CREATE TABLE storylines (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        status        TEXT NOT NULL DEFAULT 'active'
+                      CHECK (status IN ('active', 'dormant', 'archived', 'merged')),
+        merged_into   INTEGER,
+        created_at    REAL,
+        story_count   INTEGER NOT NULL DEFAULT 0,
+        article_count INTEGER NOT NULL DEFAULT 0,
+        first_seen    REAL,
+        last_updated  REAL,
+        activity      REAL NOT NULL DEFAULT 0,
+        hotness       REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX storylines_activity ON storylines (status, story_count, activity DESC, id DESC);
+    CREATE INDEX storylines_hotness ON storylines (status, story_count, hotness DESC, id DESC);
+    ALTER TABLE stories ADD COLUMN storyline_id INTEGER;
+    CREATE INDEX stories_storyline ON stories (storyline_id, first_seen)
+        WHERE storyline_id IS NOT NULL;
+    CREATE TRIGGER storyline_member_changed
+        AFTER UPDATE OF storyline_id, status, article_count, first_seen, last_updated,
+                        activity, hotness ON stories
+        WHEN OLD.storyline_id IS NOT NULL OR NEW.storyline_id IS NOT NULL
+    BEGIN
+        UPDATE storylines SET
+            (story_count, article_count, first_seen, last_updated, activity, hotness,
+             status) = (
+                SELECT COUNT(*), COALESCE(SUM(s.article_count), 0), MIN(s.first_seen),
+                       MAX(s.last_updated), COALESCE(MAX(s.activity), 0),
+                       COALESCE(MAX(s.hotness), 0),
+                       CASE WHEN SUM(s.status = 'active') > 0 THEN 'active'
+                            WHEN SUM(s.status = 'dormant') > 0 THEN 'dormant'
+                            ELSE 'archived' END
+                FROM stories s
+                WHERE s.storyline_id = storylines.id AND s.status != 'merged')
+        WHERE id IN (OLD.storyline_id, NEW.storyline_id) AND status != 'merged';
+    END;
+    CREATE TRIGGER storyline_member_deleted
+        AFTER DELETE ON stories WHEN OLD.storyline_id IS NOT NULL
+    BEGIN
+        UPDATE storylines SET
+            (story_count, article_count, first_seen, last_updated, activity, hotness,
+             status) = (
+                SELECT COUNT(*), COALESCE(SUM(s.article_count), 0), MIN(s.first_seen),
+                       MAX(s.last_updated), COALESCE(MAX(s.activity), 0),
+                       COALESCE(MAX(s.hotness), 0),
+                       CASE WHEN SUM(s.status = 'active') > 0 THEN 'active'
+                            WHEN SUM(s.status = 'dormant') > 0 THEN 'dormant'
+                            ELSE 'archived' END
+                FROM stories s
+                WHERE s.storyline_id = storylines.id AND s.status != 'merged')
+        WHERE id = OLD.storyline_id AND status != 'merged';
+    END;
+    """,
 )

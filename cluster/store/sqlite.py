@@ -134,9 +134,8 @@ class SQLiteStore:
             LOG.info("store: migrating to schema %d of %d", number, len(MIGRATIONS))
         self._writer.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    self._writer.execute(statement)
+            for statement in _statements(script):
+                self._writer.execute(statement)
             broken = self._writer.execute("PRAGMA foreign_key_check").fetchone()
             if broken is not None:
                 raise sqlite3.IntegrityError(
@@ -206,3 +205,19 @@ class SQLiteStore:
         if self._process_lock is not None:
             self._process_lock.release()
             self._process_lock = None
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration: split at each ``;`` that ends one
+    (a trigger's body holds several)."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending)
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending)
+    return statements

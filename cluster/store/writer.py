@@ -13,7 +13,7 @@ from cluster.articles.incoming import Article
 from cluster.store.placement_cache import Placements
 from cluster.store.reader import SQLiteReader
 from cluster.store.records import Presentation, StoryEvent, sum_blob, vector_blob
-from cluster.types import ArticleKey, StoryId, Vector
+from cluster.types import ArticleKey, StoryId, StorylineId, Vector
 
 
 class SQLiteWriter(SQLiteReader):
@@ -279,10 +279,41 @@ class SQLiteWriter(SQLiteReader):
         self._db.execute("DELETE FROM term_df")
 
     def clear_clustering(self) -> None:
-        """Forget every story and assignment (before a full re-cluster)."""
+        """Forget every story, assignment and storyline (before a full re-cluster)."""
         self.flush()
         self._db.execute("DELETE FROM assignments")
         if self._placements is not None:
             self._placements.unassign_all()
         self._db.execute("DELETE FROM story_events")
         self._db.execute("DELETE FROM stories")
+        self._db.execute("DELETE FROM storylines")
+
+    # -- storylines --------------------------------------------------------
+    def create_storyline(self, at: float | None,
+                         storyline_id: StorylineId | None = None) -> StorylineId:
+        """A new, empty storyline (``storyline_id``: an id that must be unused)."""
+        cursor = self._db.execute(
+            "INSERT INTO storylines (id, created_at) VALUES (?, ?)", (storyline_id, at))
+        return StorylineId(int(cursor.lastrowid or 0))
+
+    def set_storyline(self, story_id: StoryId, storyline_id: StorylineId | None) -> None:
+        self._db.execute("UPDATE stories SET storyline_id = ? WHERE id = ?",
+                         (storyline_id, story_id))
+
+    def retire_storyline(self, storyline_id: StorylineId, merged_into: StorylineId) -> None:
+        """A storyline whose stories all went to ``merged_into``: its id answers
+        with that one from now on."""
+        self._db.execute(
+            "UPDATE storylines SET status = 'merged', merged_into = ?, story_count = 0, "
+            "article_count = 0 WHERE id = ?", (merged_into, storyline_id))
+        self._db.execute("UPDATE storylines SET merged_into = ? WHERE merged_into = ?",
+                         (merged_into, storyline_id))
+
+    def rename_storylines(self, renames: Sequence[tuple[StorylineId, StorylineId]]) -> None:
+        """Give storylines other ids; each target id must be unused."""
+        for current, target in renames:
+            self._db.execute("UPDATE storylines SET id = ? WHERE id = ?", (target, current))
+            self._db.execute("UPDATE stories SET storyline_id = ? WHERE storyline_id = ?",
+                             (target, current))
+            self._db.execute("UPDATE storylines SET merged_into = ? WHERE merged_into = ?",
+                             (target, current))
