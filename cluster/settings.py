@@ -117,7 +117,7 @@ class ClusterParams(BaseModel):
         "the other's first) are never linked directly; a storyline outlives it by growing.",
     )
     storyline_neighbours: int = Field(
-        40, ge=1, le=1000,
+        20, ge=1, le=1000,
         description="Nearest stored articles to a story's centroid whose stories are the "
         "candidates for its storyline.",
     )

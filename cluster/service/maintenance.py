@@ -199,17 +199,24 @@ class Maintenance:
         split in this write (cluster/storylines/linking.py)."""
         due = set(self._relink)
         self._relink.clear()
+        near = dict(self._rt.changes.near)
+        self._rt.changes.near.clear()
         if not self.storylines.enabled:
             return
         # stories whose last article is older than the join window have left
         # the clusterer's memory within the batch: their rows say their size
-        rows = writer.stories_by_ids(grown)
+        clusterer = self._rt.clusterer
+        stored = writer.story_centroids(
+            s for s in grown if not clusterer.knows(s))
         for story_id, added in grown.items():
-            row = rows.get(story_id)
-            if row is not None and row.status != "merged" and relink_due(
-                    row.article_count - added, row.article_count):
+            state = clusterer.story(story_id)
+            count = state.count if state is not None else (
+                stored[story_id][0] if story_id in stored else 0)
+            if count and relink_due(count - added, count):
                 due.add(story_id)
-        self.storylines.link(writer, due, now)
+        # the stories near the articles a story took in, found when they were
+        # placed, are its candidates without another search
+        self.storylines.link(writer, due, now, near)
 
     def _age_stories(self, writer: Writer, now: float | None) -> None:
         """Active stories quiet for active_days become dormant, dormant ones quiet for

@@ -51,11 +51,17 @@ class BatchChanges:
     pending: set[StoryId] = field(default_factory=set)
     grown: Counter[StoryId] = field(default_factory=Counter)
     unindexed: list[tuple[ArticleKey, Vector]] = field(default_factory=list)
+    near: dict[StoryId, dict[StoryId, float]] = field(default_factory=dict)
+    """For each story that grew in this write, the stories of the articles
+    nearest to the articles it took in (found when they were placed), with
+    the best similarity of each: its storyline candidates, without another
+    index search."""
 
     def clear(self) -> None:
         self.pending.clear()
         self.grown.clear()
         self.unindexed.clear()
+        self.near.clear()
 
 
 class ServiceRuntime:

@@ -10,13 +10,13 @@ clusterer's when it holds the story, else its stored row's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from cluster.service.runtime import ServiceRuntime
-from cluster.store import StoryRow, Writer
-from cluster.storylines.linking import StoryPoint, admits, best_link
+from cluster.store import Writer
+from cluster.storylines.linking import StoryPoint, admits, best_links
 from cluster.types import StoryId, StorylineId
 
 
@@ -30,26 +30,44 @@ class StorylineLinking:
     def enabled(self) -> bool:
         return self._rt.settings.cluster.storyline_threshold <= 1.0
 
-    def link(self, writer: Writer, story_ids: Iterable[StoryId], now: float | None) -> None:
-        """Link each of these stories, in the order they started."""
+    def link(self, writer: Writer, story_ids: Iterable[StoryId], now: float | None,
+             near: Mapping[StoryId, Mapping[StoryId, float]] | None = None) -> None:
+        """Link each of these stories, in the order they started. ``near``:
+        candidate stories already found for some of them, each with its
+        similarity (the ``storyline_neighbours`` most similar are kept);
+        for the others, the stories of the articles nearest to the story's
+        centroid."""
         if not self.enabled or len(self._rt.index) == 0:
             return
+        cap = self._rt.settings.cluster.storyline_neighbours
+        # a story's own articles are not its candidates; one whose new
+        # articles saw only each other (a big story) is searched for instead
+        given = {story: set(sorted(others, key=lambda s: (-found[s], s))[:cap])
+                 for story, found in (near or {}).items()
+                 if (others := [s for s in found if s != story])}
         points = _Points(self._rt, writer)
         stories = sorted((p for p in points.many(set(story_ids)) if p is not None),
                          key=lambda p: (p.first is None, p.first or 0.0, p.id))
         if not stories:
             return
         params = self._rt.settings.cluster
-        k = min(params.storyline_neighbours, len(self._rt.index))
-        _, found = self._rt.index.search(np.stack([p.direction for p in stories]), k)
-        placed = writer.placement(int(key) for key in found.ravel() if key >= 0)
-        nearby = [{placed[int(key)][0] for key in row if key >= 0 and int(key) in placed}
-                  for row in found]
-        points.many({s for near in nearby for s in near})  # one read for the batch
-        for story, near in zip(stories, nearby, strict=True):
-            candidates = [p for p in points.many(near) if p is not None]
-            match = best_link(story, candidates, params.storyline_threshold,
-                              params.storyline_window_days)
+        searched = [p for p in stories if p.id not in given]
+        found_near: dict[StoryId, set[StoryId]] = {}
+        if searched:
+            k = min(params.storyline_neighbours, len(self._rt.index))
+            _, found = self._rt.index.search(np.stack([p.direction for p in searched]), k)
+            # neighbours repeat across a write's stories: look each one up once
+            placed = writer.placement(int(key) for key in np.unique(found) if key >= 0)
+            for story, row in zip(searched, found, strict=True):
+                found_near[story.id] = {placed[int(key)][0] for key in row
+                                        if key >= 0 and int(key) in placed}
+        nearby = [given.get(p.id) or found_near.get(p.id, set()) for p in stories]
+        pool = [p for p in points.many({s for near in nearby for s in near}) if p is not None]
+        position = {p.id: n for n, p in enumerate(pool)}
+        matches = best_links(stories, pool, [[position[s] for s in near if s in position]
+                                             for near in nearby],
+                             params.storyline_threshold, params.storyline_window_days)
+        for story, match in zip(stories, matches, strict=True):
             if match is None:
                 continue
             own, theirs = writer.story_storylines_of((story.id, match[0])).values()
@@ -110,9 +128,9 @@ class _Points:
         clusterer = self._rt.clusterer
         stored = [s for s in wanted if s not in self._known and not clusterer.knows(s)]
         if stored:
-            rows = self._writer.stories_by_ids(stored)
+            rows = self._writer.story_centroids(stored)
             for story_id in stored:
-                self._known[story_id] = _from_row(rows.get(story_id))
+                self._known[story_id] = _from_row(story_id, rows.get(story_id))
         for story_id in wanted:
             if story_id not in self._known:
                 state = clusterer.story(story_id)
@@ -122,11 +140,12 @@ class _Points:
         return [self._known[s] for s in wanted]
 
 
-def _from_row(row: StoryRow | None) -> StoryPoint | None:
-    if row is None or row.status == "merged" or row.article_count == 0:
+def _from_row(story_id: StoryId, row: tuple[int, np.ndarray, float | None, float | None]
+              | None) -> StoryPoint | None:
+    if row is None:
         return None
-    norm = float(np.linalg.norm(row.centroid_sum))
+    _, total, first, last = row
+    norm = float(np.linalg.norm(total))
     if norm == 0.0:
         return None
-    return StoryPoint(row.id, (row.centroid_sum / norm).astype(np.float32), row.first_seen,
-                      row.last_updated)
+    return StoryPoint(story_id, (total / norm).astype(np.float32), first, last)

@@ -102,6 +102,13 @@ class Reader(Protocol):
         stored (float32, read-only): start-up only normalises most."""
         ...
 
+    def story_centroids(
+        self, ids: Iterable[int],
+    ) -> dict[StoryId, tuple[int, np.ndarray, float | None, float | None]]:
+        """(count, centroid sum, first, last) of each of these stories that is
+        live and not empty; the sum as stored (float32, read-only)."""
+        ...
+
     def live_stories_before(self, cutoff: float) -> int:
         """About how many active or dormant stories were last active before ``cutoff``: counted on
         the activity index alone, without reading a row."""

@@ -186,6 +186,17 @@ class SQLiteReader:
             "WHERE status IN ('active', 'dormant') AND article_count > 0 ORDER BY id"):
             yield StoryId(story_id), count, np.frombuffer(blob, dtype=np.float32), first, last
 
+    def story_centroids(
+        self, ids: Iterable[int],
+    ) -> dict[StoryId, tuple[int, np.ndarray, float | None, float | None]]:
+        """(count, centroid sum, first, last) of each of these stories that is
+        live and not empty; the sum as stored (float32, read-only)."""
+        return {StoryId(story_id): (count, np.frombuffer(blob, dtype=np.float32), first, last)
+                for story_id, count, blob, first, last in self._in_chunks(
+                    "SELECT id, article_count, centroid_sum, first_seen, last_updated "
+                    "FROM stories WHERE id IN ({marks}) AND status != 'merged' "
+                    "AND article_count > 0", sorted({int(i) for i in ids}))}
+
     def live_stories_before(self, cutoff: float) -> int:
         """About how many active or dormant stories were last active before
         ``cutoff``: counted on the activity index alone, without reading a row."""

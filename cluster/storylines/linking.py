@@ -66,15 +66,55 @@ def best_link(story: StoryPoint, candidates: Iterable[StoryPoint], threshold: fl
     with that cosine. Only earlier stories: a story arriving later links to
     this one in its turn, so the outcome is the same whatever order a
     batch's stories are looked at in."""
-    window = window_days * SECONDS_PER_DAY
-    best: tuple[float, int] | None = None
-    for other in candidates:
-        if not started_before(other, story) or gap_seconds(story, other) > window:
-            continue
-        score = float(np.dot(story.direction, other.direction))
-        if score >= threshold and (best is None or (score, -other.id) > (best[0], -best[1])):
-            best = (score, other.id)
-    return None if best is None else (StoryId(best[1]), best[0])
+    pool = list(candidates)
+    return best_links([story], pool, [list(range(len(pool)))], threshold, window_days)[0]
+
+
+def best_links(stories: Sequence[StoryPoint], pool: Sequence[StoryPoint],
+               nearby: Sequence[Sequence[int]], threshold: float,
+               window_days: float) -> list[tuple[StoryId, float] | None]:
+    """``best_link`` for each of ``stories`` among its candidates
+    (``nearby[n]``: positions in ``pool``), all in one array computation."""
+    width = max((len(near) for near in nearby), default=0)
+    if not stories or not pool or width == 0:
+        return [None] * len(stories)
+    positions = np.full((len(stories), width), -1, dtype=np.int64)
+    for row, near in enumerate(nearby):
+        positions[row, :len(near)] = near
+    present = positions >= 0
+    taken = np.where(present, positions, 0)
+    directions = np.stack([p.direction for p in pool]).astype(np.float32)
+    queries = np.stack([s.direction for s in stories]).astype(np.float32)
+    scores = np.einsum("nd,nkd->nk", queries, directions[taken])
+    ids, first, last, undated = _columns(pool)
+    own_ids, own_first, own_last, own_undated = _columns(stories)
+    cand_first, cand_last, cand_ids = first[taken], last[taken], ids[taken]
+    either_undated = undated[taken] | own_undated[:, None]
+    # started_before(candidate, story): by time, or by id when undated or simultaneous
+    by_id = either_undated | (cand_first == own_first[:, None])
+    earlier = np.where(by_id, cand_ids < own_ids[:, None], cand_first < own_first[:, None])
+    gap = np.where(either_undated, 0.0, np.maximum(
+        0.0, np.maximum(own_first[:, None] - cand_last, cand_first - own_last[:, None])))
+    eligible = (present & earlier & (gap <= window_days * SECONDS_PER_DAY)
+                & (scores >= threshold))
+    # the best score of each row, ties to the lowest id
+    masked = np.where(eligible, scores, -np.inf)
+    top = masked.max(axis=1)
+    tied = eligible & (masked == top[:, None])
+    chosen = np.where(tied, cand_ids, np.iinfo(np.int64).max).min(axis=1)
+    return [None if not np.isfinite(top[row]) else (StoryId(int(chosen[row])), float(top[row]))
+            for row in range(len(stories))]
+
+
+def _columns(points: Sequence[StoryPoint]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                     np.ndarray]:
+    """(ids, first times, last times, undated) of stories as arrays."""
+    ids = np.array([p.id for p in points], dtype=np.int64)
+    first = np.array([p.first or 0.0 for p in points], dtype=np.float64)
+    last = np.array([p.last if p.last is not None else (p.first or 0.0) for p in points],
+                    dtype=np.float64)
+    undated = np.array([p.first is None for p in points], dtype=bool)
+    return ids, first, last, undated
 
 
 def admits(story: StoryPoint, members: Iterable[StoryPoint], threshold: float,
