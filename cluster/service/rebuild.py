@@ -98,6 +98,9 @@ class Rebuilder:
                 for article, vector in zip(batch, vectors, strict=True):
                     rt.index.add(np.array([article.key], dtype=np.int64), vector.reshape(1, -1))
                     self._ingest.assign(writer, article.key, as_article(article), vector)
+                # a re-cluster links storylines once, at the end, by searching:
+                # the neighbours of every article would not fit in memory
+                rt.changes.near.clear()
                 done += len(batch)
                 if progress:
                     progress(done, total)

@@ -10,14 +10,18 @@ clusterer's when it holds the story, else its stored row's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from cluster.clustering.online import Neighbour
 from cluster.service.runtime import ServiceRuntime
 from cluster.store import Writer
 from cluster.storylines.linking import StoryPoint, admits, best_links
 from cluster.types import StoryId, StorylineId
+
+SEARCH_BLOCK = 4096
+"""Stories searched for at once (bounds the query matrix)."""
 
 
 class StorylineLinking:
@@ -31,20 +35,15 @@ class StorylineLinking:
         return self._rt.settings.cluster.storyline_threshold <= 1.0
 
     def link(self, writer: Writer, story_ids: Iterable[StoryId], now: float | None,
-             near: Mapping[StoryId, Mapping[StoryId, float]] | None = None) -> None:
+             near: Mapping[StoryId, Sequence[Sequence[Neighbour]]] | None = None) -> None:
         """Link each of these stories, in the order they started. ``near``:
-        candidate stories already found for some of them, each with its
-        similarity (the ``storyline_neighbours`` most similar are kept);
-        for the others, the stories of the articles nearest to the story's
-        centroid."""
+        the neighbours already found for some of them (the stories of the
+        ``storyline_neighbours`` most similar are their candidates); for the
+        others, the stories of the articles nearest to the story's centroid."""
         if not self.enabled or len(self._rt.index) == 0:
             return
-        cap = self._rt.settings.cluster.storyline_neighbours
-        # a story's own articles are not its candidates; one whose new
-        # articles saw only each other (a big story) is searched for instead
-        given = {story: set(sorted(others, key=lambda s: (-found[s], s))[:cap])
-                 for story, found in (near or {}).items()
-                 if (others := [s for s in found if s != story])}
+        given = {story: candidates for story, lists in (near or {}).items()
+                 if (candidates := self._candidates(story, lists))}
         points = _Points(self._rt, writer)
         stories = sorted((p for p in points.many(set(story_ids)) if p is not None),
                          key=lambda p: (p.first is None, p.first or 0.0, p.id))
@@ -53,12 +52,14 @@ class StorylineLinking:
         params = self._rt.settings.cluster
         searched = [p for p in stories if p.id not in given]
         found_near: dict[StoryId, set[StoryId]] = {}
-        if searched:
-            k = min(params.storyline_neighbours, len(self._rt.index))
-            _, found = self._rt.index.search(np.stack([p.direction for p in searched]), k)
+        k = min(params.storyline_neighbours, len(self._rt.index))
+        # in blocks: a re-cluster links every story of the store in one write
+        for start in range(0, len(searched), SEARCH_BLOCK):
+            block = searched[start:start + SEARCH_BLOCK]
+            _, found = self._rt.index.search(np.stack([p.direction for p in block]), k)
             # neighbours repeat across a write's stories: look each one up once
             placed = writer.placement(int(key) for key in np.unique(found) if key >= 0)
-            for story, row in zip(searched, found, strict=True):
+            for story, row in zip(block, found, strict=True):
                 found_near[story.id] = {placed[int(key)][0] for key in row
                                         if key >= 0 and int(key) in placed}
         nearby = [given.get(p.id) or found_near.get(p.id, set()) for p in stories]
@@ -77,6 +78,20 @@ class StorylineLinking:
                     params.storyline_threshold, params.storyline_window_days):
                 continue
             self._join(writer, story.id, own, match[0], theirs, now)
+
+    def _candidates(self, story: StoryId,
+                    lists: Sequence[Sequence[Neighbour]]) -> set[StoryId]:
+        """The stories of the most similar neighbours, the story's own
+        articles left out: empty for a story whose new articles saw only
+        each other (a big story), which is then searched for instead."""
+        best: dict[StoryId, float] = {}
+        for neighbours in lists:
+            for neighbour in neighbours:
+                if neighbour.story_id != story and neighbour.similarity > best.get(
+                        neighbour.story_id, -2.0):
+                    best[neighbour.story_id] = neighbour.similarity
+        cap = self._rt.settings.cluster.storyline_neighbours
+        return set(sorted(best, key=lambda s: (-best[s], s))[:cap])
 
     def story_merged(self, writer: Writer, keep: StoryId, absorb: StoryId) -> None:
         """``absorb`` was folded into ``keep``: ``keep`` takes its storyline if it
