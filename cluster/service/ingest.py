@@ -209,7 +209,10 @@ class Ingest:
             writer.add_event(story_id, "grew", timestamp, article.id)
         rt.clusterer.learn_one(story_id, vector, timestamp, terms)
         rt.changes.grown[story_id] += 1
-        rt.changes.near.setdefault(story_id, []).append(neighbours)
+        near = rt.changes.near.setdefault(story_id, {})
+        for neighbour in neighbours[:rt.settings.cluster.storyline_neighbours]:
+            if neighbour.similarity > near.get(neighbour.story_id, -2.0):
+                near[neighbour.story_id] = neighbour.similarity
         writer.assign(key, story_id, decision.score if not decision.new_story else None,
                       decision.new_story)
         # The story row is written once per batch (Maintenance.run), not per article.

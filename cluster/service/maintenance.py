@@ -216,7 +216,7 @@ class Maintenance:
                 due.add(story_id)
         # the stories near the articles a story took in, found when they were
         # placed, are its candidates without another search
-        self.storylines.link(writer, due, now, {s: near[s] for s in due if s in near})
+        self.storylines.link(writer, due, now, near)
 
     def _age_stories(self, writer: Writer, now: float | None) -> None:
         """Active stories quiet for active_days become dormant, dormant ones quiet for

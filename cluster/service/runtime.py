@@ -51,11 +51,11 @@ class BatchChanges:
     pending: set[StoryId] = field(default_factory=set)
     grown: Counter[StoryId] = field(default_factory=Counter)
     unindexed: list[tuple[ArticleKey, Vector]] = field(default_factory=list)
-    near: dict[StoryId, list[Sequence[Neighbour]]] = field(default_factory=dict)
-    """For each story that grew in this write, the neighbours found when its
-    new articles were placed: the stories among them are its storyline
-    candidates, without another index search (only the stories due a link
-    ever look at them)."""
+    near: dict[StoryId, dict[StoryId, float]] = field(default_factory=dict)
+    """For each story that grew in this write, the stories of the articles
+    nearest to the articles it took in (found when they were placed), with
+    the best similarity of each: its storyline candidates, without another
+    index search."""
 
     def clear(self) -> None:
         self.pending.clear()

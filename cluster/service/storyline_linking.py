@@ -10,11 +10,10 @@ clusterer's when it holds the story, else its stored row's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from cluster.clustering.online import Neighbour
 from cluster.service.runtime import ServiceRuntime
 from cluster.store import Writer
 from cluster.storylines.linking import StoryPoint, admits, best_links
@@ -35,15 +34,20 @@ class StorylineLinking:
         return self._rt.settings.cluster.storyline_threshold <= 1.0
 
     def link(self, writer: Writer, story_ids: Iterable[StoryId], now: float | None,
-             near: Mapping[StoryId, Sequence[Sequence[Neighbour]]] | None = None) -> None:
+             near: Mapping[StoryId, Mapping[StoryId, float]] | None = None) -> None:
         """Link each of these stories, in the order they started. ``near``:
-        the neighbours already found for some of them (the stories of the
-        ``storyline_neighbours`` most similar are their candidates); for the
-        others, the stories of the articles nearest to the story's centroid."""
+        candidate stories already found for some of them, each with its best
+        similarity (the ``storyline_neighbours`` most similar are kept); for
+        the others, the stories of the articles nearest to the story's
+        centroid."""
         if not self.enabled or len(self._rt.index) == 0:
             return
-        given = {story: candidates for story, lists in (near or {}).items()
-                 if (candidates := self._candidates(story, lists))}
+        cap = self._rt.settings.cluster.storyline_neighbours
+        # a story's own articles are not its candidates; one whose new
+        # articles saw only each other (a big story) is searched for instead
+        given = {story: set(sorted(others, key=lambda s: (-found[s], s))[:cap])
+                 for story, found in (near or {}).items()
+                 if (others := [s for s in found if s != story])}
         points = _Points(self._rt, writer)
         stories = sorted((p for p in points.many(set(story_ids)) if p is not None),
                          key=lambda p: (p.first is None, p.first or 0.0, p.id))
@@ -78,20 +82,6 @@ class StorylineLinking:
                     params.storyline_threshold, params.storyline_window_days):
                 continue
             self._join(writer, story.id, own, match[0], theirs, now)
-
-    def _candidates(self, story: StoryId,
-                    lists: Sequence[Sequence[Neighbour]]) -> set[StoryId]:
-        """The stories of the most similar neighbours, the story's own
-        articles left out: empty for a story whose new articles saw only
-        each other (a big story), which is then searched for instead."""
-        best: dict[StoryId, float] = {}
-        for neighbours in lists:
-            for neighbour in neighbours:
-                if neighbour.story_id != story and neighbour.similarity > best.get(
-                        neighbour.story_id, -2.0):
-                    best[neighbour.story_id] = neighbour.similarity
-        cap = self._rt.settings.cluster.storyline_neighbours
-        return set(sorted(best, key=lambda s: (-best[s], s))[:cap])
 
     def story_merged(self, writer: Writer, keep: StoryId, absorb: StoryId) -> None:
         """``absorb`` was folded into ``keep``: ``keep`` takes its storyline if it
