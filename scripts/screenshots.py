@@ -49,7 +49,7 @@ def main() -> None:
             with browser_page(*PHONE) as page:  # the same pages at a phone's width
                 tour(base, page, args.out, "-phone")
         service.close()
-    for name in ("home", "story", "related"):
+    for name in ("home", "story", "storyline", "related"):
         print(f"{args.out / (name + '.png')}  ({seen[name].splitlines()[0][:60]}); "
               f"{args.out / (name + '-phone.png')}")
 
