@@ -30,6 +30,7 @@ from cluster.service.maintenance import Maintenance
 from cluster.service.runtime import ServiceRuntime
 from cluster.service.views import IngestResult
 from cluster.store import StoredArticle, Writer
+from cluster.storylines.linking import relink_due
 from cluster.text.duplicates import signature
 from cluster.types import ArticleKey, StoryId, Vector
 
@@ -209,10 +210,14 @@ class Ingest:
             writer.add_event(story_id, "grew", timestamp, article.id)
         rt.clusterer.learn_one(story_id, vector, timestamp, terms)
         rt.changes.grown[story_id] += 1
-        near = rt.changes.near.setdefault(story_id, {})
-        for neighbour in neighbours[:rt.settings.cluster.storyline_neighbours]:
-            if neighbour.similarity > near.get(neighbour.story_id, -2.0):
-                near[neighbour.story_id] = neighbour.similarity
+        state = rt.clusterer.story(story_id)
+        if state is not None and relink_due(state.count - 1, state.count):
+            # this article brings its story to a size at which it is linked
+            # to a storyline: its neighbours' stories are the candidates
+            near = rt.changes.near.setdefault(story_id, {})
+            for neighbour in neighbours[:rt.settings.cluster.storyline_neighbours]:
+                if neighbour.similarity > near.get(neighbour.story_id, -2.0):
+                    near[neighbour.story_id] = neighbour.similarity
         writer.assign(key, story_id, decision.score if not decision.new_story else None,
                       decision.new_story)
         # The story row is written once per batch (Maintenance.run), not per article.
