@@ -45,7 +45,8 @@ class StorylineLinking:
         cap = self._rt.settings.cluster.storyline_neighbours
         # a story's own articles are not its candidates; one whose new
         # articles saw only each other (a big story) is searched for instead
-        given = {story: set(sorted(others, key=lambda s: (-found[s], s))[:cap])
+        given = {story: set(others if len(others) <= cap else
+                            sorted(others, key=lambda s: (-found[s], s))[:cap])
                  for story, found in (near or {}).items()
                  if (others := [s for s in found if s != story])}
         points = _Points(self._rt, writer)
