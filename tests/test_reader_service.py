@@ -108,3 +108,25 @@ def test_a_reader_app_passes_writes_on_and_says_when_the_writer_is_away(pair: Pa
     assert ahead.status_code == 503 and ahead.get_json()["type"].endswith("not-caught-up")
     current = client.get("/api/v1/stories", headers={"X-Min-Store-Seq": "1"})
     assert current.status_code == 200 and current.headers["X-Store-Seq"] == "1"
+
+
+def test_a_reader_shows_the_storylines_the_writer_builds(
+    pair: Pair, make_article: Callable[..., Article],
+) -> None:
+    writer, reader = pair
+    strike = "Lufthansa pilots union strike over pensions flights cancelled Frankfurt Munich"
+    writer.ingest([make_article("Lufthansa pilots strike over pensions", strike, id="s1",
+                                hours=24)])
+    writer.ingest([make_article("Lufthansa pilots union calls second strike", strike
+                                + " second walkout", id="s2", hours=24 * 7)])
+    assert reader.follower.wait_for(writer.readiness().store_seq, 5.0)
+    lines = writer.list_storylines()
+    assert len(lines.items) == 1
+    # hotness is taken at each one's clock; what the storylines hold is the store's
+    assert [(i.id, i.label, i.story_count) for i in reader.list_storylines().items] == [
+        (i.id, i.label, i.story_count) for i in lines.items]
+    line = lines.items[0].id
+    seen, written = reader.get_storyline(line), writer.get_storyline(line)
+    assert (seen.stories, seen.timeline) == (written.stories, written.timeline)
+    assert reader.get_article("s2").storyline_id == line
+    assert reader.related("s2").background == writer.related("s2").background != []
