@@ -21,7 +21,7 @@ from cluster.service.views import (
     StorylineStory,
     StorylineSummary,
 )
-from cluster.store import Reader, StorylineRow, StoryRow
+from cluster.store import Reader, StorylineMember, StorylineRow, StoryRow
 from cluster.stories.headlines import story_headline
 from cluster.stories.presentation import hotness_at
 from cluster.storylines.labels import storyline_label
@@ -71,20 +71,21 @@ def storyline_stories(reader: Reader, rows: list[StoryRow]) -> list[StorylineSto
     return stories
 
 
-def _summary(reader: Reader, line: StorylineRow, members: list[StoryRow],
+def _summary(reader: Reader, line: StorylineRow, members: list[StorylineMember],
              now: float | None, half_life_hours: float) -> StorylineSummary:
     outlets: Counter[str] = Counter()
-    for row in members:
-        outlets.update(dict(row.top_sources))
-    latest = max(members, key=lambda r: (r.last_updated or 0.0, r.id), default=None)
+    for member in members:
+        outlets.update(dict(member.top_sources))
+    latest = max(members, key=lambda m: (m.last_updated or 0.0, m.story_id), default=None)
+    latest_row = reader.story(latest.story_id) if latest is not None else None
     hotness = line.hotness if now is None else hotness_at(line.hotness, now, half_life_hours)
     return StorylineSummary(
-        line.id, storyline_label([r.label for r in members], [r.article_count for r in members]),
+        line.id, storyline_label([m.label for m in members], [m.article_count for m in members]),
         line.status, line.story_count, line.article_count, iso(line.first_seen),
         iso(line.last_updated), round(hotness, 4) if math.isfinite(hotness) else 0.0,
         [SourceCount(s, n) for s, n in sorted(outlets.items(), key=lambda i: (-i[1], i[0]))
          [:TOP_SOURCES]],
-        storyline_stories(reader, [latest])[0] if latest is not None else None)
+        storyline_stories(reader, [latest_row])[0] if latest_row is not None else None)
 
 
 def storyline_page(reader: Reader, query: StorylineQuery, now: float | None,
@@ -94,8 +95,9 @@ def storyline_page(reader: Reader, query: StorylineQuery, now: float | None,
     after = decode_cursor(query.cursor) if query.cursor else None
     rows = reader.list_storylines(statuses, query.limit + 1, after, order=query.order,
                                   since=query.since)
-    items = [_summary(reader, row, reader.storyline_stories(row.id), now, half_life_hours)
-             for row in rows[:query.limit]]
+    shown = rows[:query.limit]
+    members = reader.storyline_members([row.id for row in shown])
+    items = [_summary(reader, row, members[row.id], now, half_life_hours) for row in shown]
     next_cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
@@ -138,17 +140,16 @@ def storyline_detail(reader: Reader, storyline_id: int, now: float | None,
                          [SourceCount(s, n) for s, n in sorted(per.items(),
                                                                  key=lambda i: i[0])])
                 for day, per in sorted(days.items())]
-    return StorylineDetail(_summary(reader, row, members, now, half_life_hours),
-                           storyline_stories(reader, members), timeline, merged_into)
+    return StorylineDetail(
+        _summary(reader, row, reader.storyline_members([row.id])[row.id], now, half_life_hours),
+        storyline_stories(reader, members), timeline, merged_into)
 
 
 def storyline_refs(reader: Reader, story_ids: list[StoryId]) -> dict[StoryId, StorylineRef]:
     """The storyline (two stories or more) of each of these stories that has one."""
     lines = {s: n for s, n in reader.story_storylines_of(story_ids).items() if n is not None}
     refs: dict[StorylineId, StorylineRef | None] = {}
-    for line in set(lines.values()):
-        row = reader.storyline(line)
-        members = reader.storyline_stories(line) if row is not None else []
+    for line, members in reader.storyline_members(sorted(set(lines.values()))).items():
         refs[line] = (StorylineRef(line, storyline_label(
             [m.label for m in members], [m.article_count for m in members]), len(members))
             if len(members) >= 2 else None)

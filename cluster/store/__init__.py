@@ -6,6 +6,7 @@ from cluster.store.records import (
     Presentation,
     StoredArticle,
     StoryEvent,
+    StorylineMember,
     StorylineRow,
     StoryRow,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "StoredArticle",
     "StoryEvent",
     "StoryRow",
+    "StorylineMember",
     "StorylineRow",
     "Writer",
 ]

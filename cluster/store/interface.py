@@ -26,6 +26,7 @@ from cluster.store.records import (
     Presentation,
     StoredArticle,
     StoryEvent,
+    StorylineMember,
     StorylineRow,
     StoryRow,
 )
@@ -208,6 +209,12 @@ class Reader(Protocol):
 
     def storyline_stories(self, storyline_id: int) -> list[StoryRow]:
         """The storyline's live stories, oldest first."""
+        ...
+
+    def storyline_members(
+        self, storyline_ids: Sequence[int],
+    ) -> dict[StorylineId, list[StorylineMember]]:
+        """Each storyline's live stories in brief, oldest first, in one query."""
         ...
 
     def list_storylines(

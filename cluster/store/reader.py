@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from cluster.store.records import (
     STORYLINE_COLUMNS,
     StoredArticle,
     StoryEvent,
+    StorylineMember,
     StorylineRow,
     StoryRow,
     article_record,
@@ -403,6 +405,21 @@ class SQLiteReader:
         return [story_record(r) for r in self._db.execute(
             f"SELECT {STORY_COLUMNS} FROM stories WHERE storyline_id = ? "
             "AND status != 'merged' ORDER BY first_seen, id", (storyline_id,))]
+
+    def storyline_members(
+        self, storyline_ids: Sequence[int],
+    ) -> dict[StorylineId, list[StorylineMember]]:
+        """Each storyline's live stories in brief, oldest first, in one query."""
+        members: dict[StorylineId, list[StorylineMember]] = {
+            StorylineId(n): [] for n in storyline_ids}
+        for line, story, label, count, last, sources in self._in_chunks(
+                "SELECT storyline_id, id, label, article_count, last_updated, top_sources "
+                "FROM stories WHERE storyline_id IN ({marks}) AND status != 'merged' "
+                "ORDER BY storyline_id, first_seen, id", list(storyline_ids)):
+            members[StorylineId(line)].append(StorylineMember(
+                StoryId(story), label, count, last,
+                [(str(o), int(n)) for o, n in json.loads(sources)]))
+        return members
 
     def list_storylines(
         self, statuses: Sequence[str], limit: int, after: tuple[float, int] | None, *,

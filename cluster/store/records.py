@@ -104,6 +104,17 @@ class StorylineRow:
 
 
 @dataclass(frozen=True)
+class StorylineMember:
+    """What a storyline's summary needs of one of its stories."""
+
+    story_id: StoryId
+    label: str
+    article_count: int
+    last_updated: float | None
+    top_sources: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
 class StoryEvent:
     seq: int
     story_id: StoryId
