@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cluster.errors import InvalidInput, NotFound
 from cluster.service.cursor import decode_cursor, encode_cursor
-from cluster.service.view_builders import MAX_ID, ORDERS, STATUSES, iso, story_timeline
+from cluster.service.view_builders import ORDERS, STATUSES, follow_merges, iso, story_timeline
 from cluster.service.views import (
     DayCount,
     SourceCount,
@@ -109,17 +109,8 @@ def storyline_page(reader: Reader, query: StorylineQuery, now: float | None,
 def resolve_storyline(reader: Reader, storyline_id: int) -> tuple[StorylineRow,
                                                                    StorylineId | None]:
     """The storyline, or the one that took over its stories (and that one's id)."""
-    row = reader.storyline(storyline_id) if -MAX_ID <= storyline_id <= MAX_ID else None
-    if row is None:
-        raise NotFound("storyline", storyline_id)
-    merged_into: StorylineId | None = None
-    hops = 0
-    while row.status == "merged" and row.merged_into is not None and hops < 100:
-        target = reader.storyline(row.merged_into)
-        if target is None:
-            raise NotFound("storyline", storyline_id)
-        merged_into, row, hops = target.id, target, hops + 1
-    return row, merged_into
+    row, merged_into = follow_merges("storyline", storyline_id, reader.storyline)
+    return row, None if merged_into is None else StorylineId(merged_into)
 
 
 def storyline_detail(reader: Reader, storyline_id: int, now: float | None,
@@ -140,9 +131,10 @@ def storyline_detail(reader: Reader, storyline_id: int, now: float | None,
                          [SourceCount(s, n) for s, n in sorted(per.items(),
                                                                  key=lambda i: i[0])])
                 for day, per in sorted(days.items())]
-    return StorylineDetail(
-        _summary(reader, row, reader.storyline_members([row.id])[row.id], now, half_life_hours),
-        storyline_stories(reader, members), timeline, merged_into)
+    brief = [StorylineMember(m.id, m.label, m.article_count, m.last_updated, m.top_sources)
+             for m in members]
+    return StorylineDetail(_summary(reader, row, brief, now, half_life_hours),
+                           storyline_stories(reader, members), timeline, merged_into)
 
 
 def storyline_refs(reader: Reader, story_ids: list[StoryId]) -> dict[StoryId, StorylineRef]:

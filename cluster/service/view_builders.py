@@ -4,8 +4,10 @@ store snapshot (a ``Reader``) and the vector index. Nothing here writes."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -258,19 +260,43 @@ MAX_ID = 2**63 - 1
 """SQLite's largest integer: an id beyond it names no story."""
 
 
-def resolve_story(reader: Reader, story_id: int) -> tuple[StoryRow, StoryId | None]:
-    """The story, or the live story that absorbed it (and that story's id)."""
-    row = reader.story(story_id) if -MAX_ID <= story_id <= MAX_ID else None
+class Merged(Protocol):
+    """A record that may answer for another one it was merged into."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def merged_into(self) -> int | None: ...
+
+
+Record = TypeVar("Record", bound=Merged)
+
+
+def follow_merges(kind: str, wanted: int,
+                  fetch: Callable[[int], Record | None]) -> tuple[Record, int | None]:
+    """The record with id ``wanted``, or the live one it was merged into (and
+    that one's id); ``kind`` names it in the 404."""
+    row = fetch(wanted) if -MAX_ID <= wanted <= MAX_ID else None
     if row is None:
-        raise NotFound("story", story_id)
-    merged_into: StoryId | None = None
+        raise NotFound(kind, wanted)
+    merged_into: int | None = None
     hops = 0
     while row.status == "merged" and row.merged_into is not None and hops < 100:
-        target = reader.story(row.merged_into)
+        target = fetch(row.merged_into)
         if target is None:
-            raise NotFound("story", story_id)
+            raise NotFound(kind, wanted)
         merged_into, row, hops = target.id, target, hops + 1
     return row, merged_into
+
+
+def resolve_story(reader: Reader, story_id: int) -> tuple[StoryRow, StoryId | None]:
+    """The story, or the live story that absorbed it (and that story's id)."""
+    row, merged_into = follow_merges("story", story_id, reader.story)
+    return row, None if merged_into is None else StoryId(merged_into)
 
 
 def story_timeline(reader: Reader, story_id: StoryId) -> list[DayCount]:
