@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cluster.clustering.story_ids import match_story_ids, vanished_story_targets
 from cluster.store import Reader, Writer
-from cluster.types import StorylineId
+from cluster.types import StoryId, StorylineId
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,11 @@ class StorylinesBefore:
     """Storylines of two or more stories: the ones readers could see."""
 
 
-def storylines_of_articles(reader: Reader) -> dict[str, StorylineId]:
-    lines = reader.story_storylines()
+def storylines_of_articles(reader: Reader,
+                           lines: dict[StoryId, StorylineId] | None = None,
+                           ) -> dict[str, StorylineId]:
+    """Each article's storyline (``lines``: each story's, if already read)."""
+    lines = reader.story_storylines() if lines is None else lines
     return {article: lines[story] for article, story in reader.assignments().items()
             if story in lines}
 
@@ -38,7 +41,7 @@ def storylines_before(reader: Reader) -> StorylinesBefore:
     merged = [(row_id, into) for row_id in sorted(set(_merged_ids(reader)))
               if (row := reader.storyline(row_id)) is not None
               and (into := row.merged_into) is not None]
-    return StorylinesBefore(storylines_of_articles(reader), merged,
+    return StorylinesBefore(storylines_of_articles(reader, lines), merged,
                             {line for line, n in counts.items() if n >= 2})
 
 
