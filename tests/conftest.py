@@ -58,6 +58,45 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+class PostgresDatabases:
+    """Databases on one private PostgreSQL server: one per test folder."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._urls: dict[Path, str] = {}
+        self._names = itertools.count(1)
+
+    def url_for(self, folder: Path) -> str:
+        """The database of ``folder`` (created empty on first use)."""
+        if folder not in self._urls:
+            self._urls[folder] = self.server.create_database(f"test_{next(self._names)}")
+        return self._urls[folder]
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
+    """A real PostgreSQL server for the session, in a temp folder, on 127.0.0.1 only.
+    ``make`` installs Debian's server; without it the PostgreSQL tests skip, saying so."""
+    import shutil
+    import tempfile
+
+    from cluster.store.local_postgres import LocalPostgres, PostgresUnavailable
+
+    # not under pytest's own temp folder: under root the server runs as the
+    # postgres user, who cannot enter that folder's root-only parents
+    folder = Path(tempfile.mkdtemp(prefix="newsclusters-test-pg-"))
+    try:
+        server = LocalPostgres(folder, durable=False).start()
+    except PostgresUnavailable as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"PostgreSQL tests need a PostgreSQL server: {error}")
+    try:
+        yield PostgresDatabases(server)
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 _counter = itertools.count(1)
 
 

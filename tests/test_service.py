@@ -418,7 +418,7 @@ def test_a_recluster_streams_the_store_and_builds_the_index_once(
     tmp_path: Path, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import cluster.service.rebuild as rebuild_module
-    from cluster.store.writer import SQLiteWriter
+    from cluster.store.writer import SQLWriter
 
     svc = StoryService(make_settings(tmp_path)).open()
     words = ["quake", "bank", "strike", "flood", "vote", "summit", "match", "fire"]
@@ -428,9 +428,9 @@ def test_a_recluster_streams_the_store_and_builds_the_index_once(
     monkeypatch.setattr(rebuild_module, "RECLUSTER_BLOCK", 7)
     pages: list[int] = []
     assigned_when_read: list[int] = []
-    real_pages = SQLiteWriter.iter_articles_in_time_order
+    real_pages = SQLWriter.iter_articles_in_time_order
 
-    def counted(self: SQLiteWriter, batch: int = 1000) -> Iterator[list[StoredArticle]]:
+    def counted(self: SQLWriter, batch: int = 1000) -> Iterator[list[StoredArticle]]:
         for page in real_pages(self, batch):
             pages.append(len(page))
             # each page is read only once the one before it is clustered
@@ -440,7 +440,7 @@ def test_a_recluster_streams_the_store_and_builds_the_index_once(
     def no_second_build(*args: object, **kwargs: object) -> object:
         raise AssertionError("a re-cluster builds its index once, while it replays")
 
-    monkeypatch.setattr(SQLiteWriter, "iter_articles_in_time_order", counted)
+    monkeypatch.setattr(SQLWriter, "iter_articles_in_time_order", counted)
     monkeypatch.setattr(rebuild_module, "index_from_store", no_second_build)
     result = svc.rebuild(recluster=True)
     assert max(pages) == 7 and sum(pages) == 40

@@ -244,7 +244,7 @@ def test_with_splitting_disabled_two_events_stay_in_one_story(tmp_path: Path) ->
 def test_a_split_that_fails_rolls_back_with_its_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cluster.store.writer import SQLiteWriter as Writer
+    from cluster.store.writer import SQLWriter as Writer
 
     stream = alternating(6)
     with splitting_service(tmp_path) as service:

@@ -1,12 +1,12 @@
 """The store contract: what every ``Store`` backend must do, run against each
-backend in ``BACKENDS`` (today SQLite; a new backend joins the list and
-must pass unchanged)."""
+backend in ``BACKENDS`` (SQLite in a file, PostgreSQL on a private server the
+tests start; a new backend joins the list and must pass unchanged)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,20 +20,47 @@ from cluster.store.sqlite import ReadOnlyStore
 from cluster.types import ArticleKey, StoryId, StorylineId
 
 OpenStore = Callable[[Path], Store]
+Opener = Callable[[pytest.FixtureRequest, bool], OpenStore]
 
-BACKENDS: dict[str, OpenStore] = {
-    "sqlite": lambda folder: SQLiteStore(folder / "store.sqlite3"),
-}
-READERS: dict[str, OpenStore] = {
-    "sqlite": lambda folder: SQLiteStore(folder / "store.sqlite3", read_only=True),
-}
-"""How a reader process opens each backend's store: reads only, no writer's lock."""
+
+def _sqlite(request: pytest.FixtureRequest, read_only: bool) -> OpenStore:
+    return lambda folder: SQLiteStore(folder / "store.sqlite3", read_only=read_only)
+
+
+def _postgres(request: pytest.FixtureRequest, read_only: bool) -> OpenStore:
+    from cluster.store.postgres import PostgresStore
+
+    databases = request.getfixturevalue("postgres")
+    return lambda folder: PostgresStore(databases.url_for(folder), read_only=read_only)
+
+
+BACKENDS: dict[str, Opener] = {"sqlite": _sqlite, "postgresql": _postgres}
+"""How each backend's store is opened, for writing or (``read_only``, as a
+reader process opens it) for reading only, without the writer's lock."""
+
+
+def _closing_each(opener: OpenStore, opened: list[Store]) -> OpenStore:
+    def open_and_keep(folder: Path) -> Store:
+        opened.append(opener(folder))
+        return opened[-1]
+    return open_and_keep
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def open_store(request: pytest.FixtureRequest) -> OpenStore:
-    opener: OpenStore = BACKENDS[request.param]
-    return opener
+def open_store(request: pytest.FixtureRequest) -> Iterator[OpenStore]:
+    opened: list[Store] = []
+    yield _closing_each(BACKENDS[request.param](request, False), opened)
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def open_reader(request: pytest.FixtureRequest, open_store: OpenStore) -> Iterator[OpenStore]:
+    opened: list[Store] = []
+    yield _closing_each(BACKENDS[request.node.callspec.params["open_store"]](request, True),
+                        opened)
+    for store in opened:
+        store.close()
 
 
 @pytest.fixture
@@ -243,10 +270,10 @@ def test_merged_story_keeps_answering_with_its_target(store: Store) -> None:
 
 
 def test_a_reading_process_sees_each_commit_and_can_never_write(
-    open_store: OpenStore, tmp_path: Path, request: pytest.FixtureRequest,
+    open_store: OpenStore, open_reader: OpenStore, tmp_path: Path,
 ) -> None:
     writing = open_store(tmp_path)
-    reading = READERS[request.node.callspec.params["open_store"]](tmp_path)
+    reading = open_reader(tmp_path)
     with reading.read() as reader:
         assert reader.index_seq() == 0 and reader.story_event_seq() == 0
     with writing.write() as writer:

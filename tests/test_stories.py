@@ -23,7 +23,7 @@ from cluster.service.view_builders import (
     _choose,
     related_items,
 )
-from cluster.store.reader import SQLiteReader as Reader
+from cluster.store.reader import SQLReader as Reader
 from cluster.store.records import StoredArticle
 from cluster.types import ArticleKey, StoryId
 from tests.conftest import DEMO, make_settings

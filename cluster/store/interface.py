@@ -8,15 +8,16 @@ are committed durably when the block ends and rolled back entirely when it
 raises. Everything else (the vector index, the clusterer's memory, the
 near-duplicate index) is derived and can be rebuilt from a store.
 
-``SQLiteStore`` (``cluster/store/sqlite.py``) is the backend; the contract
-suite in ``tests/test_store_contract.py`` runs against every backend.
+The backends are ``SQLiteStore`` (``cluster/store/sqlite.py``, one machine)
+and ``PostgresStore`` (``cluster/store/postgres.py``, roles on several
+machines); the contract suite in ``tests/test_store_contract.py`` runs
+against both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -384,7 +385,8 @@ class Writer(Reader, Protocol):
 class Store(Protocol):
     """A store backend: readers, the one writer, health and closing."""
 
-    path: Path
+    location: str
+    """Where the store lives, for messages (a file, or an address without its password)."""
 
     @property
     def schema_version(self) -> int:

@@ -17,11 +17,11 @@ transaction, which their snapshots do not see.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable
 
 import numpy as np
 
+from cluster.store.dialect import Connection
 from cluster.types import StoryId
 
 UNASSIGNED = -1
@@ -38,7 +38,7 @@ class Placements:
         self._time = np.zeros(0, dtype=np.float64)
         self.loaded = False
 
-    def load(self, connection: sqlite3.Connection) -> None:
+    def load(self, connection: Connection) -> None:
         """Read every article's key, time and story (one pass over the tables)."""
         top = connection.execute("SELECT COALESCE(MAX(key), 0) FROM articles").fetchone()[0]
         self._story = np.full(int(top) + 1, UNASSIGNED, dtype=np.int64)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from cluster.store.dialect import SQLITE, Connection, Dialect
 from cluster.store.records import (
     ARTICLE_COLUMNS,
     STORY_COLUMNS,
@@ -27,11 +27,16 @@ from cluster.types import ArticleKey, Matrix, StoryId, StorylineId
 IN_CHUNK = 500
 """Values per ``IN (...)`` query: under SQLite's default limit of host parameters."""
 
-class SQLiteReader:
-    """Queries over one connection; every method is read-only."""
+UNDATED_LAST = "CASE WHEN a.published_at IS NULL THEN 1 ELSE 0 END"
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+
+class SQLReader:
+    """Queries over one connection, in the SQL both databases speak
+    (``dialect`` spells the rest); every method is read-only."""
+
+    def __init__(self, connection: Connection, dialect: Dialect = SQLITE) -> None:
         self._db = connection
+        self._dialect = dialect
 
     # -- meta --------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -100,12 +105,12 @@ class SQLiteReader:
             if last is None:
                 where, params = "", []
             else:
-                where = ("WHERE (a.published_at IS NULL, COALESCE(a.published_at, 0), a.id) "
+                where = (f"WHERE ({UNDATED_LAST}, COALESCE(a.published_at, 0), a.id) "
                          "> (?, ?, ?)")
                 params = list(last)
             rows = self._db.execute(
                 f"SELECT {ARTICLE_COLUMNS} FROM articles a LEFT JOIN assignments s "
-                f"ON s.article_key = a.key {where} ORDER BY a.published_at IS NULL, "
+                f"ON s.article_key = a.key {where} ORDER BY {UNDATED_LAST}, "
                 "COALESCE(a.published_at, 0), a.id LIMIT ?", [*params, batch],
             ).fetchall()
             if not rows:
@@ -266,7 +271,8 @@ class SQLiteReader:
     def story_outlets(self, story_id: int) -> list[tuple[str, int]]:
         """Outlets by number of original articles (copies not counted)."""
         return [(str(s), int(n)) for s, n in self._db.execute(
-            "SELECT a.source, SUM(a.duplicate_of IS NULL) AS n FROM assignments s "
+            "SELECT a.source, SUM(CASE WHEN a.duplicate_of IS NULL THEN 1 ELSE 0 END) AS n "
+            "FROM assignments s "
             "JOIN articles a ON a.key = s.article_key WHERE s.story_id = ? GROUP BY a.source "
             "ORDER BY n DESC, a.source", (story_id,),
         )]
@@ -274,7 +280,7 @@ class SQLiteReader:
     def story_timeline(self, story_id: int) -> list[tuple[str, str, int]]:
         """(UTC day, source, articles) of a dated story, by day then source."""
         return [(str(d), str(s), int(n)) for d, s, n in self._db.execute(
-            "SELECT date(a.published_at, 'unixepoch') AS day, a.source, COUNT(*) "
+            f"SELECT {self._dialect.utc_day('a.published_at')} AS day, a.source, COUNT(*) "
             "FROM assignments s JOIN articles a ON a.key = s.article_key "
             "WHERE s.story_id = ? AND a.published_at IS NOT NULL "
             "GROUP BY day, a.source ORDER BY day, a.source", (story_id,),
@@ -362,11 +368,14 @@ class SQLiteReader:
         self, story_id: int, after: int = 0, limit: int | None = None
     ) -> list[StoryEvent]:
         """A story's events after sequence number ``after``, oldest first."""
-        return [StoryEvent(int(r[0]), StoryId(r[1]), r[2], r[3], r[4], r[5]) for r in
-                self._db.execute(
-                    "SELECT seq, story_id, kind, at, article_id, other_id FROM story_events "
-                    "WHERE story_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (story_id, after, -1 if limit is None else limit))]
+        sql = ("SELECT seq, story_id, kind, at, article_id, other_id FROM story_events "
+               "WHERE story_id = ? AND seq > ? ORDER BY seq")
+        params: list[object] = [story_id, after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [StoryEvent(int(r[0]), StoryId(r[1]), r[2], r[3], r[4], r[5])
+                for r in self._db.execute(sql, params)]
 
     def merged_stories(self) -> list[tuple[StoryId, StoryId]]:
         """(absorbed id, id it was merged into) of every absorbed story."""

@@ -22,7 +22,7 @@ from cluster.errors import ClusterError, ConfigurationError
 from cluster.store.interface import Reader, Writer
 from cluster.store.lock import StoreLock
 from cluster.store.placement_cache import Placements
-from cluster.store.reader import SQLiteReader
+from cluster.store.reader import SQLReader
 from cluster.store.records import (
     StoredArticle,
     StoryEvent,
@@ -32,7 +32,7 @@ from cluster.store.records import (
     vector_blob,
 )
 from cluster.store.schema import MIGRATIONS
-from cluster.store.writer import SQLiteWriter
+from cluster.store.writer import SQLWriter
 
 LOG = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class SQLiteStore:
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self.location = str(path)
         self.read_only = read_only
         self._process_lock: StoreLock | None = None
         self._write_lock = threading.RLock()
@@ -162,7 +163,7 @@ class SQLiteStore:
         with self._write_lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
-                writer = SQLiteWriter(self._writer, self._placements)
+                writer = SQLWriter(self._writer, self._placements)
                 yield writer
                 writer.flush()
             except BaseException:
@@ -183,11 +184,11 @@ class SQLiteStore:
             connection = self._connect()
             self._local.connection = connection
         if connection.in_transaction:  # nested read on the same thread
-            yield SQLiteReader(connection)
+            yield SQLReader(connection)
             return
         connection.execute("BEGIN")
         try:
-            yield SQLiteReader(connection)
+            yield SQLReader(connection)
         finally:
             connection.execute("COMMIT")
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from cluster.articles.incoming import Article
+from cluster.store.dialect import SQLITE, Connection, Dialect
 from cluster.store.placement_cache import Placements
-from cluster.store.reader import SQLiteReader
+from cluster.store.reader import SQLReader
 from cluster.store.records import Presentation, StoryEvent, sum_blob, vector_blob
 from cluster.types import ArticleKey, StoryId, StorylineId, Vector
 
 
-class SQLiteWriter(SQLiteReader):
+class SQLWriter(SQLReader):
     """Reads and writes inside the single write transaction.
 
     Index-log rows and story events are append-only and not read back while
@@ -25,9 +25,10 @@ class SQLiteWriter(SQLiteReader):
     before the commit."""
 
     def __init__(
-        self, connection: sqlite3.Connection, placements: Placements | None = None
+        self, connection: Connection, placements: Placements | None = None,
+        dialect: Dialect = SQLITE,
     ) -> None:
-        super().__init__(connection)
+        super().__init__(connection, dialect)
         self._placements = placements
         if placements is not None and not placements.loaded:
             placements.load(connection)
@@ -74,15 +75,14 @@ class SQLiteWriter(SQLiteReader):
         self, article: Article, vector: Vector, embed_hash: str, duplicate_of: str | None = None,
         minhash: bytes | None = None,
     ) -> ArticleKey:
-        cursor = self._db.execute(
+        key = ArticleKey(int(self._db.execute(
             "INSERT INTO articles (id, title, text, source, url, published_at, lang, "
             "content_hash, embed_hash, duplicate_of, ingested_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
             (article.id, article.title, article.text, article.source, article.url,
              article.timestamp, article.lang, article.content_hash, embed_hash,
              duplicate_of, time.time()),
-        )
-        key = ArticleKey(int(cursor.lastrowid or 0))
+        ).fetchone()[0]))
         self._db.execute("INSERT INTO article_vectors (key, vector, minhash) VALUES (?, ?, ?)",
                          (key, vector_blob(vector), minhash))
         self.log_index(key, "add")
@@ -136,7 +136,8 @@ class SQLiteWriter(SQLiteReader):
 
     def assign(self, key: ArticleKey, story_id: StoryId, score: float | None, new: bool) -> None:
         self._db.execute(
-            "INSERT INTO assignments (article_key, story_id, score, new_story) VALUES (?, ?, ?, ?) "
+            "INSERT INTO assignments (article_key, story_id, score, new_story) "
+            "VALUES (?, ?, ?, ?) "
             "ON CONFLICT (article_key) DO UPDATE SET story_id = excluded.story_id, "
             "score = excluded.score, new_story = excluded.new_story",
             (key, story_id, score, int(new)),
@@ -157,11 +158,15 @@ class SQLiteWriter(SQLiteReader):
             self._placements.move(from_story, to_story)
 
     def create_story(self, story_id: StoryId | None = None) -> StoryId:
-        cursor = self._db.execute(
+        if story_id is None:
+            return StoryId(int(self._db.execute(
+                "INSERT INTO stories (activity, article_count, source_count, centroid_sum) "
+                "VALUES (0, 0, 0, ?) RETURNING id", (b"",)).fetchone()[0]))
+        self._db.execute(
             "INSERT INTO stories (id, activity, article_count, source_count, centroid_sum) "
-            "VALUES (?, 0, 0, 0, x'')", (story_id,),
-        )
-        return StoryId(int(cursor.lastrowid or 0))
+            "VALUES (?, 0, 0, 0, ?)", (story_id, b""))
+        self._dialect.bump_sequence(self._db, "stories")
+        return story_id
 
     def save_story(
         self, story_id: StoryId, *, status: str, first_seen: float | None,
@@ -201,7 +206,8 @@ class SQLiteWriter(SQLiteReader):
         before ``release_claims`` leaves them in ``presenting`` for the next
         start (``recover_claims``)."""
         wanted = self.dirty_stories(limit)
-        self._db.executemany("INSERT OR IGNORE INTO presenting (story_id) VALUES (?)",
+        self._db.executemany("INSERT INTO presenting (story_id) VALUES (?) "
+                             "ON CONFLICT (story_id) DO NOTHING",
                              [(s,) for s in wanted])
         self._db.executemany("UPDATE stories SET dirty = 0 WHERE id = ?", [(s,) for s in wanted])
         return wanted
@@ -231,9 +237,10 @@ class SQLiteWriter(SQLiteReader):
 
     def dirty_stories(self, limit: int = -1) -> list[StoryId]:
         """Stories changed since they were last presented, oldest id first."""
-        return [StoryId(r[0]) for r in self._db.execute(
-            "SELECT id FROM stories WHERE dirty = 1 AND status != 'merged' ORDER BY id "
-            "LIMIT ?", (limit,))]
+        sql = "SELECT id FROM stories WHERE dirty = 1 AND status != 'merged' ORDER BY id"
+        if limit < 0:
+            return [StoryId(r[0]) for r in self._db.execute(sql)]
+        return [StoryId(r[0]) for r in self._db.execute(sql + " LIMIT ?", (limit,))]
 
     def forget_presented_count(self, story_id: StoryId) -> None:
         """The next presentation relabels the story whatever its size (after a merge).
@@ -251,7 +258,7 @@ class SQLiteWriter(SQLiteReader):
         """Give stories other ids; each target id must be unused."""
         self.flush()
         # Assignments point at stories: check the keys at commit, not per statement.
-        self._db.execute("PRAGMA defer_foreign_keys = ON")
+        self._db.execute(self._dialect.defer_foreign_keys)
         for current, target in renames:
             self._db.execute("UPDATE stories SET id = ? WHERE id = ?", (target, current))
             self._db.execute(
@@ -264,13 +271,14 @@ class SQLiteWriter(SQLiteReader):
                 "UPDATE story_events SET other_id = ? WHERE other_id = ?", (target, current))
             self._db.execute(
                 "UPDATE stories SET merged_into = ? WHERE merged_into = ?", (target, current))
+        self._dialect.bump_sequence(self._db, "stories")
 
     def add_term_frequencies(self, delta: dict[str, int]) -> None:
         """Apply document-frequency changes; terms that reach zero are dropped."""
         changes = [(t, n) for t, n in delta.items() if n]
         self._db.executemany(
             "INSERT INTO term_df (term, df) VALUES (?, ?) "
-            "ON CONFLICT (term) DO UPDATE SET df = df + excluded.df", changes,
+            "ON CONFLICT (term) DO UPDATE SET df = term_df.df + excluded.df", changes,
         )
         if any(n < 0 for _, n in changes):
             self._db.execute("DELETE FROM term_df WHERE df <= 0")
@@ -292,9 +300,14 @@ class SQLiteWriter(SQLiteReader):
     def create_storyline(self, at: float | None,
                          storyline_id: StorylineId | None = None) -> StorylineId:
         """A new, empty storyline (``storyline_id``: an id that must be unused)."""
-        cursor = self._db.execute(
+        if storyline_id is None:
+            return StorylineId(int(self._db.execute(
+                "INSERT INTO storylines (created_at) VALUES (?) RETURNING id",
+                (at,)).fetchone()[0]))
+        self._db.execute(
             "INSERT INTO storylines (id, created_at) VALUES (?, ?)", (storyline_id, at))
-        return StorylineId(int(cursor.lastrowid or 0))
+        self._dialect.bump_sequence(self._db, "storylines")
+        return storyline_id
 
     def set_storyline(self, story_id: StoryId, storyline_id: StorylineId | None) -> None:
         self._db.execute("UPDATE stories SET storyline_id = ? WHERE id = ?",
@@ -317,3 +330,4 @@ class SQLiteWriter(SQLiteReader):
                              (target, current))
             self._db.execute("UPDATE storylines SET merged_into = ? WHERE merged_into = ?",
                              (target, current))
+        self._dialect.bump_sequence(self._db, "storylines")

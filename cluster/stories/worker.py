@@ -192,7 +192,7 @@ class WorkerRounds:
 
 def serve(pipe: Connection, database: str) -> None:
     """The worker's loop: answer each request until the pipe closes or a None arrives."""
-    from cluster.store.reader import SQLiteReader
+    from cluster.store.reader import SQLReader
     from cluster.stories.presentation import compute_presentation
     from cluster.text.lexical import TermStats
 
@@ -211,7 +211,7 @@ def serve(pipe: Connection, database: str) -> None:
         try:
             connection.execute("BEGIN")
             try:
-                reader = SQLiteReader(connection)
+                reader = SQLReader(connection)
                 if terms is None or abs(documents - terms.documents) > RELOAD_GROWTH * max(
                         documents, 1):
                     # the service's own count: it may leave duplicates out

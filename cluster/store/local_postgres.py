@@ -1,0 +1,126 @@
+"""A private PostgreSQL server in a folder, on loopback only: for the tests,
+and for trying the PostgreSQL store on one machine without an administrator.
+
+It runs the server binaries of the machine's PostgreSQL installation
+(Debian's ``postgresql`` package puts them in ``/usr/lib/postgresql/N/bin``).
+PostgreSQL refuses to run as root, so under root the server runs as the
+``postgres`` system user, which owns the folder.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from cluster.errors import ConfigurationError
+
+USER = "newsclusters"
+
+
+class PostgresUnavailable(ConfigurationError):
+    """No PostgreSQL server binaries on this machine, or they could not start."""
+
+
+def server_binaries() -> Path:
+    """The folder holding ``initdb``, ``pg_ctl`` and ``postgres``."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                      key=lambda p: int(Path(p).parent.parent.name)
+                      if Path(p).parent.parent.name.isdigit() else 0)
+    if not versions:
+        raise PostgresUnavailable(
+            "PostgreSQL's server is not installed (Debian: apt-get install postgresql)")
+    return Path(versions[-1]).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalPostgres:
+    """A server with its data in ``folder``, listening on 127.0.0.1:``port``
+    only; ``start()`` creates the cluster on first use."""
+
+    def __init__(self, folder: Path, port: int | None = None, *, durable: bool = True) -> None:
+        self.folder = folder
+        self.data = folder / "data"
+        self.port = port or free_port()
+        self.durable = durable
+        self.binaries = server_binaries()
+        self._run_as: str | None = "postgres" if os.geteuid() == 0 else None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/postgres"
+
+    def database_url(self, name: str) -> str:
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{name}"
+
+    def _command(self, *args: str) -> list[str]:
+        if self._run_as is None:
+            return list(args)
+        return ["runuser", "-u", self._run_as, "--", *args]
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run(self._command(*args), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise PostgresUnavailable(
+                f"{Path(args[0]).name} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()[-600:]}")
+
+    def start(self) -> LocalPostgres:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self._run_as is not None:
+            owner = pwd.getpwnam(self._run_as)
+            os.chown(self.folder, owner.pw_uid, owner.pw_gid)
+        if not (self.data / "PG_VERSION").exists():
+            self._run(str(self.binaries / "initdb"), "-D", str(self.data), "-U", USER,
+                      "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions",
+                      *([] if self.durable else ["--no-sync"]))
+        settings = [
+            "-c listen_addresses=127.0.0.1", f"-c port={self.port}",
+            f"-c unix_socket_directories={self.folder}", "-c max_connections=200",
+        ]
+        if not self.durable:  # a test server: a machine crash may lose it, a process crash not
+            settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-l",
+                  str(self.folder / "server.log"), "-w", "-t", "60", "-o", " ".join(settings),
+                  "start")
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise PostgresUnavailable(
+                        f"PostgreSQL did not answer on 127.0.0.1:{self.port}") from None
+                time.sleep(0.1)
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; its URL."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.database_url(name)
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", mode,
+                      "-w", "stop")

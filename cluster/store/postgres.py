@@ -1,0 +1,248 @@
+"""The store on PostgreSQL: the same records and queries as on SQLite, for a
+service whose roles run on several machines.
+
+One writer per store, enforced by the server: the writing process holds a
+session-level advisory lock for as long as it has the store open. A second
+writer is refused at once, naming the holder; the server drops the lock when
+the holder's session ends, however it ends (a crashed process, a killed
+connection), so nothing stale is left. A writer whose connection was lost
+takes a new one and the lock again before its next write, and refuses the
+write if another writer took the lock meanwhile.
+
+Each write is one transaction, committed (``synchronous_commit`` as the
+server sets it: durable by default) before the caller acknowledges anything;
+a lost connection rolls the whole transaction back. Readers use their own
+per-thread connections, each ``read()`` a ``REPEATABLE READ READ ONLY``
+transaction: one consistent snapshot while writes go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+from cluster.store.dialect import POSTGRES
+from cluster.store.interface import Reader, Writer
+from cluster.store.lock import StoreInUse
+from cluster.store.placement_cache import Placements
+from cluster.store.postgres_connection import PostgresConnection
+from cluster.store.postgres_schema import MIGRATIONS
+from cluster.store.reader import SQLReader
+from cluster.store.sqlite import ReadOnlyStore, StoreNotReady
+from cluster.store.writer import SQLWriter
+
+if TYPE_CHECKING:
+    import psycopg
+
+LOG = logging.getLogger(__name__)
+
+WRITER_LOCK = (0x6E657773, 0x636C7573)
+"""The advisory lock (two 32-bit keys) the one writer of a database holds."""
+
+CONNECT_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 10,
+    # a writer on a dead network must notice, or its lock would outlive it
+    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+}
+
+
+def redacted(url: str) -> str:
+    """The connection URL without its password, for messages and logs."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return "postgresql://(unreadable address)"
+    parts.pop("password", None)
+    return make_conninfo(**{k: v for k, v in parts.items() if v is not None})
+
+
+def _describe_self() -> str:
+    command = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    # application_name holds 63 bytes
+    return f"newsclusters pid {os.getpid()} {command} {time.strftime('%H:%M:%S')}"[:63]
+
+
+class PostgresStore:
+    """Opens the database at ``url``, applies migrations, hands out readers and the
+    writer. With ``read_only`` it takes no writer's lock, migrates nothing and
+    refuses ``write()``."""
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        self.url = url
+        self.location = redacted(url)
+        self.read_only = read_only
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._all: list[psycopg.Connection[Any]] = []
+        self._all_lock = threading.Lock()
+        self._placements = Placements()
+        self._writer: psycopg.Connection[Any] | None = None
+        if read_only:
+            version = self._version(self._connect())
+            if version != len(MIGRATIONS):
+                self.close()
+                raise StoreNotReady(
+                    f"the store at {self.location} is at schema {version}, this version "
+                    f"reads schema {len(MIGRATIONS)}: the writer migrates it when it opens it")
+            return
+        try:
+            self._writer = self._open_writer()
+            self._migrate(self._writer)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections ---------------------------------------------------------
+    def _connect(self, name: str = "newsclusters reader") -> psycopg.Connection[Any]:
+        import psycopg
+
+        options = "-c default_transaction_read_only=on" if self.read_only else ""
+        try:
+            connection = psycopg.connect(self.url, autocommit=True, application_name=name,
+                                         options=options, **CONNECT_OPTIONS)
+        except psycopg.OperationalError as error:
+            raise StoreNotReady(f"cannot reach the store at {self.location}: "
+                                f"{str(error).strip().splitlines()[0]}") from None
+        with self._all_lock:
+            self._all.append(connection)
+        return connection
+
+    def _open_writer(self) -> psycopg.Connection[Any]:
+        connection = self._connect(_describe_self())
+        taken = connection.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", WRITER_LOCK).fetchone()
+        if not (taken and taken[0]):
+            holder = connection.execute(
+                "SELECT a.application_name, a.client_addr FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                "AND l.classid = %s AND l.objid = %s AND l.objsubid = 2 AND l.granted",
+                WRITER_LOCK).fetchone()
+            self._discard(connection)
+            described = "holder unknown" if holder is None else (
+                f"{holder[0]}" + (f" from {holder[1]}" if holder[1] else ""))
+            raise StoreInUse(
+                f"the store {self.location} is in use by another writer ({described}): one "
+                "process writes a store at a time. Stop that process first (or send "
+                "articles to the running server's API instead of running this command)")
+        return connection
+
+    def _discard(self, connection: psycopg.Connection[Any]) -> None:
+        with suppress(Exception):
+            connection.close()
+        with self._all_lock:
+            if connection in self._all:
+                self._all.remove(connection)
+
+    def _live_writer(self) -> psycopg.Connection[Any]:
+        """The writer's connection; a lost one is replaced, taking the lock again."""
+        if self._writer is not None and not self._writer.broken and not self._writer.closed:
+            return self._writer
+        if self._writer is not None:
+            LOG.warning("store: the writer's connection to %s was lost; reconnecting",
+                        self.location)
+            self._discard(self._writer)
+            self._writer = None
+        self._placements.invalidate()
+        self._writer = self._open_writer()
+        return self._writer
+
+    # -- schema --------------------------------------------------------------
+    @staticmethod
+    def _version(connection: psycopg.Connection[Any]) -> int:
+        exists = connection.execute("SELECT to_regclass('schema_version')").fetchone()
+        if exists is None or exists[0] is None:
+            return 0
+        row = connection.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def _migrate(self, connection: psycopg.Connection[Any]) -> None:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
+        version = self._version(connection)
+        if version > len(MIGRATIONS):
+            raise StoreNotReady(
+                f"the store at {self.location} is at schema {version}, newer than this "
+                f"version's {len(MIGRATIONS)}: upgrade newsclusters")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            if version:
+                LOG.info("store: migrating to schema %d of %d", number, len(MIGRATIONS))
+            with connection.transaction():
+                connection.execute(script)
+                connection.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+
+    @property
+    def schema_version(self) -> int:
+        connection = self._connect()
+        try:
+            return self._version(connection)
+        finally:
+            self._discard(connection)
+
+    # -- transactions ----------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        """The one write transaction: committed on success, rolled back on any
+        exception (and by the server when the connection is lost)."""
+        if self.read_only:
+            raise ReadOnlyStore(f"the store at {self.location} is open for reading only")
+        with self._write_lock:
+            connection = self._live_writer()
+            connection.execute("BEGIN")
+            try:
+                writer = SQLWriter(PostgresConnection(connection), self._placements, POSTGRES)
+                yield writer
+                writer.flush()
+            except BaseException:
+                self._placements.invalidate()
+                with suppress(Exception):
+                    connection.execute("ROLLBACK")
+                raise
+            try:
+                connection.execute("COMMIT")
+            except BaseException:
+                self._placements.invalidate()
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[Reader]:
+        """A consistent read snapshot on this thread's own connection."""
+        import psycopg
+
+        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+        if connection is not None and (connection.broken or connection.closed):
+            self._discard(connection)
+            connection = None
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            yield SQLReader(PostgresConnection(connection), POSTGRES)  # nested read
+            return
+        connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield SQLReader(PostgresConnection(connection), POSTGRES)
+        finally:
+            with suppress(psycopg.Error):
+                connection.execute("COMMIT")
+
+    def ping(self) -> bool:
+        with self.read() as reader:
+            reader.meta("schema")
+        return True
+
+    def close(self) -> None:
+        with self._all_lock:
+            connections, self._all = self._all, []
+        for connection in connections:
+            with suppress(Exception):
+                connection.close()
+        self._writer = None
+        self._local = threading.local()
