@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROWSER := $(VENV)/.browser
+POSTGRES := $(VENV)/.postgres
 
 .PHONY: run serve test check lint types bench clean
 
@@ -25,6 +26,15 @@ $(BROWSER): $(STAMP)
 	  >/dev/null 2>&1 || echo "could not install chromium: the browser test will skip"; }
 	touch $(BROWSER)
 
+# Debian's PostgreSQL server for the PostgreSQL store's tests (they start a
+# private server on loopback in a temp folder). Without root or apt those
+# tests skip and say why.
+$(POSTGRES): $(STAMP)
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+	  >/dev/null 2>&1 || echo "could not install postgresql: the PostgreSQL tests will skip"; }
+	touch $(POSTGRES)
+
 run: $(STAMP)
 	$(BIN)/newsclusters run
 
@@ -34,7 +44,7 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/newsclusters serve
 
-test: $(STAMP) $(BROWSER) lint types
+test: $(STAMP) $(BROWSER) $(POSTGRES) lint types
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -138,7 +138,13 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    data_dir: Path = Field(Path("var"), description="Folder of the SQLite store.")
+    data_dir: Path = Field(
+        Path("var"), description="Folder of the SQLite store (unless store_url names "
+        "another), the feed poller's state and the role processes' run files.")
+    store_url: SecretStr = Field(
+        SecretStr(""), description="A PostgreSQL URL (postgresql://user:password@host:port/db) "
+        "to keep the store in PostgreSQL instead of data_dir's SQLite file: for roles on "
+        "several machines (docs/SCALE_OUT.md). Empty: SQLite.")
     index_dir: Path = Field(Path("indexes"), description="Folder of the FAISS index snapshots.")
     embedder: Literal["sentence-transformers", "multilingual", "hashing"] = Field(
         "sentence-transformers",
@@ -309,6 +315,14 @@ class Settings(BaseModel):
         default_factory=ClusterParams, description="Online clusterer parameters."
     )
 
+    @field_validator("store_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL, or empty for the SQLite store")
+        return SecretStr(url)
+
     @field_validator("api_keys")
     @classmethod
     def _long_keys(cls, value: SecretStr) -> SecretStr:
@@ -331,7 +345,13 @@ class Settings(BaseModel):
 
     @property
     def store_path(self) -> Path:
+        """The SQLite store's file (used when ``store_url`` is empty)."""
         return self.data_dir / "store.sqlite3"
+
+    @property
+    def store_location(self) -> str:
+        """Where the store is: the PostgreSQL URL, or the SQLite file's path."""
+        return self.store_url.get_secret_value() or str(self.store_path)
 
     def with_cluster(self, **overrides: Any) -> Settings:
         """A copy with some clusterer parameters replaced (validated)."""

@@ -73,7 +73,13 @@ def _check_store_is_free(settings: Settings) -> None:
     """Refuse at once, as the one-process server does, when another process
     writes the store (the writer role would be refused at every restart)."""
     from cluster.store.lock import StoreLock
+    from cluster.store.opening import is_postgres
 
+    if is_postgres(settings.store_location):
+        from cluster.store.postgres import PostgresStore
+
+        PostgresStore(settings.store_location).close()  # its writer's lock is the server's
+        return
     settings.store_path.parent.mkdir(parents=True, exist_ok=True)
     StoreLock(settings.store_path).release()
 

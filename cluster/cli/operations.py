@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cluster.cli.common import Commands, add_command, bar_progress, progress_bar
+
+if TYPE_CHECKING:
+    from cluster.settings import Settings
 
 
 def register(commands: Commands) -> None:
@@ -67,11 +71,22 @@ def rebuild_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_postgres(settings: Settings, instead: str) -> None:
+    from cluster.errors import ConfigurationError
+    from cluster.store.opening import is_postgres
+
+    if is_postgres(settings.store_location):
+        raise ConfigurationError(
+            "backup and restore copy the SQLite store file; this store is in PostgreSQL: "
+            f"use PostgreSQL's own tools ({instead}; docs/SCALE_OUT.md)")
+
+
 def backup_store_file(args: argparse.Namespace) -> int:
     from cluster.settings import load_settings
     from cluster.store.backup import backup_store
 
     settings = load_settings()
+    _refuse_postgres(settings, "pg_dump --format=custom")
     with progress_bar("backup", "page") as bar:
         articles = backup_store(settings.store_path, args.file, bar_progress(bar))
     print(f"backed up {articles} articles to {args.file}")
@@ -83,6 +98,7 @@ def restore_store_file(args: argparse.Namespace) -> int:
     from cluster.store.backup import restore_store
 
     settings = load_settings()
+    _refuse_postgres(settings, "pg_restore, then `newsclusters rebuild`")
     restore_store(args.file, settings.store_path, settings.index_dir, args.force)
     print(f"restored {settings.store_path} from {args.file}; the index is rebuilt at the "
           "next start")

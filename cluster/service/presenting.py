@@ -48,7 +48,7 @@ class PresentationScheduler:
         if settings.presentation_worker == "process":
             leave_a_core_to_the_worker()
             self._worker = WorkerRounds(
-                PresentationWorker(settings.store_path), self._rt.locked_write,
+                PresentationWorker(settings.store_location), self._rt.locked_write,
                 settings.hotness_half_life_hours, lambda: self._rt.terms.documents)
             present, chunk, flush = self._worker.present_some, WORKER_CHUNK, self._worker.flush
         self._background = BackgroundPresenter(

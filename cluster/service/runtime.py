@@ -30,7 +30,8 @@ from cluster.index.snapshot import load_snapshot, write_snapshot
 from cluster.service.fair_lock import FairRLock
 from cluster.service.story_loader import StoreStoryLoader
 from cluster.settings import Settings
-from cluster.store import Reader, SQLiteStore, Store, Writer
+from cluster.store import Reader, Store, Writer
+from cluster.store.opening import open_store
 from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats, Weights, article_terms
 from cluster.types import ArticleKey, StoryId, Vector
@@ -80,7 +81,7 @@ class ServiceRuntime:
         self.embedder = embedder
         self.wall_clock = wall_clock
         self.read_only = read_only
-        self.store: Store = SQLiteStore(settings.store_path, read_only=read_only)
+        self.store: Store = open_store(settings.store_location, read_only=read_only)
         self.lock = FairRLock()
         self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
                                              settings.duplicate_window_days)

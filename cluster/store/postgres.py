@@ -54,14 +54,15 @@ CONNECT_OPTIONS: dict[str, Any] = {
 
 def redacted(url: str) -> str:
     """The connection URL without its password, for messages and logs."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.conninfo import conninfo_to_dict
 
     try:
         parts = conninfo_to_dict(url)
     except Exception:
         return "postgresql://(unreadable address)"
-    parts.pop("password", None)
-    return make_conninfo(**{k: v for k, v in parts.items() if v is not None})
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host') or ''}{port}/{parts.get('dbname') or ''}"
 
 
 def _describe_self() -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -45,6 +44,9 @@ LOG = logging.getLogger(__name__)
 RELOAD_GROWTH = 0.01
 """Document frequencies are reloaded once the corpus changed by this share."""
 
+STORE_VARIABLE = "NEWSCLUSTERS_WORKER_STORE"
+"""The environment variable that hands the worker its store's location."""
+
 Request = tuple[list[StoryId], float, int]
 """(stories, hotness half-life in hours, articles in the corpus now)."""
 
@@ -56,8 +58,8 @@ class PresentationWorkerError(RuntimeError):
 class PresentationWorker:
     """The service's handle on the worker process (started on first use)."""
 
-    def __init__(self, database: Path, answer_timeout_s: float = 120.0) -> None:
-        self.database = database
+    def __init__(self, store_location: str, answer_timeout_s: float = 120.0) -> None:
+        self.store_location = store_location
         self.answer_timeout_s = answer_timeout_s
         """How long a chunk may take, the worker's start included."""
         self._process: subprocess.Popen[bytes] | None = None
@@ -88,10 +90,11 @@ class PresentationWorker:
             # OpenMP pool, that a forked child would inherit in an unknown state;
             # not multiprocessing's spawn: it re-imports the caller's __main__)
             ours, theirs = socket.socketpair()
+            # the location in the environment, not the command line: a URL may hold a password
             process = subprocess.Popen(
-                [sys.executable, "-m", "cluster.stories.worker", str(theirs.fileno()),
-                 str(self.database)],
-                pass_fds=(theirs.fileno(),), cwd=Path(__file__).resolve().parent.parent)
+                [sys.executable, "-m", "cluster.stories.worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), cwd=Path(__file__).resolve().parent.parent,
+                env={**os.environ, STORE_VARIABLE: self.store_location})
             theirs.close()
             self._process, self._pipe = process, Connection(ours.detach())
         return self._pipe
@@ -190,15 +193,13 @@ class WorkerRounds:
         self.worker.close()
 
 
-def serve(pipe: Connection, database: str) -> None:
+def serve(pipe: Connection, store_location: str) -> None:
     """The worker's loop: answer each request until the pipe closes or a None arrives."""
-    from cluster.store.reader import SQLReader
+    from cluster.store.opening import open_store
     from cluster.stories.presentation import compute_presentation
     from cluster.text.lexical import TermStats
 
-    connection = sqlite3.connect(database, isolation_level=None, timeout=30.0)
-    connection.execute("PRAGMA busy_timeout = 30000")
-    connection.execute("PRAGMA query_only = 1")
+    store = open_store(store_location, read_only=True)
     terms: TermStats | None = None
     while True:
         try:
@@ -209,23 +210,19 @@ def serve(pipe: Connection, database: str) -> None:
             break
         story_ids, half_life_hours, documents = request
         try:
-            connection.execute("BEGIN")
-            try:
-                reader = SQLReader(connection)
+            with store.read() as reader:
                 if terms is None or abs(documents - terms.documents) > RELOAD_GROWTH * max(
                         documents, 1):
                     # the service's own count: it may leave duplicates out
                     terms = TermStats(documents, reader.term_frequencies())
                 answer = [(s, compute_presentation(reader, s, None, terms, half_life_hours))
                           for s in story_ids]
-            finally:
-                connection.execute("COMMIT")
             pipe.send(("ok", answer))
         except Exception as error:  # the service logs it and retries the chunk later
             LOG.exception("presenting stories failed")
             pipe.send(("error", repr(error)))
-    connection.close()
+    store.close()
 
 
 if __name__ == "__main__":
-    serve(Connection(int(sys.argv[1])), sys.argv[2])
+    serve(Connection(int(sys.argv[1])), os.environ[STORE_VARIABLE])
