@@ -231,9 +231,10 @@ class StoryService:
         """Store, index and assign a batch, all or nothing; one result per article."""
         return self._part(self._ingest).ingest(articles)
 
-    def prepare(self, articles: Sequence[Article]) -> PreparedBatch:
+    def prepare(self, articles: Sequence[Article],
+                embedder: Embedder | None = None) -> PreparedBatch:
         """Validate and embed a batch without the write lock (see ``Ingest.prepare``)."""
-        return self._part(self._ingest).prepare(articles)
+        return self._part(self._ingest).prepare(articles, embedder)
 
     def ingest_prepared(self, batch: PreparedBatch) -> list[IngestResult]:
         """Write a prepared batch in one transaction."""

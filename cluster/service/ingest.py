@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from cluster.articles.incoming import Article
-from cluster.embedding.models import embedding_text
+from cluster.embedding.models import Embedder, embedding_text
 from cluster.errors import NotFound
 from cluster.index.batch_search import BatchNeighbourSearch
 from cluster.service.batch_preparation import (
@@ -49,16 +49,18 @@ class Ingest:
         """Store, index and assign a batch, all or nothing; returns one result per article."""
         return self.ingest_prepared(self.prepare(articles))
 
-    def prepare(self, articles: Sequence[Article]) -> PreparedBatch:
+    def prepare(self, articles: Sequence[Article],
+                embedder: Embedder | None = None) -> PreparedBatch:
         """Validate a batch and embed what is new or changed, without the write
         lock: a caller may prepare the next batch while this one is written
-        (``ingest_prepared`` re-checks what was stored in between)."""
+        (``ingest_prepared`` re-checks what was stored in between). ``embedder``:
+        vectors computed elsewhere (``KnownVectors``) instead of the service's model."""
         rt = self._rt
         validate_batch(articles, rt.settings.max_batch)
         with rt.store.read() as reader:
             stored = reader.articles_by_ids(a.id for a in articles)
         return PreparedBatch(tuple(prepare_batch(
-            stored, rt.embedder, articles, rt.settings.lead_chars)))
+            stored, embedder or rt.embedder, articles, rt.settings.lead_chars)))
 
     def ingest_prepared(self, batch: PreparedBatch) -> list[IngestResult]:
         """The write half of ``ingest``: one transaction for the prepared batch."""

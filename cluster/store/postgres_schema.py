@@ -153,4 +153,20 @@ MIGRATIONS: tuple[str, ...] = (
         FOR EACH ROW WHEN (OLD.storyline_id IS NOT NULL)
         EXECUTE FUNCTION storyline_member_changed();
     """,
+    # 2: the ingest queue of the scale-out deployment (cluster/scaleout/queue.py):
+    # articles accepted and not yet clustered, embedded by workers on other
+    # machines, taken by the writer in order.
+    """
+    CREATE TABLE ingest_queue (
+        seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        article       JSONB NOT NULL,
+        enqueued_at   DOUBLE PRECISION NOT NULL,
+        claimed_by    TEXT,
+        claimed_until DOUBLE PRECISION,
+        vector        BYTEA,
+        embed_hash    TEXT,
+        embedded_by   TEXT
+    );
+    CREATE INDEX ingest_queue_waiting ON ingest_queue (seq) WHERE vector IS NULL;
+    """,
 )

@@ -1,0 +1,111 @@
+"""The Ray actors of the scale-out deployment.
+
+Each actor starts its loop in a thread of its own when it is created, so an
+actor that Ray restarts after a crash (``max_restarts=-1``) goes back to work
+without anyone calling it: nothing in the data path is an actor call. Calls
+are only for health, figures and stopping.
+
+- ``EmbeddingActor``: loads the model once, then embeds queued articles.
+- ``WriterActor``: the one writer. It opens the service on the PostgreSQL
+  store, which takes the store's advisory lock: a restarted writer waits
+  until its predecessor's session is gone, so two can never write at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from cluster.errors import ConfigurationError
+
+LOG = logging.getLogger(__name__)
+
+LOCK_WAIT_S = 120.0
+"""How long a restarted writer waits for its predecessor's session to end."""
+
+
+def settings_values(settings: Any) -> dict[str, Any]:
+    """Settings as plain values that an actor rebuilds them from (secrets included:
+    they travel inside the cluster, never into a log)."""
+    values: dict[str, Any] = settings.model_dump(mode="json")
+    values["store_url"] = settings.store_url.get_secret_value()
+    values["api_keys"] = settings.api_keys.get_secret_value()
+    return values
+
+
+def _settings(values: dict[str, Any]) -> Any:
+    from cluster.settings import load_settings
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
+    return load_settings(values, environ={})
+
+
+class EmbeddingActor:
+    def __init__(self, values: dict[str, Any], name: str, batch: int) -> None:
+        from cluster.embedding.models import create_embedder
+        from cluster.scaleout.embedding_worker import EmbeddingWorker
+        from cluster.scaleout.queue import IngestQueue
+
+        settings = _settings(values)
+        self.name = name
+        self._stop = threading.Event()
+        self._worker = EmbeddingWorker(
+            IngestQueue(settings.store_location, f"newsclusters {name}"),
+            create_embedder(settings), settings.lead_chars, name, batch=batch)
+        self._thread = threading.Thread(target=self._worker.run, args=(self._stop,),
+                                        name=name, daemon=True)
+        self._thread.start()
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": os.getpid(), "embedded": self._worker.embedded,
+                "running": self._thread.is_alive()}
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(60)
+        self._worker.queue.close()
+        return self._worker.embedded
+
+
+class WriterActor:
+    def __init__(self, values: dict[str, Any], batch: int) -> None:
+        from cluster.scaleout.consumer import QueueConsumer
+        from cluster.scaleout.queue import IngestQueue
+        from cluster.service.facade import StoryService
+        from cluster.store.lock import StoreInUse
+
+        settings = _settings(values)
+        if not settings.store_url.get_secret_value():
+            raise ConfigurationError("the scale-out writer needs store_url (PostgreSQL)")
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                self._service = StoryService(settings).open()
+                break
+            except StoreInUse:  # a predecessor's session, not yet seen to be gone
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        self._stop = threading.Event()
+        self._consumer = QueueConsumer(
+            self._service, IngestQueue(settings.store_location, "newsclusters writer queue"),
+            batch=batch)
+        self._thread = threading.Thread(target=self._consumer.run, args=(self._stop,),
+                                        name="writer", daemon=True)
+        self._thread.start()
+
+    def status(self) -> dict[str, Any]:
+        totals = self._consumer.totals
+        return {"pid": os.getpid(), "clustered": totals.clustered, "refused": totals.refused,
+                "embedded_here": totals.embedded_here, "running": self._thread.is_alive()}
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(120)
+        status = self.status()
+        self._consumer.queue.close()
+        self._service.close()
+        return status

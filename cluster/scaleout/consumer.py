@@ -1,0 +1,84 @@
+"""The writer's side of the queue: take the leading run of embedded articles,
+cluster them as one ingest batch with the vectors the workers computed, and
+only then remove them from the queue (see ``queue.py`` for why that is
+exactly once)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from cluster.embedding.known import KnownVectors
+from cluster.errors import ClusterError
+from cluster.scaleout.queue import Embedded, IngestQueue
+from cluster.service.facade import StoryService
+
+LOG = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 0.1
+
+
+@dataclass
+class Consumed:
+    clustered: int = 0
+    refused: int = 0
+    """Articles the service refused (logged with their reason), removed from the queue."""
+    embedded_here: int = 0
+    """Texts the writer embedded itself: no worker's vector matched its model."""
+
+
+class QueueConsumer:
+    def __init__(self, service: StoryService, queue: IngestQueue, batch: int = 256) -> None:
+        self.service = service
+        self.queue = queue
+        self.batch = min(batch, service.settings.max_batch)
+        self.totals = Consumed()
+
+    def consume_some(self) -> int:
+        """Cluster one run of embedded articles; how many left the queue."""
+        run = _without_repeats(self.queue.ready(self.batch))
+        if not run:
+            return 0
+        try:
+            self._ingest(run)
+        except ClusterError:  # one bad article must not hold back the queue
+            for item in run:
+                try:
+                    self._ingest([item])
+                except ClusterError as error:
+                    LOG.error("queue: article %r refused, removed from the queue: %s",
+                              item.article.id, error)
+                    self.totals.refused += 1
+        self.queue.acknowledge([item.seq for item in run])
+        return len(run)
+
+    def _ingest(self, run: list[Embedded]) -> None:
+        vectors = KnownVectors(self.service.embedder,
+                               {item.embed_hash: item.vector for item in run})
+        prepared = self.service.prepare([item.article for item in run], vectors)
+        self.service.ingest_prepared(prepared)
+        self.totals.clustered += len(run)
+        self.totals.embedded_here += vectors.computed_here
+
+    def run(self, stop: threading.Event) -> Consumed:
+        """Consume until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                if self.consume_some() == 0:
+                    stop.wait(IDLE_WAIT_S)
+            except Exception:
+                LOG.exception("queue: a batch failed; retrying")
+                stop.wait(1.0)
+        return self.totals
+
+
+def _without_repeats(run: list[Embedded]) -> list[Embedded]:
+    """The run up to the first article id seen twice (a batch holds each id once;
+    the repeat, a re-post, goes in the next batch, after the first)."""
+    seen: set[str] = set()
+    for position, item in enumerate(run):
+        if item.article.id in seen:
+            return run[:position]
+        seen.add(item.article.id)
+    return run

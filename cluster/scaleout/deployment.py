@@ -1,0 +1,82 @@
+"""Starting, watching and stopping the scale-out deployment on a Ray cluster
+(the driver's side): the writer and N embedding actors, named in the
+``newsclusters`` namespace, each restarted by Ray when it dies."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cluster.scaleout.actors import EmbeddingActor, WriterActor, settings_values
+from cluster.scaleout.local_ray import is_loopback, keep_on_loopback
+from cluster.scaleout.queue import Depth, IngestQueue
+
+NAMESPACE = "newsclusters"
+WRITER = "writer"
+
+
+class Deployment:
+    def __init__(self, settings: Any, embedders: int, *, embed_batch: int = 64,
+                 write_batch: int = 256, embedder_cpus: float = 1.0) -> None:
+        self.settings = settings
+        self.embedder_count = embedders
+        self.embed_batch = embed_batch
+        self.write_batch = write_batch
+        self.embedder_cpus = embedder_cpus
+        self.queue = IngestQueue(settings.store_location, "newsclusters driver")
+        self.writer: Any = None
+        self.embedders: list[Any] = []
+
+    def start(self, address: str) -> Deployment:
+        """Connect to the Ray cluster at ``address`` and start every actor; returns
+        once each has loaded (the writer its store, each embedder its model)."""
+        import ray
+
+        if not ray.is_initialized():
+            if is_loopback(address):
+                keep_on_loopback()
+            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+        values = settings_values(self.settings)
+        restartable: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
+        writer_class = ray.remote(WriterActor).options(
+            name=WRITER, num_cpus=1, **restartable)
+        self.writer = writer_class.remote(values, self.write_batch)
+        embedder_class = ray.remote(EmbeddingActor)
+        self.embedders = [
+            embedder_class.options(name=f"embedder-{n}", num_cpus=self.embedder_cpus,
+                                   **restartable).remote(values, f"embedder-{n}",
+                                                         self.embed_batch)
+            for n in range(self.embedder_count)]
+        self.status()
+        return self
+
+    def status(self) -> dict[str, Any]:
+        import ray
+
+        depth = self.queue.depth()
+        return {"writer": ray.get(self.writer.status.remote()),
+                "embedders": ray.get([a.status.remote() for a in self.embedders]),
+                "queue": {"waiting": depth.waiting, "embedded": depth.embedded}}
+
+    def depth(self) -> Depth:
+        return self.queue.depth()
+
+    def wait_until_drained(self, timeout: float) -> bool:
+        """True once nothing is waiting in the queue (every article clustered)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            depth = self.queue.depth()
+            if depth.waiting == 0 and depth.embedded == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def stop(self) -> dict[str, Any]:
+        import ray
+
+        embedded = ray.get([a.stop.remote() for a in self.embedders])
+        writer = ray.get(self.writer.stop.remote())
+        for actor in [*self.embedders, self.writer]:
+            ray.kill(actor, no_restart=True)
+        self.queue.close()
+        return {"writer": writer, "embedded": embedded}

@@ -1,0 +1,175 @@
+"""The durable ingest queue of the scale-out deployment, a table of the
+PostgreSQL store (``ingest_queue``, schema 2).
+
+An article is accepted when its row is committed: from then on it survives
+any crash. Embedding workers ``claim`` the oldest rows nobody holds (``FOR
+UPDATE SKIP LOCKED``: workers never wait on each other, and never take the
+same row) for a lease, and ``complete`` them with vectors. A worker that dies
+leaves its claim to expire; another takes the rows again. The writer takes
+the leading run of embedded rows in queue order (``ready``), clusters them,
+and only then removes them (``acknowledge``): a writer that dies between the
+two re-reads them, and re-ingesting an article with the same id and content
+changes nothing, so every article is clustered exactly once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cluster.articles.incoming import Article
+from cluster.store.records import vector_blob
+from cluster.types import ArticleId, Vector
+
+if TYPE_CHECKING:
+    import psycopg
+
+DEFAULT_LEASE_S = 60.0
+"""How long a claim holds rows before another worker may take them."""
+
+
+def article_json(article: Article) -> dict[str, Any]:
+    return {"id": article.id, "title": article.title, "text": article.text,
+            "source": article.source, "url": article.url, "lang": article.lang,
+            "published_at": None if article.published_at is None
+            else article.published_at.isoformat()}
+
+
+def article_from_json(data: dict[str, Any]) -> Article:
+    published = data.get("published_at")
+    return Article(ArticleId(data["id"]), data["title"], data["text"], data["source"],
+                   data.get("url"), None if published is None
+                   else datetime.fromisoformat(published), data.get("lang"))
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A queued article with its vector, as the writer takes it."""
+
+    seq: int
+    article: Article
+    vector: Vector
+    embed_hash: str
+
+
+@dataclass(frozen=True)
+class Depth:
+    waiting: int
+    """Accepted, not embedded yet."""
+    embedded: int
+    """Embedded, not clustered yet."""
+
+
+class IngestQueue:
+    """The queue over its own connection (one per process; thread-safe)."""
+
+    def __init__(self, url: str, name: str = "newsclusters queue") -> None:
+        self.url = url
+        self.name = name
+        self._lock = threading.Lock()
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def _db(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        if self._connection is None or self._connection.closed or self._connection.broken:
+            if self._connection is not None:
+                with suppress(Exception):
+                    self._connection.close()
+            self._connection = psycopg.connect(
+                self.url, autocommit=True, application_name=self.name[:63], connect_timeout=10)
+        return self._connection
+
+    def enqueue(self, articles: Sequence[Article]) -> list[int]:
+        """Accept a batch, all or nothing; the queue positions, in order."""
+        from psycopg.types.json import Jsonb
+
+        if not articles:
+            return []
+        now = time.time()
+        with self._lock, self._db().transaction():
+            cursor = self._db().cursor()
+            cursor.executemany(
+                "INSERT INTO ingest_queue (article, enqueued_at) VALUES (%s, %s) RETURNING seq",
+                [(Jsonb(article_json(a)), now) for a in articles], returning=True)
+            seqs: list[int] = []
+            while True:
+                row = cursor.fetchone()
+                if row is not None:
+                    seqs.append(int(row[0]))
+                if not cursor.nextset():
+                    break
+            return seqs
+
+    def claim(self, worker: str, limit: int,
+              lease_s: float = DEFAULT_LEASE_S) -> list[tuple[int, Article]]:
+        """Up to ``limit`` of the oldest unembedded rows that no live claim holds."""
+        now = time.time()
+        with self._lock:
+            rows = self._db().execute(
+                "UPDATE ingest_queue SET claimed_by = %s, claimed_until = %s WHERE seq IN ("
+                "SELECT seq FROM ingest_queue WHERE vector IS NULL "
+                "AND (claimed_until IS NULL OR claimed_until < %s) "
+                "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING seq, article",
+                (worker, now + lease_s, now, limit)).fetchall()
+        return sorted((int(seq), article_from_json(data)) for seq, data in rows)
+
+    def complete(self, worker: str,
+                 done: Sequence[tuple[int, Vector, str]]) -> int:
+        """Store the vectors of claimed rows; rows another worker completed first
+        are left as they are (the model gives both the same vector). How many
+        this call completed."""
+        if not done:
+            return 0
+        with self._lock:
+            cursor = self._db().execute(
+                "UPDATE ingest_queue q SET vector = d.vector, embed_hash = d.hash, "
+                "embedded_by = %s, claimed_until = NULL "
+                "FROM unnest(%s::bigint[], %s::bytea[], %s::text[]) AS d (seq, vector, hash) "
+                "WHERE q.seq = d.seq AND q.vector IS NULL",
+                (worker, [seq for seq, _, _ in done], [vector_blob(v) for _, v, _ in done],
+                 [h for _, _, h in done]))
+            return max(cursor.rowcount, 0)
+
+    def ready(self, limit: int) -> list[Embedded]:
+        """The leading run of embedded rows, in queue order (a row still being
+        embedded holds back every row after it: the writer sees the stream in
+        the order it was accepted)."""
+        with self._lock:
+            rows = self._db().execute(
+                "SELECT seq, article, vector, embed_hash FROM ingest_queue "
+                "ORDER BY seq LIMIT %s", (limit,)).fetchall()
+        taken: list[Embedded] = []
+        for seq, data, vector, embed_hash in rows:
+            if vector is None:
+                break
+            taken.append(Embedded(int(seq), article_from_json(data),
+                                  np.frombuffer(vector, dtype=np.float32), str(embed_hash)))
+        return taken
+
+    def acknowledge(self, seqs: Sequence[int]) -> None:
+        """The writer clustered these rows: they leave the queue."""
+        if seqs:
+            with self._lock:
+                self._db().execute("DELETE FROM ingest_queue WHERE seq = ANY(%s)", (list(seqs),))
+
+    def depth(self) -> Depth:
+        with self._lock:
+            row = self._db().execute(
+                "SELECT COUNT(*) FILTER (WHERE vector IS NULL), "
+                "COUNT(*) FILTER (WHERE vector IS NOT NULL) FROM ingest_queue").fetchone()
+        return Depth(int(row[0]), int(row[1])) if row else Depth(0, 0)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                with suppress(Exception):
+                    self._connection.close()
+                self._connection = None

@@ -1,0 +1,185 @@
+"""The scale-out ingest queue on a real PostgreSQL server: workers never
+take the same row, a dead worker's claim expires, the writer sees the stream
+in the order it was accepted, and every article is clustered exactly once,
+with the same stories as the single-machine service."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cluster.articles.jsonl import read_labelled
+from cluster.embedding.models import HashingEmbedder
+from cluster.scaleout.consumer import QueueConsumer
+from cluster.scaleout.embedding_worker import EmbeddingWorker
+from cluster.scaleout.queue import Depth, IngestQueue
+from cluster.service.facade import StoryService
+from cluster.store.postgres import PostgresStore
+from tests.conftest import DEMO, PostgresDatabases, make_settings
+from tests.test_store_contract import article
+
+
+@pytest.fixture
+def queue_url(tmp_path: Path, postgres: PostgresDatabases) -> str:
+    url = postgres.url_for(tmp_path)
+    PostgresStore(url).close()  # the writer's migrations create the queue
+    return url
+
+
+def test_claims_never_overlap_and_an_expired_claim_is_taken_again(queue_url: str) -> None:
+    queue = IngestQueue(queue_url)
+    try:
+        seqs = queue.enqueue([article(f"a{i}") for i in range(10)])
+        assert seqs == sorted(seqs) and len(set(seqs)) == 10
+        first = queue.claim("one", 4, lease_s=0.5)
+        second = queue.claim("two", 4)
+        assert [s for s, _ in first] == seqs[:4] and [s for s, _ in second] == seqs[4:8]
+        assert first[0][1] == article("a0")  # the article survives the round trip
+        assert [s for s, _ in queue.claim("three", 10)] == seqs[8:]
+        time.sleep(0.6)
+        # "one" died: its claim expired and "four" takes those rows again, not "two"'s
+        again = queue.claim("four", 10)
+        assert [s for s, _ in again] == seqs[:4]
+        assert queue.depth().waiting == 10 and queue.ready(10) == []
+    finally:
+        queue.close()
+
+
+def test_the_writer_takes_only_the_leading_embedded_run(queue_url: str) -> None:
+    queue = IngestQueue(queue_url)
+    try:
+        seqs = queue.enqueue([article(f"a{i}") for i in range(4)])
+        vector = np.ones(8, dtype=np.float32)
+        queue.claim("w", 4)
+        assert queue.complete("w", [(seqs[1], vector, "h"), (seqs[2], vector, "h")]) == 2
+        assert queue.ready(10) == []  # the first is still being embedded
+        assert queue.complete("w", [(seqs[0], vector, "h")]) == 1
+        assert queue.complete("late", [(seqs[0], 2 * vector, "h")]) == 0  # first one wins
+        run = queue.ready(10)
+        assert [e.seq for e in run] == seqs[:3]
+        np.testing.assert_array_equal(run[0].vector, vector)
+        queue.acknowledge([e.seq for e in run])
+        assert queue.depth().waiting == 1 and queue.depth().embedded == 0
+    finally:
+        queue.close()
+
+
+def _drain(worker: EmbeddingWorker, consumer: QueueConsumer) -> None:
+    while worker.embed_some() or consumer.consume_some():
+        pass
+
+
+def test_queued_articles_form_the_same_stories_as_a_direct_ingest(
+    tmp_path: Path, queue_url: str,
+) -> None:
+    articles = [item.article for item in read_labelled(DEMO)]
+    direct = StoryService(make_settings(tmp_path / "direct")).open()
+    try:
+        direct.ingest(articles)
+        with direct.store.read() as reader:
+            expected = reader.assignments()
+    finally:
+        direct.close()
+    settings = make_settings(tmp_path / "queued", store_url=queue_url)
+    service = StoryService(settings).open()
+    queue = IngestQueue(queue_url)
+    try:
+        queue.enqueue(articles)
+        worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w", batch=64)
+        consumer = QueueConsumer(service, queue)
+        _drain(worker, consumer)
+        assert consumer.totals.clustered == 46 and consumer.totals.embedded_here == 0
+        with service.store.read() as reader:
+            assert reader.assignments() == expected
+        # a writer that died before acknowledging re-reads the run: nothing changes
+        queue.enqueue(articles[:5])
+        _drain(worker, consumer)
+        with service.store.read() as reader:
+            assert reader.assignments() == expected and reader.article_count() == 46
+        assert queue.depth().waiting == queue.depth().embedded == 0
+    finally:
+        queue.close()
+        service.close()
+
+
+def test_a_repeated_id_waits_for_the_next_batch(
+    tmp_path: Path, queue_url: str,
+) -> None:
+    settings = make_settings(tmp_path, store_url=queue_url)
+    service = StoryService(settings).open()
+    queue = IngestQueue(queue_url)
+    try:
+        queue.enqueue([article("x"), article("y"), article("x", hours=3)])
+        worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w")
+        consumer = QueueConsumer(service, queue)
+        worker.embed_some()
+        assert consumer.consume_some() == 2  # x and y; the second x comes after
+        assert consumer.consume_some() == 1
+        with service.store.read() as reader:
+            stored = reader.article_by_id("x")
+        assert stored is not None and stored.published_at == article("x", hours=3).timestamp
+    finally:
+        queue.close()
+        service.close()
+
+
+def test_workers_in_threads_embed_every_row_once(queue_url: str) -> None:
+    queue = IngestQueue(queue_url)
+    queue.enqueue([article(f"a{i}") for i in range(300)])
+    stop = threading.Event()
+    workers = [EmbeddingWorker(IngestQueue(queue_url), HashingEmbedder(), 400, f"w{i}",
+                               batch=16) for i in range(3)]
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(200):
+            if queue.depth().waiting == 0:
+                break
+            stop.wait(0.1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        for worker in workers:
+            worker.queue.close()
+    assert queue.depth().embedded == 300
+    assert sum(w.embedded for w in workers) == 300
+    assert all(w.embedded > 0 for w in workers)
+    queue.close()
+
+
+def test_an_article_the_service_refuses_leaves_the_queue_without_holding_back_the_rest(
+    tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cluster.errors import InvalidInput
+
+    settings = make_settings(tmp_path, store_url=queue_url)
+    service = StoryService(settings).open()
+    queue = IngestQueue(queue_url)
+    real = service.ingest_prepared
+
+    def refusing(batch: Any) -> Any:
+        if any(item.article.id == "bad" for item in batch.items):
+            raise InvalidInput("text", "refused for the test")
+        return real(batch)
+
+    monkeypatch.setattr(service, "ingest_prepared", refusing)
+    try:
+        queue.enqueue([article("a"), article("bad"), article("c")])
+        worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w")
+        consumer = QueueConsumer(service, queue)
+        worker.embed_some()
+        assert consumer.consume_some() == 3
+        assert consumer.totals.clustered == 2 and consumer.totals.refused == 1
+        with service.store.read() as reader:
+            assert sorted(reader.assignments()) == ["a", "c"]
+        assert queue.depth() == Depth(0, 0)
+    finally:
+        queue.close()
+        service.close()

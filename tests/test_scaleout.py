@@ -1,0 +1,167 @@
+"""The scale-out deployment on a real local Ray cluster (a head and two
+worker nodes, loopback only) and a real PostgreSQL server, both started
+here: it builds the stories the single-machine service builds, the same twice,
+and loses or doubles nothing when actors are killed mid-stream."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cluster.articles.incoming import Article
+from cluster.articles.jsonl import read_labelled
+from cluster.evaluation.replay import labelled_items, run_clusterer
+from cluster.evaluation.scores import bcubed
+from cluster.scaleout.deployment import Deployment
+from cluster.service.facade import StoryService
+from cluster.settings import Settings
+from cluster.store.postgres import PostgresStore
+from tests.conftest import DEMO, SHARED_DATA, PostgresDatabases, make_settings
+
+pytest.importorskip("ray", reason="the scale-out tests need Ray (make installs it)")
+
+
+def _listening(skip_ports: set[int]) -> set[tuple[str, int]]:
+    """TCP sockets listening on anything but loopback, from /proc."""
+    found: set[tuple[str, int]] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A":  # LISTEN
+                continue
+            address, port_hex = fields[1].rsplit(":", 1)
+            port = int(port_hex, 16)
+            if not _is_loopback(address) and port not in skip_ports:
+                found.add((address, port))
+    return found
+
+
+def _is_loopback(hex_address: str) -> bool:
+    """An address as /proc/net/tcp{,6} writes it (32-bit words in host order)."""
+    import ipaddress
+    import struct
+
+    words = [int(hex_address[i:i + 8], 16) for i in range(0, len(hex_address), 8)]
+    packed = b"".join(struct.pack("=I", w) for w in words)
+    address = ipaddress.ip_address(packed)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[tuple[str, set[tuple[str, int]]]]:
+    """(address, the non-loopback listeners Ray added)."""
+    import shutil
+    import tempfile
+
+    from cluster.scaleout.local_ray import LocalRay
+
+    before = _listening(set())
+    # short: Ray's unix sockets live under RAY_TMPDIR and their paths are limited
+    folder = Path(tempfile.mkdtemp(prefix="nc-ray-"))
+    cluster = LocalRay(folder, nodes=3).start()
+    try:
+        yield cluster.address, _listening(set()) - before
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def scale_settings(tmp_path: Path, postgres: PostgresDatabases) -> Settings:
+    url = postgres.url_for(tmp_path)
+    PostgresStore(url).close()  # create the schema, as the writer would
+    return make_settings(tmp_path, store_url=url, embed_batch_size=16)
+
+
+def run_distributed(settings: Settings, address: str, articles: list[Article],
+                    embedders: int = 2) -> dict[str, int]:
+    deployment = Deployment(settings, embedders, embed_batch=32, write_batch=64).start(address)
+    try:
+        for start in range(0, len(articles), 64):
+            deployment.queue.enqueue(articles[start:start + 64])
+        assert deployment.wait_until_drained(timeout=240), deployment.status()
+        status = deployment.status()
+        assert sum(e["embedded"] for e in status["embedders"]) == len(articles)
+    finally:
+        deployment.stop()
+    service = StoryService(settings).open()
+    try:
+        with service.store.read() as reader:
+            return {k: int(v) for k, v in reader.assignments().items()}
+    finally:
+        service.close()
+
+
+def test_ray_stays_on_loopback(ray_cluster: tuple[str, set[tuple[str, int]]]) -> None:
+    address, outward = ray_cluster
+    assert address.startswith("127.0.0.1:")
+    assert outward == set(), f"Ray listens beyond loopback: {outward}"
+
+
+def test_the_distributed_service_builds_the_single_machine_stories_and_the_same_twice(
+    tmp_path: Path, postgres: PostgresDatabases,
+    ray_cluster: tuple[str, set[tuple[str, int]]],
+) -> None:
+    path = SHARED_DATA / "ecbplus_dev.jsonl"
+    items = labelled_items(path) if path.exists() else read_labelled(DEMO)
+    articles = [item.article for item in items]
+    single = make_settings(tmp_path / "single", embed_batch_size=16)
+    from cluster.embedding.models import create_embedder
+
+    predicted, _ = run_clusterer(single, create_embedder(single), items, batch_size=64)
+    gold = [item.cluster for item in items]
+    first = run_distributed(scale_settings(tmp_path / "one", postgres), ray_cluster[0],
+                            articles)
+    again = run_distributed(scale_settings(tmp_path / "two", postgres), ray_cluster[0],
+                            articles)
+    assert len(first) == len(articles)
+    distributed = [first[a.id] for a in articles]
+    f1_single, f1_distributed = bcubed(gold, predicted)[2], bcubed(gold, distributed)[2]
+    print(f"{path.name if path.exists() else 'demo'}: B3 F1 single {f1_single:.4f}, "
+          f"distributed {f1_distributed:.4f}")
+    assert abs(f1_single - f1_distributed) <= 0.01
+    assert first == again  # the same input in the same order: the same stories
+
+
+def test_killed_actors_lose_and_double_nothing(
+    tmp_path: Path, postgres: PostgresDatabases,
+    ray_cluster: tuple[str, set[tuple[str, int]]],
+) -> None:
+    settings = scale_settings(tmp_path, postgres)
+    articles = [Article(f"s{i}", f"Storm {i % 40} floods town {i % 40}",
+                        f"Rain and wind in town {i % 40}, report {i}.", f"Outlet{i % 7}",
+                        None, None, "en") for i in range(900)]
+    deployment = Deployment(settings, 2, embed_batch=16, write_batch=32).start(ray_cluster[0])
+    try:
+        before = deployment.status()
+        deployment.queue.enqueue(articles[:300])
+        time.sleep(0.5)
+        os.kill(before["embedders"][0]["pid"], signal.SIGKILL)
+        deployment.queue.enqueue(articles[300:600])
+        os.kill(before["writer"]["pid"], signal.SIGKILL)
+        deployment.queue.enqueue(articles[600:])
+        assert deployment.wait_until_drained(timeout=240), deployment.depth()
+        after = deployment.status()
+        assert after["writer"]["pid"] != before["writer"]["pid"]  # Ray restarted it
+        assert after["embedders"][0]["pid"] != before["embedders"][0]["pid"]
+    finally:
+        deployment.stop()
+    store = PostgresStore(settings.store_location, read_only=True)
+    try:
+        with store.read() as reader:
+            assert reader.article_count() == 900
+            assignments = reader.assignments()
+            assert sorted(assignments) == sorted(a.id for a in articles)
+            assert reader.index_seq() == 900  # each article indexed once
+    finally:
+        store.close()
