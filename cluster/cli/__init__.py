@@ -2,6 +2,7 @@
 polling feeds, rebuilding, evaluating and backing up.
 
     newsclusters run | serve | ingest | feeds | rebuild | evaluate | tune | backup | restore
+    newsclusters scale-out
 
 Each command is a thin layer of argument parsing and progress display over
 the library. Errors the library raises on purpose (bad input, bad settings,
@@ -16,10 +17,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cluster.cli import evaluating, importing, operations, serving
+from cluster.cli import evaluating, importing, operations, scaling, serving
 from cluster.cli.common import quiet_libraries
 
-COMMANDS = (serving, importing, operations, evaluating)
+COMMANDS = (serving, importing, operations, evaluating, scaling)
 
 DESCRIPTION = """\
 Multi-source news story clustering: articles are embedded, stored, indexed

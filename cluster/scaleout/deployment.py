@@ -53,9 +53,10 @@ class Deployment:
     def status(self) -> dict[str, Any]:
         import ray
 
+        writer = ray.get(self.writer.status.remote())  # the writer created the queue
+        embedders = ray.get([a.status.remote() for a in self.embedders])
         depth = self.queue.depth()
-        return {"writer": ray.get(self.writer.status.remote()),
-                "embedders": ray.get([a.status.remote() for a in self.embedders]),
+        return {"writer": writer, "embedders": embedders,
                 "queue": {"waiting": depth.waiting, "embedded": depth.embedded}}
 
     def depth(self) -> Depth:

@@ -41,6 +41,21 @@ def server_binaries() -> Path:
     return Path(versions[-1]).parent
 
 
+def _first_unreachable(folder: Path, uid: int, gid: int) -> Path | None:
+    """The first of ``folder`` and its parents that the user cannot pass through."""
+    for path in [folder, *folder.parents]:
+        mode = path.stat()
+        if mode.st_uid == uid:
+            allowed = mode.st_mode & 0o100
+        elif mode.st_gid == gid:
+            allowed = mode.st_mode & 0o010
+        else:
+            allowed = mode.st_mode & 0o001
+        if not allowed:
+            return path
+    return None
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -82,6 +97,13 @@ class LocalPostgres:
         self.folder.mkdir(parents=True, exist_ok=True)
         if self._run_as is not None:
             owner = pwd.getpwnam(self._run_as)
+            blocked = _first_unreachable(self.folder.resolve().parent, owner.pw_uid,
+                                         owner.pw_gid)
+            if blocked is not None:
+                raise PostgresUnavailable(
+                    f"PostgreSQL runs as the {self._run_as} user here (it refuses root), "
+                    f"and that user cannot enter {blocked}: put the folder where it can "
+                    "(for example under /tmp or /srv), or run as another user")
             os.chown(self.folder, owner.pw_uid, owner.pw_gid)
         if not (self.data / "PG_VERSION").exists():
             self._run(str(self.binaries / "initdb"), "-D", str(self.data), "-U", USER,
@@ -111,13 +133,16 @@ class LocalPostgres:
                         f"PostgreSQL did not answer on 127.0.0.1:{self.port}") from None
                 time.sleep(0.1)
 
-    def create_database(self, name: str) -> str:
-        """A new, empty database; its URL."""
+    def create_database(self, name: str, *, exist_ok: bool = False) -> str:
+        """A new, empty database (or with ``exist_ok`` the one there is); its URL."""
         import psycopg
         from psycopg import sql
 
         with psycopg.connect(self.url, autocommit=True) as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            there = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if there is None or not exist_ok:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.database_url(name)
 
     def stop(self, mode: str = "fast") -> None:
