@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 
 from api.encoding import HtmlSafeJSONProvider
@@ -14,12 +16,14 @@ class NewsApp(Flask):
 
 
 def create_app(settings: Settings | None = None, service: StoryService | None = None, *,
-               role: str = "all", writer_url: str | None = None) -> Flask:
+               role: str = "all", writer_url: str | None = None,
+               write_queue: Any | None = None) -> Flask:
     """Build the app around a story service (opened from ``settings`` if not given).
 
     ``role`` is "all" (one process serves everything), "writer" (the writer
     process, behind the readers) or "reader" (serves reads from a reader's
-    service and passes every write to the writer at ``writer_url``)."""
+    service and passes every write to the writer at ``writer_url``, or with
+    ``write_queue`` queues it for the scale-out deployment's writer)."""
     from api import (
         articles,
         health,
@@ -32,7 +36,7 @@ def create_app(settings: Settings | None = None, service: StoryService | None = 
         stories,
         storylines,
     )
-    from api.context import EXTENSION
+    from api.context import EXTENSION, WRITE_QUEUE
 
     if service is None:
         service = StoryService(settings or load_settings()).open()
@@ -43,7 +47,10 @@ def create_app(settings: Settings | None = None, service: StoryService | None = 
     problems.init_app(app)
     observability.init_app(app, role)
     security.init_app(app, service.settings)
-    if writer_url is not None:  # after the key checks: a refused write never travels
+    if write_queue is not None:
+        app.extensions[WRITE_QUEUE] = write_queue
+    if writer_url is not None or write_queue is not None:
+        # after the key checks: a refused write never travels
         from api.roles.forwarding import init_forwarding
 
         init_forwarding(app, writer_url)

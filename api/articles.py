@@ -8,11 +8,11 @@ from typing import Any
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from api.context import respond, service, settings
+from api.context import respond, service, settings, write_queue
 from api.observability import SEQ_HEADER, metrics
 from api.openapi import Param, operation
-from api.problems import invalid
-from api.schemas import ArticleBatch, IngestBatchResult
+from api.problems import ApiProblem, invalid
+from api.schemas import ArticleBatch, IngestBatchResult, QueuedBatch
 from api.validation import (
     float_arg,
     int_arg,
@@ -48,7 +48,8 @@ def _checked_id(article_id: str) -> str:
     "post", "/api/v1/articles", "Ingest one article or a batch (all or nothing)", "articles",
     request=ArticleIn | ArticleBatch,
     responses={200: ("Nothing new (all unchanged)", IngestResult | IngestBatchResult),
-               201: ("Stored and assigned to stories", IngestResult | IngestBatchResult)},
+               201: ("Stored and assigned to stories", IngestResult | IngestBatchResult),
+               202: ("Queued (the scale-out deployment, writes = queue)", QueuedBatch)},
 )
 def post_articles() -> ResponseReturnValue:
     body: Any = json_body()
@@ -68,6 +69,12 @@ def post_articles() -> ResponseReturnValue:
     else:
         incoming = [validate(ArticleIn, body, context)]
     received = datetime.now(UTC)
+    queue = write_queue()
+    if queue is not None:
+        queued = [to_article(item, received) for item in incoming]
+        positions = queue.enqueue(queued)
+        metrics().count_ingest(["queued"] * len(queued))
+        return respond(QueuedBatch([a.id for a in queued], positions), 202)
     results = service().ingest([to_article(item, received) for item in incoming])
     metrics().count_ingest([r.status for r in results])
     status = 201 if any(r.status != "unchanged" for r in results) else 200
@@ -89,6 +96,12 @@ def get_article(article_id: str) -> ResponseReturnValue:
            "Remove an article from the store, the index and its story", "articles",
            responses={204: ("Deleted", None)}, params=(ID_PARAM,))
 def delete_article(article_id: str) -> ResponseReturnValue:
+    if write_queue() is not None:
+        raise ApiProblem(
+            501, "Not implemented", "the scale-out deployment takes new and changed articles "
+            "only; deleting one needs the single-machine service for now",
+            slug="not-implemented", errors=[{"field": "article_id",
+                                            "message": "deletion is not queued"}])
     service().delete_article(_checked_id(article_id))
     return "", 204, {SEQ_HEADER: str(service().store_seq())}
 

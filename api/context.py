@@ -11,11 +11,18 @@ from cluster.service.facade import StoryService
 from cluster.settings import Settings
 
 EXTENSION = "story_service"
+WRITE_QUEUE = "write_queue"
+"""The scale-out ingest queue, where a reader in queue mode sends writes."""
 
 
 def service() -> StoryService:
     found: StoryService = current_app.extensions[EXTENSION]
     return found
+
+
+def write_queue() -> Any | None:
+    """The ingest queue when this app queues its writes (``writes = "queue"``)."""
+    return current_app.extensions.get(WRITE_QUEUE)
 
 
 def settings() -> Settings:

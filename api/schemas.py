@@ -85,5 +85,14 @@ class IngestBatchResult:
 
 
 @dataclass(frozen=True)
+class QueuedBatch:
+    """Articles accepted into the scale-out deployment's ingest queue: stored
+    durably, clustered shortly (read them back by id)."""
+
+    ids: list[str]
+    positions: list[int]
+
+
+@dataclass(frozen=True)
 class Health:
     status: str

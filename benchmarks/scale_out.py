@@ -56,6 +56,11 @@ def _drain(queue: IngestQueue, embedded_only: bool, timeout: float = 3600.0) -> 
     raise TimeoutError("the queue did not drain")
 
 
+def _acknowledge_all(queue: IngestQueue) -> None:
+    while batch := queue.next_batch():
+        queue.acknowledge([e.seq for e in batch])
+
+
 def embedding_rate(settings: Settings, articles: list[Article], actors: int) -> dict[str, Any]:
     import ray
 
@@ -66,15 +71,17 @@ def embedding_rate(settings: Settings, articles: list[Article], actors: int) -> 
                for n in range(actors)]
     warm = [Article(f"warm-{n}", f"warm-up {n}", "text", "W", None, None, "en")
             for n in range(64 * actors)]
-    queue.enqueue(warm)  # every actor loads its model before the clock starts
+    for start in range(0, len(warm), 64):  # every actor loads its model before the clock
+        queue.enqueue(warm[start:start + 64])
     _drain(queue, embedded_only=True)
-    queue.acknowledge([e.seq for e in queue.ready(len(warm) + 1)])
-    queue.enqueue(articles)
+    _acknowledge_all(queue)
+    for start in range(0, len(articles), 64):
+        queue.enqueue(articles[start:start + 64])
     seconds = _drain(queue, embedded_only=True)
     ray.get([w.stop.remote() for w in workers])
     for worker in workers:
         ray.kill(worker)
-    queue.acknowledge([e.seq for e in queue.ready(len(articles) + 1)])
+    _acknowledge_all(queue)
     queue.close()
     return {"actors": actors, "articles": len(articles), "seconds": round(seconds, 1),
             "articles_per_s": round(len(articles) / seconds, 1)}
@@ -86,8 +93,8 @@ def clustering_rate(settings: Settings, count: int) -> dict[str, Any]:
     corpus = generate(count)
     model = create_embedder(settings).model_name
     queue = IngestQueue(settings.store_location)
-    for start in range(0, count, 2000):
-        chunk = corpus.articles[start:start + 2000]
+    for start in range(0, count, 256):  # the writer clusters each as one batch
+        chunk = corpus.articles[start:start + 256]
         seqs = queue.enqueue(chunk)
         queue.claim("bench", len(chunk), lease_s=3600)
         queue.complete("bench", [
@@ -95,7 +102,7 @@ def clustering_rate(settings: Settings, count: int) -> dict[str, Any]:
              text_fingerprint(embedding_text(a.title, a.text, settings.lead_chars), model))
             for n, (seq, a) in enumerate(zip(seqs, chunk, strict=True))])
     writer_class: Any = ray.remote(WriterActor)
-    writer = writer_class.options(num_cpus=1).remote(settings_values(settings), 256)
+    writer = writer_class.options(num_cpus=1).remote(settings_values(settings))
     ray.get(writer.status.remote())
     seconds = _drain(queue, embedded_only=False)
     status: dict[str, Any] = ray.get(writer.stop.remote())

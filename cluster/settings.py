@@ -289,6 +289,12 @@ class Settings(BaseModel):
         "holding more threads than there are concurrent clients, a short read never waits for "
         "a free thread behind a long one.",
     )
+    writes: Literal["writer", "queue"] = Field(
+        "writer", description="Where the API's writes go: `writer`, the writer process "
+        "clusters a batch before it answers; `queue`, the scale-out deployment: the server "
+        "runs reader processes only, each write is queued in the PostgreSQL store (store_url) "
+        "and answered 202, and `newsclusters scale-out` clusters it (docs/SCALE_OUT.md).",
+    )
     readers: int = Field(
         3, ge=0, le=64,
         description="Reader processes that serve every read (each with its own model for "
@@ -427,4 +433,10 @@ def load_settings(
     settings: Settings = _validated(Settings, data)
     if settings.dormant_days < settings.active_days:
         raise ConfigurationError("invalid setting: dormant_days must be >= active_days")
+    if settings.writes == "queue" and not settings.store_url.get_secret_value():
+        raise ConfigurationError("invalid setting: writes = queue needs store_url (the queue "
+                                 "is a table of the PostgreSQL store)")
+    if settings.writes == "queue" and settings.readers == 0:
+        raise ConfigurationError("invalid setting: writes = queue needs readers >= 1 (the "
+                                 "scale-out deployment's writer is a Ray actor)")
     return settings

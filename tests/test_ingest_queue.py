@@ -45,26 +45,28 @@ def test_claims_never_overlap_and_an_expired_claim_is_taken_again(queue_url: str
         # "one" died: its claim expired and "four" takes those rows again, not "two"'s
         again = queue.claim("four", 10)
         assert [s for s, _ in again] == seqs[:4]
-        assert queue.depth().waiting == 10 and queue.ready(10) == []
+        assert queue.depth().waiting == 10 and queue.next_batch() == []
     finally:
         queue.close()
 
 
-def test_the_writer_takes_only_the_leading_embedded_run(queue_url: str) -> None:
+def test_the_writer_takes_the_oldest_batch_once_all_of_it_is_embedded(queue_url: str) -> None:
     queue = IngestQueue(queue_url)
     try:
-        seqs = queue.enqueue([article(f"a{i}") for i in range(4)])
+        first = queue.enqueue([article(f"a{i}") for i in range(3)])
+        second = queue.enqueue([article("b")])
         vector = np.ones(8, dtype=np.float32)
         queue.claim("w", 4)
-        assert queue.complete("w", [(seqs[1], vector, "h"), (seqs[2], vector, "h")]) == 2
-        assert queue.ready(10) == []  # the first is still being embedded
-        assert queue.complete("w", [(seqs[0], vector, "h")]) == 1
-        assert queue.complete("late", [(seqs[0], 2 * vector, "h")]) == 0  # first one wins
-        run = queue.ready(10)
-        assert [e.seq for e in run] == seqs[:3]
-        np.testing.assert_array_equal(run[0].vector, vector)
-        queue.acknowledge([e.seq for e in run])
-        assert queue.depth().waiting == 1 and queue.depth().embedded == 0
+        assert queue.complete("w", [(first[1], vector, "h"), (second[0], vector, "h")]) == 2
+        assert queue.next_batch() == []  # the first batch is still being embedded
+        assert queue.complete("w", [(first[0], vector, "h"), (first[2], vector, "h")]) == 2
+        assert queue.complete("late", [(first[0], 2 * vector, "h")]) == 0  # first one wins
+        batch = queue.next_batch()
+        assert [e.seq for e in batch] == first  # one accepted batch, never joined to the next
+        np.testing.assert_array_equal(batch[0].vector, vector)
+        queue.acknowledge([e.seq for e in batch])
+        assert [e.seq for e in queue.next_batch()] == second
+        assert queue.depth() == Depth(0, 1)
     finally:
         queue.close()
 
@@ -89,7 +91,8 @@ def test_queued_articles_form_the_same_stories_as_a_direct_ingest(
     service = StoryService(settings).open()
     queue = IngestQueue(queue_url)
     try:
-        queue.enqueue(articles)
+        for start in range(0, len(articles), 64):  # the direct ingest's batches
+            queue.enqueue(articles[start:start + 64])
         worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w", batch=64)
         consumer = QueueConsumer(service, queue)
         _drain(worker, consumer)
@@ -107,21 +110,21 @@ def test_queued_articles_form_the_same_stories_as_a_direct_ingest(
         service.close()
 
 
-def test_a_repeated_id_waits_for_the_next_batch(
+def test_a_batch_with_a_repeated_id_keeps_the_later_version(
     tmp_path: Path, queue_url: str,
 ) -> None:
     settings = make_settings(tmp_path, store_url=queue_url)
     service = StoryService(settings).open()
     queue = IngestQueue(queue_url)
-    try:
+    try:  # the API and the importer never queue one; the writer still takes it whole
         queue.enqueue([article("x"), article("y"), article("x", hours=3)])
         worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w")
         consumer = QueueConsumer(service, queue)
         worker.embed_some()
-        assert consumer.consume_some() == 2  # x and y; the second x comes after
-        assert consumer.consume_some() == 1
+        assert consumer.consume_some() == 3 and consumer.totals.refused == 0
         with service.store.read() as reader:
             stored = reader.article_by_id("x")
+            assert reader.article_count() == 2
         assert stored is not None and stored.published_at == article("x", hours=3).timestamp
     finally:
         queue.close()
@@ -183,3 +186,50 @@ def test_an_article_the_service_refuses_leaves_the_queue_without_holding_back_th
     finally:
         queue.close()
         service.close()
+
+
+def test_a_reader_in_queue_mode_queues_writes_and_then_serves_them(
+    tmp_path: Path, queue_url: str,
+) -> None:
+    from api import create_app
+
+    settings = make_settings(tmp_path, store_url=queue_url, writes="queue", readers=1)
+    writer = StoryService(settings).open()  # stands in for the writer actor
+    reader = StoryService.reader(settings).open()
+    queue = IngestQueue(queue_url)
+    client = create_app(service=reader, role="reader", write_queue=queue).test_client()
+    try:
+        body = {"articles": [
+            {"id": "q1", "title": "Flood hits the river town", "text": "Water rose.",
+             "source": "Wire", "published_at": "2026-11-01T10:00:00Z"},
+            {"id": "q2", "title": "River town flooded", "text": "The water rose again.",
+             "source": "Post", "published_at": "2026-11-01T11:00:00Z"}]}
+        answer = client.post("/api/v1/articles", json=body)
+        assert answer.status_code == 202, answer.get_json()
+        assert answer.get_json()["ids"] == ["q1", "q2"] and len(answer.get_json()["positions"]) == 2
+        refused = client.post("/api/v1/articles", json={"title": "", "text": ""})
+        assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+        assert queue.depth().waiting == 2  # nothing refused was queued
+        deleting = client.delete("/api/v1/articles/q1")
+        assert deleting.status_code == 501
+        assert deleting.get_json()["errors"][0]["field"] == "article_id"
+        assert client.get("/api/v1/articles/q1").status_code == 404  # not clustered yet
+        EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w").embed_some()
+        assert QueueConsumer(writer, queue).consume_some() == 2
+        for _ in range(100):  # the reader follows the store's log at its own pace
+            shown = client.get("/api/v1/articles/q2")
+            if shown.status_code == 200:
+                break
+            time.sleep(0.1)
+        assert shown.status_code == 200 and shown.get_json()["story_id"] is not None
+    finally:
+        queue.close()
+        reader.close()
+        writer.close()
+
+
+def test_queue_writes_need_the_postgresql_store(tmp_path: Path) -> None:
+    from cluster.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="writes = queue needs store_url"):
+        make_settings(tmp_path, writes="queue", readers=1)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.articles.importer import batches_of
 from cluster.articles.incoming import Article
 from cluster.articles.jsonl import read_labelled
 from cluster.evaluation.replay import labelled_items, run_clusterer
@@ -83,15 +84,15 @@ def scale_settings(tmp_path: Path, postgres: PostgresDatabases) -> Settings:
     return make_settings(tmp_path, store_url=url, embed_batch_size=16)
 
 
-def run_distributed(settings: Settings, address: str, articles: list[Article],
+def run_distributed(settings: Settings, address: str, batches: list[list[Article]],
                     embedders: int = 2) -> dict[str, int]:
-    deployment = Deployment(settings, embedders, embed_batch=32, write_batch=64).start(address)
+    deployment = Deployment(settings, embedders, embed_batch=32).start(address)
     try:
-        for start in range(0, len(articles), 64):
-            deployment.queue.enqueue(articles[start:start + 64])
+        for batch in batches:
+            deployment.queue.enqueue(batch)
         assert deployment.wait_until_drained(timeout=240), deployment.status()
         status = deployment.status()
-        assert sum(e["embedded"] for e in status["embedders"]) == len(articles)
+        assert sum(e["embedded"] for e in status["embedders"]) == sum(map(len, batches))
     finally:
         deployment.stop()
     service = StoryService(settings).open()
@@ -115,15 +116,16 @@ def test_the_distributed_service_builds_the_single_machine_stories_and_the_same_
     path = SHARED_DATA / "ecbplus_dev.jsonl"
     items = labelled_items(path) if path.exists() else read_labelled(DEMO)
     articles = [item.article for item in items]
+    batches = batches_of(items, 64)  # as the single-machine replay cuts them
     single = make_settings(tmp_path / "single", embed_batch_size=16)
     from cluster.embedding.models import create_embedder
 
     predicted, _ = run_clusterer(single, create_embedder(single), items, batch_size=64)
     gold = [item.cluster for item in items]
     first = run_distributed(scale_settings(tmp_path / "one", postgres), ray_cluster[0],
-                            articles)
+                            batches)
     again = run_distributed(scale_settings(tmp_path / "two", postgres), ray_cluster[0],
-                            articles)
+                            batches)
     assert len(first) == len(articles)
     distributed = [first[a.id] for a in articles]
     f1_single, f1_distributed = bcubed(gold, predicted)[2], bcubed(gold, distributed)[2]
@@ -141,15 +143,18 @@ def test_killed_actors_lose_and_double_nothing(
     articles = [Article(f"s{i}", f"Storm {i % 40} floods town {i % 40}",
                         f"Rain and wind in town {i % 40}, report {i}.", f"Outlet{i % 7}",
                         None, None, "en") for i in range(900)]
-    deployment = Deployment(settings, 2, embed_batch=16, write_batch=32).start(ray_cluster[0])
+    deployment = Deployment(settings, 2, embed_batch=16).start(ray_cluster[0])
     try:
         before = deployment.status()
-        deployment.queue.enqueue(articles[:300])
+        for start in range(0, 300, 30):
+            deployment.queue.enqueue(articles[start:start + 30])
         time.sleep(0.5)
         os.kill(before["embedders"][0]["pid"], signal.SIGKILL)
-        deployment.queue.enqueue(articles[300:600])
+        for start in range(300, 600, 30):
+            deployment.queue.enqueue(articles[start:start + 30])
         os.kill(before["writer"]["pid"], signal.SIGKILL)
-        deployment.queue.enqueue(articles[600:])
+        for start in range(600, 900, 30):
+            deployment.queue.enqueue(articles[start:start + 30])
         assert deployment.wait_until_drained(timeout=240), deployment.depth()
         after = deployment.status()
         assert after["writer"]["pid"] != before["writer"]["pid"]  # Ray restarted it
@@ -165,3 +170,40 @@ def test_killed_actors_lose_and_double_nothing(
             assert reader.index_seq() == 900  # each article indexed once
     finally:
         store.close()
+
+
+def test_the_local_command_starts_everything_on_loopback_and_clusters_the_files(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    # a data folder the server's postgres user can reach (it refuses to run as root)
+    data = Path(tempfile.mkdtemp(prefix="nc-scale-cli-"))
+    data.chmod(0o755)
+    env = {**os.environ, "NEWSCLUSTERS_DATA_DIR": str(data / "var"),
+           "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "indexes"),
+           "NEWSCLUSTERS_EMBEDDER": "hashing"}
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("newsclusters")), "scale-out", "--local",
+             "--embedders", "2", "--exit-when-drained", str(DEMO)],
+            env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "started: the writer and 2" in done.stdout
+        assert "store holds 46 articles" in done.stdout
+        # the store stays in <data_dir>/postgres: a second run re-posts the same articles
+        again = subprocess.run(
+            [str(Path(sys.executable).with_name("newsclusters")), "scale-out", "--local",
+             "--exit-when-drained", str(DEMO)],
+            env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "store holds 46 articles" in again.stdout
+        assert done.stdout.split("store holds")[1].splitlines()[0] \
+            == again.stdout.split("store holds")[1].splitlines()[0]  # the same stories
+        assert (data / "var" / "postgres" / "data" / "PG_VERSION").exists()
+    finally:
+        import shutil
+
+        shutil.rmtree(data, ignore_errors=True)

@@ -81,12 +81,14 @@ def _wait_for_min_seq() -> None:
                          errors=[{"field": MIN_SEQ_HEADER, "message": "not reached yet"}])
 
 
-def init_forwarding(app: Flask, writer_url: str) -> None:
-    writer = urllib.parse.urlsplit(writer_url)
+def init_forwarding(app: Flask, writer_url: str | None) -> None:
+    """A reader's routing: writes to the writer at ``writer_url`` (None: the
+    app queues them itself), reads after the wanted store sequence."""
+    writer = None if writer_url is None else urllib.parse.urlsplit(writer_url)
 
     @app.before_request
     def _route() -> Response | None:
-        if request.endpoint in WRITES:
+        if writer is not None and request.endpoint in WRITES:
             return _forward(writer)
         _wait_for_min_seq()
         return None

@@ -78,6 +78,11 @@ def run_role(args: argparse.Namespace) -> None:
                 from cluster.cli.serving import start_feeds
 
                 app.extensions[FEED_POLLER] = start_feeds(service, args.feeds)
+        elif settings.writes == "queue":
+            from cluster.scaleout.queue import IngestQueue
+
+            app = create_app(service=service, role="reader", write_queue=IngestQueue(
+                settings.store_location, f"newsclusters reader {os.getpid()}"))
         else:
             app = create_app(service=service, role="reader", writer_url=args.writer_url)
         app.config.update(ROLES_STATUS=args.status, WRITER_URL=args.writer_url,

@@ -110,7 +110,12 @@ class Role:
 class Supervisor:
     def __init__(self, settings: Settings, feeds: Path | None = None) -> None:
         self.settings = settings
-        _check_store_is_free(settings)
+        queued = settings.writes == "queue"  # the scale-out deployment's actor writes
+        if queued and feeds is not None:
+            raise ConfigurationError("feeds are polled by the writer process, and with "
+                                     "writes = queue there is none: poll them elsewhere")
+        if not queued:
+            _check_store_is_free(settings)
         family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
         self.public = socket.create_server((settings.host, settings.port), family=family,
                                            backlog=BACKLOG)
@@ -129,11 +134,12 @@ class Supervisor:
                   "--status", str(self.status_file)]
         if feeds is not None:
             writer += ["--feeds", str(feeds)]
-        self.roles = [Role("writer", writer, self.internal.fileno())]
+        self.roles = [] if queued else [Role("writer", writer, self.internal.fileno())]
         for number in range(1, settings.readers + 1):
             self.roles.append(Role(f"reader-{number}", [
                 *base, "reader", "--fd", str(self.public.fileno()), "--status",
-                str(self.status_file), "--writer-url", self.writer_url], self.public.fileno()))
+                str(self.status_file), *([] if queued else ["--writer-url", self.writer_url])],
+                self.public.fileno()))
         self.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)}
         self.stopping = False
 

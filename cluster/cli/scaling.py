@@ -48,12 +48,14 @@ def register(commands: Commands) -> None:
                        help="The Ray cluster to join (default: RAY_ADDRESS).")
     parser.add_argument("--embedders", type=int, default=1, metavar="N",
                         help="Embedding actors (default 1).")
-    parser.add_argument("--nodes", type=int, default=2, metavar="N",
-                        help="With --local: Ray nodes, one CPU each (default 2).")
+    parser.add_argument("--nodes", type=int, default=None, metavar="N",
+                        help="With --local: Ray nodes, one CPU each (default: one per "
+                             "actor, the embedders and the writer).")
     parser.add_argument("--embed-batch", type=int, default=64, metavar="N",
                         help="Articles an embedding actor claims at a time (default 64).")
-    parser.add_argument("--write-batch", type=int, default=256, metavar="N",
-                        help="Articles the writer clusters per transaction (default 256).")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
+                        help="Articles per queued batch, which the writer clusters in one "
+                             "transaction, as `ingest` does (default 64; at most max_batch).")
     parser.add_argument("--exit-when-drained", action="store_true",
                         help="Stop once every queued article is clustered.")
 
@@ -82,7 +84,7 @@ def _secret(value: str) -> Any:
 def scale_out(args: argparse.Namespace) -> int:
     import os
 
-    from cluster.articles.importer import read_files
+    from cluster.articles.importer import batches_of, read_files
     from cluster.articles.incoming import TextLimits
     from cluster.errors import ConfigurationError
     from cluster.scaleout.deployment import Deployment
@@ -94,20 +96,26 @@ def scale_out(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with ExitStack() as stack:
         if args.local:
-            settings, address = _local_services(stack, settings, args.nodes)
+            nodes = args.nodes or args.embedders + 1
+            if nodes < args.embedders + 1:
+                raise ConfigurationError(
+                    f"--nodes {nodes} gives {nodes} CPUs; the writer and {args.embedders} "
+                    f"embedders need {args.embedders + 1}")
+            settings, address = _local_services(stack, settings, nodes)
         else:
             address = args.ray_address or os.environ.get("RAY_ADDRESS", "")
             if not address or not settings.store_url.get_secret_value():
                 raise ConfigurationError(
                     "scale-out needs a Ray cluster (--ray-address or RAY_ADDRESS) and a "
                     "PostgreSQL store (NEWSCLUSTERS_STORE_URL), or --local")
-        deployment = Deployment(settings, args.embedders, embed_batch=args.embed_batch,
-                                write_batch=args.write_batch)
+        deployment = Deployment(settings, args.embedders, embed_batch=args.embed_batch)
         deployment.start(address)
         stack.callback(lambda: print(f"stopped: {deployment.stop()}"))
         print(f"started: the writer and {args.embedders} embedding actors")
         try:
-            _queue_and_follow(deployment, [i.article for i in items], stop)
+            _queue_and_follow(deployment, batches_of(items, min(args.batch_size,
+                                                                 settings.max_batch)), stop)
+            _print_store(settings)
             if args.exit_when_drained:
                 return 0
             while not stop.wait(STATUS_EVERY_S):
@@ -117,14 +125,27 @@ def scale_out(args: argparse.Namespace) -> int:
     return 0
 
 
-def _queue_and_follow(deployment: Any, articles: list[Any], stop: threading.Event) -> None:
-    """Queue the articles, then show clustering progress until the queue is empty."""
-    chunk = 500
+def _print_store(settings: Any) -> None:
+    from cluster.store.postgres import PostgresStore
+
+    store = PostgresStore(settings.store_location, read_only=True)
+    try:
+        with store.read() as reader:
+            articles = reader.article_count()
+            stories = reader.story_count(["active", "dormant", "archived"])
+    finally:
+        store.close()
+    print(f"store holds {articles} articles in {stories} stories", flush=True)
+
+
+def _queue_and_follow(deployment: Any, batches: list[list[Any]],
+                      stop: threading.Event) -> None:
+    """Queue the batches, then show clustering progress until the queue is empty."""
     with progress_bar("queue") as bar:
-        bar.total = len(articles)
-        for start in range(0, len(articles), chunk):
-            deployment.queue.enqueue(articles[start:start + chunk])
-            bar.update(len(articles[start:start + chunk]))
+        bar.total = sum(len(batch) for batch in batches)
+        for batch in batches:
+            deployment.queue.enqueue(batch)
+            bar.update(len(batch))
     with progress_bar("cluster") as bar:
         depth = deployment.depth()
         bar.total = depth.waiting + depth.embedded

@@ -120,7 +120,9 @@ def _run_roles(settings: Any, feeds: Path | None) -> int:
     if feeds is not None:
         print(f"polling the feeds of {feeds} in the writer process")
     print(f"serving on {supervisor.address} (API docs: {supervisor.address}api/docs): "
-          f"one writer, {settings.readers} readers; Ctrl-C stops", flush=True)
+          + ("writes queued for the scale-out deployment, "
+             if settings.writes == "queue" else "one writer, ")
+          + f"{settings.readers} readers; Ctrl-C stops", flush=True)
     return supervisor.run()
 
 

@@ -71,7 +71,7 @@ class EmbeddingActor:
 
 
 class WriterActor:
-    def __init__(self, values: dict[str, Any], batch: int) -> None:
+    def __init__(self, values: dict[str, Any]) -> None:
         from cluster.scaleout.consumer import QueueConsumer
         from cluster.scaleout.queue import IngestQueue
         from cluster.service.facade import StoryService
@@ -91,8 +91,7 @@ class WriterActor:
                 time.sleep(0.5)
         self._stop = threading.Event()
         self._consumer = QueueConsumer(
-            self._service, IngestQueue(settings.store_location, "newsclusters writer queue"),
-            batch=batch)
+            self._service, IngestQueue(settings.store_location, "newsclusters writer queue"))
         self._thread = threading.Thread(target=self._consumer.run, args=(self._stop,),
                                         name="writer", daemon=True)
         self._thread.start()

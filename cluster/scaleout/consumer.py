@@ -1,7 +1,7 @@
-"""The writer's side of the queue: take the leading run of embedded articles,
-cluster them as one ingest batch with the vectors the workers computed, and
-only then remove them from the queue (see ``queue.py`` for why that is
-exactly once)."""
+"""The writer's side of the queue: take the oldest accepted batch once it is
+embedded, cluster it as one ingest batch with the vectors the workers
+computed, and only then remove it from the queue (see ``queue.py`` for why
+that is exactly once, and the same stories whatever the timing)."""
 
 from __future__ import annotations
 
@@ -29,15 +29,14 @@ class Consumed:
 
 
 class QueueConsumer:
-    def __init__(self, service: StoryService, queue: IngestQueue, batch: int = 256) -> None:
+    def __init__(self, service: StoryService, queue: IngestQueue) -> None:
         self.service = service
         self.queue = queue
-        self.batch = min(batch, service.settings.max_batch)
         self.totals = Consumed()
 
     def consume_some(self) -> int:
-        """Cluster one run of embedded articles; how many left the queue."""
-        run = _without_repeats(self.queue.ready(self.batch))
+        """Cluster the oldest batch if it is embedded; how many articles left the queue."""
+        run = self.queue.next_batch()
         if not run:
             return 0
         try:
@@ -71,14 +70,3 @@ class QueueConsumer:
                 LOG.exception("queue: a batch failed; retrying")
                 stop.wait(1.0)
         return self.totals
-
-
-def _without_repeats(run: list[Embedded]) -> list[Embedded]:
-    """The run up to the first article id seen twice (a batch holds each id once;
-    the repeat, a re-post, goes in the next batch, after the first)."""
-    seen: set[str] = set()
-    for position, item in enumerate(run):
-        if item.article.id in seen:
-            return run[:position]
-        seen.add(item.article.id)
-    return run

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from cluster.errors import ConfigurationError
 from cluster.scaleout.actors import EmbeddingActor, WriterActor, settings_values
 from cluster.scaleout.local_ray import is_loopback, keep_on_loopback
 from cluster.scaleout.queue import Depth, IngestQueue
@@ -17,12 +18,14 @@ WRITER = "writer"
 
 class Deployment:
     def __init__(self, settings: Any, embedders: int, *, embed_batch: int = 64,
-                 write_batch: int = 256, embedder_cpus: float = 1.0) -> None:
+                 embedder_cpus: float = 1.0,
+                 start_timeout_s: float = 300.0) -> None:
         self.settings = settings
         self.embedder_count = embedders
         self.embed_batch = embed_batch
-        self.write_batch = write_batch
         self.embedder_cpus = embedder_cpus
+        self.start_timeout_s = start_timeout_s
+        """How long the actors may take to be placed and to load."""
         self.queue = IngestQueue(settings.store_location, "newsclusters driver")
         self.writer: Any = None
         self.embedders: list[Any] = []
@@ -40,14 +43,24 @@ class Deployment:
         restartable: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
         writer_class = ray.remote(WriterActor).options(
             name=WRITER, num_cpus=1, **restartable)
-        self.writer = writer_class.remote(values, self.write_batch)
+        self.writer = writer_class.remote(values)
         embedder_class = ray.remote(EmbeddingActor)
         self.embedders = [
             embedder_class.options(name=f"embedder-{n}", num_cpus=self.embedder_cpus,
                                    **restartable).remote(values, f"embedder-{n}",
                                                          self.embed_batch)
             for n in range(self.embedder_count)]
-        self.status()
+        needed = 1 + self.embedder_count * self.embedder_cpus
+        available = float(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+        try:
+            ray.get([a.status.remote() for a in [self.writer, *self.embedders]],
+                    timeout=self.start_timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            self.stop()
+            raise ConfigurationError(
+                f"the actors did not start within {self.start_timeout_s:g} s: they need "
+                f"{needed:g} CPUs and the Ray cluster has {available:g} (add nodes, or "
+                "fewer --embedders)") from None
         return self
 
     def status(self) -> dict[str, Any]:
@@ -72,11 +85,18 @@ class Deployment:
             time.sleep(0.2)
         return False
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self, timeout: float = 180.0) -> dict[str, Any]:
+        """Stop every actor after the batch it is working on; one that does not
+        answer within ``timeout`` (never placed, or hung) is killed."""
         import ray
 
-        embedded = ray.get([a.stop.remote() for a in self.embedders])
-        writer = ray.get(self.writer.stop.remote())
+        embedded: list[Any] = []
+        writer: Any = None
+        try:
+            embedded = ray.get([a.stop.remote() for a in self.embedders], timeout=timeout)
+            writer = ray.get(self.writer.stop.remote(), timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            pass
         for actor in [*self.embedders, self.writer]:
             ray.kill(actor, no_restart=True)
         self.queue.close()

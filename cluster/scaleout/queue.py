@@ -6,10 +6,17 @@ any crash. Embedding workers ``claim`` the oldest rows nobody holds (``FOR
 UPDATE SKIP LOCKED``: workers never wait on each other, and never take the
 same row) for a lease, and ``complete`` them with vectors. A worker that dies
 leaves its claim to expire; another takes the rows again. The writer takes
-the leading run of embedded rows in queue order (``ready``), clusters them,
-and only then removes them (``acknowledge``): a writer that dies between the
-two re-reads them, and re-ingesting an article with the same id and content
-changes nothing, so every article is clustered exactly once.
+the oldest accepted batch once all of it is embedded (``next_batch``),
+clusters it as one ingest batch, and only then removes it (``acknowledge``):
+a writer that dies between the two re-reads it, and re-ingesting an article
+with the same id and content changes nothing, so every article is clustered
+exactly once.
+
+The writer keeps the batches as they were accepted, never joining or cutting
+them by how far the workers have got: the stories then depend on the input
+alone, not on timing, and equal what one machine builds from the same
+batches (a batch's articles are clustered together, and its boundaries
+matter slightly).
 """
 
 from __future__ import annotations
@@ -95,10 +102,13 @@ class IngestQueue:
             return []
         now = time.time()
         with self._lock, self._db().transaction():
+            batch = self._db().execute("SELECT nextval('ingest_batches')").fetchone()
             cursor = self._db().cursor()
             cursor.executemany(
-                "INSERT INTO ingest_queue (article, enqueued_at) VALUES (%s, %s) RETURNING seq",
-                [(Jsonb(article_json(a)), now) for a in articles], returning=True)
+                "INSERT INTO ingest_queue (batch, article, enqueued_at) VALUES (%s, %s, %s) "
+                "RETURNING seq",
+                [(batch[0] if batch else 0, Jsonb(article_json(a)), now) for a in articles],
+                returning=True)
             seqs: list[int] = []
             while True:
                 row = cursor.fetchone()
@@ -138,21 +148,18 @@ class IngestQueue:
                  [h for _, _, h in done]))
             return max(cursor.rowcount, 0)
 
-    def ready(self, limit: int) -> list[Embedded]:
-        """The leading run of embedded rows, in queue order (a row still being
-        embedded holds back every row after it: the writer sees the stream in
-        the order it was accepted)."""
+    def next_batch(self) -> list[Embedded]:
+        """The oldest accepted batch, in order, once every article of it is
+        embedded; empty while any is not (or the queue is empty)."""
         with self._lock:
             rows = self._db().execute(
-                "SELECT seq, article, vector, embed_hash FROM ingest_queue "
-                "ORDER BY seq LIMIT %s", (limit,)).fetchall()
-        taken: list[Embedded] = []
-        for seq, data, vector, embed_hash in rows:
-            if vector is None:
-                break
-            taken.append(Embedded(int(seq), article_from_json(data),
-                                  np.frombuffer(vector, dtype=np.float32), str(embed_hash)))
-        return taken
+                "SELECT seq, article, vector, embed_hash FROM ingest_queue WHERE batch = ("
+                "SELECT batch FROM ingest_queue ORDER BY seq LIMIT 1) ORDER BY seq").fetchall()
+        if any(vector is None for _, _, vector, _ in rows):
+            return []
+        return [Embedded(int(seq), article_from_json(data),
+                         np.frombuffer(vector, dtype=np.float32), str(embed_hash))
+                for seq, data, vector, embed_hash in rows]
 
     def acknowledge(self, seqs: Sequence[int]) -> None:
         """The writer clustered these rows: they leave the queue."""

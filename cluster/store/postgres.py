@@ -240,6 +240,11 @@ class PostgresStore:
         return True
 
     def close(self) -> None:
+        if self._writer is not None and not self._writer.broken and not self._writer.closed:
+            # the server ends a closed session's backend, and with it the lock, a moment
+            # later: unlocked here, a writer opened right after this close never sees it
+            with suppress(Exception):
+                self._writer.execute("SELECT pg_advisory_unlock(%s, %s)", WRITER_LOCK)
         with self._all_lock:
             connections, self._all = self._all, []
         for connection in connections:

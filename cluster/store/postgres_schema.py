@@ -155,10 +155,12 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: the ingest queue of the scale-out deployment (cluster/scaleout/queue.py):
     # articles accepted and not yet clustered, embedded by workers on other
-    # machines, taken by the writer in order.
+    # machines, taken by the writer in order, one accepted batch at a time.
     """
+    CREATE SEQUENCE ingest_batches;
     CREATE TABLE ingest_queue (
         seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        batch         BIGINT NOT NULL,
         article       JSONB NOT NULL,
         enqueued_at   DOUBLE PRECISION NOT NULL,
         claimed_by    TEXT,
@@ -168,5 +170,6 @@ MIGRATIONS: tuple[str, ...] = (
         embedded_by   TEXT
     );
     CREATE INDEX ingest_queue_waiting ON ingest_queue (seq) WHERE vector IS NULL;
+    CREATE INDEX ingest_queue_batch ON ingest_queue (batch);
     """,
 )
