@@ -72,7 +72,15 @@ def post_articles() -> ResponseReturnValue:
     queue = write_queue()
     if queue is not None:
         queued = [to_article(item, received) for item in incoming]
-        positions = queue.enqueue(queued)
+        from cluster.scaleout.queue import QueueUnavailable
+
+        try:
+            positions = queue.enqueue(queued)
+        except QueueUnavailable as error:
+            raise ApiProblem(503, "Store unavailable", f"{error}; nothing was queued: retry",
+                             slug="store-unavailable",
+                             errors=[{"field": "request", "message": "store unavailable"}]
+                             ) from None
         metrics().count_ingest(["queued"] * len(queued))
         return respond(QueuedBatch([a.id for a in queued], positions), 202)
     results = service().ingest([to_article(item, received) for item in incoming])

@@ -233,3 +233,22 @@ def test_queue_writes_need_the_postgresql_store(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="writes = queue needs store_url"):
         make_settings(tmp_path, writes="queue", readers=1)
+
+
+def test_a_queued_write_to_an_unreachable_store_is_a_503_and_queues_nothing(
+    tmp_path: Path, queue_url: str,
+) -> None:
+    from api import create_app
+    from tests.conftest import free_port
+
+    settings = make_settings(tmp_path, store_url=queue_url, writes="queue", readers=1)
+    StoryService(settings).open().close()
+    reader = StoryService.reader(settings).open()
+    gone = IngestQueue(f"postgresql://newsclusters@127.0.0.1:{free_port()}/nothing")
+    try:
+        client = create_app(service=reader, role="reader", write_queue=gone).test_client()
+        answer = client.post("/api/v1/articles", json={"title": "Flood", "text": "Water."})
+        assert answer.status_code == 503 and answer.mimetype == "application/problem+json"
+        assert "nothing was queued" in answer.get_json()["detail"]
+    finally:
+        reader.close()

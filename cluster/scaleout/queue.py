@@ -32,11 +32,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cluster.articles.incoming import Article
+from cluster.errors import ClusterError
 from cluster.store.records import vector_blob
 from cluster.types import ArticleId, Vector
 
 if TYPE_CHECKING:
     import psycopg
+
+class QueueUnavailable(ClusterError):
+    """The store that holds the queue cannot be reached: nothing was queued."""
+
 
 DEFAULT_LEASE_S = 60.0
 """How long a claim holds rows before another worker may take them."""
@@ -96,10 +101,19 @@ class IngestQueue:
 
     def enqueue(self, articles: Sequence[Article]) -> list[int]:
         """Accept a batch, all or nothing; the queue positions, in order."""
+        import psycopg
         from psycopg.types.json import Jsonb
 
         if not articles:
             return []
+        try:
+            return self._enqueue(articles, Jsonb)
+        except psycopg.OperationalError as error:
+            raise QueueUnavailable(
+                f"the queue's store cannot be reached: {str(error).strip().splitlines()[0]}"
+            ) from None
+
+    def _enqueue(self, articles: Sequence[Article], Jsonb: Any) -> list[int]:
         now = time.time()
         with self._lock, self._db().transaction():
             batch = self._db().execute("SELECT nextval('ingest_batches')").fetchone()
