@@ -252,3 +252,48 @@ def test_a_queued_write_to_an_unreachable_store_is_a_503_and_queues_nothing(
         assert "nothing was queued" in answer.get_json()["detail"]
     finally:
         reader.close()
+
+
+def test_serve_in_queue_mode_runs_readers_only_that_queue_writes(
+    tmp_path: Path, queue_url: str,
+) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import role_pids, scratch_server
+
+    def call(port: int, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return reply.status, json.loads(reply.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    settings = make_settings(tmp_path, store_url=queue_url)
+    with scratch_server(tmp_path, readers="2", writes="queue", store_url=queue_url) as (
+            process, port):
+        assert role_pids(process.pid) == {"writer": [], "reader": role_pids(process.pid)["reader"]}
+        assert len(role_pids(process.pid)["reader"]) == 2
+        status, body = call(port, "POST", "/api/v1/articles", [
+            {"id": "s1", "title": "Harbour storm floods quay", "source": "A"},
+            {"id": "s2", "title": "Storm floods the harbour quay", "source": "B"}])
+        assert status == 202 and body["ids"] == ["s1", "s2"]
+        writer = StoryService(settings).open()  # stands in for the writer actor
+        queue = IngestQueue(queue_url)
+        try:
+            EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w").embed_some()
+            assert QueueConsumer(writer, queue).consume_some() == 2
+        finally:
+            queue.close()
+            writer.close()
+        for _ in range(100):  # both readers follow the store
+            answers = [call(port, "GET", "/api/v1/articles/s2")[0] for _ in range(4)]
+            if answers == [200] * 4:
+                break
+            time.sleep(0.1)
+        assert answers == [200] * 4

@@ -207,3 +207,15 @@ def test_the_local_command_starts_everything_on_loopback_and_clusters_the_files(
         import shutil
 
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_an_actor_that_cannot_start_is_a_clear_error(
+    tmp_path: Path, ray_cluster: tuple[str, set[tuple[str, int]]],
+) -> None:
+    from cluster.errors import ConfigurationError
+    from tests.conftest import free_port
+
+    settings = make_settings(
+        tmp_path, store_url=f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
+    with pytest.raises(ConfigurationError, match=r"an actor could not start.*cannot reach"):
+        Deployment(settings, 1, start_timeout_s=120).start(ray_cluster[0])

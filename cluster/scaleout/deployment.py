@@ -55,8 +55,12 @@ class Deployment:
         try:
             ray.get([a.status.remote() for a in [self.writer, *self.embedders]],
                     timeout=self.start_timeout_s)
+        except ray.exceptions.RayActorError as error:  # its constructor raised
+            self.stop(timeout=10.0)
+            cause = str(error).strip().splitlines()[-1] if str(error).strip() else "no reason"
+            raise ConfigurationError(f"an actor could not start: {cause}") from None
         except ray.exceptions.GetTimeoutError:
-            self.stop()
+            self.stop(timeout=10.0)
             raise ConfigurationError(
                 f"the actors did not start within {self.start_timeout_s:g} s: they need "
                 f"{needed:g} CPUs and the Ray cluster has {available:g} (add nodes, or "
@@ -95,8 +99,8 @@ class Deployment:
         try:
             embedded = ray.get([a.stop.remote() for a in self.embedders], timeout=timeout)
             writer = ray.get(self.writer.stop.remote(), timeout=timeout)
-        except ray.exceptions.GetTimeoutError:
-            pass
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
+            pass  # killed below
         for actor in [*self.embedders, self.writer]:
             ray.kill(actor, no_restart=True)
         self.queue.close()
