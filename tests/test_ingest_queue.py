@@ -297,3 +297,46 @@ def test_serve_in_queue_mode_runs_readers_only_that_queue_writes(
                 break
             time.sleep(0.1)
         assert answers == [200] * 4
+
+
+def test_a_reader_on_another_machine_maps_the_snapshot_the_writer_published(
+    tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.service.following as following
+    from cluster.index.snapshot import read_manifest
+    from cluster.scaleout.snapshot_shelf import KEEP
+
+    monkeypatch.setattr(following, "SHELF_POLL_S", 0.0)
+    writer_settings = make_settings(tmp_path / "writer", store_url=queue_url)
+    # another machine: its own index folder, which the writer never writes
+    reader_settings = make_settings(tmp_path / "reader", store_url=queue_url, writes="queue",
+                                    readers=1)
+    writer = StoryService(writer_settings).open()
+    try:
+        writer.ingest([article(f"a{i}", hours=i) for i in range(20)])
+        writer.snapshot()
+        published = read_manifest(writer_settings.index_dir)
+        assert published is not None
+        reader = StoryService.reader(reader_settings).open()
+        try:
+            fetched = read_manifest(reader_settings.index_dir)
+            assert fetched is not None and fetched[1] == published[1]
+            assert fetched[0].name == published[0].name
+            assert reader.get_article("a3").story_id is not None
+            for round_ in range(3):  # newer snapshots replace it; the store keeps the newest
+                writer.ingest([article(f"b{round_}-{i}", hours=i) for i in range(5)])
+                writer.snapshot()
+                reader.follower.catch_up()  # type: ignore[union-attr]
+                newest = read_manifest(writer_settings.index_dir)
+                assert newest is not None
+                assert read_manifest(reader_settings.index_dir)[1] == newest[1]  # type: ignore[index]
+            assert reader.article_count() == 35
+        finally:
+            reader.close()
+    finally:
+        writer.close()
+    import psycopg
+
+    with psycopg.connect(queue_url) as connection:
+        row = connection.execute("SELECT COUNT(*) FROM index_snapshots").fetchone()
+        assert row is not None and row[0] == KEEP

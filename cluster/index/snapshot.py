@@ -86,6 +86,35 @@ def write_snapshot(index_dir: Path, index: VectorIndex, model: str, store_seq: i
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # a full disk leaves nothing behind
         raise
+    _make_current(index_dir, staging, name)
+    return manifest
+
+
+def install_snapshot(index_dir: Path, name: str, manifest: Manifest,
+                     write_index: Callable[[Path], None]) -> None:
+    """Make a snapshot written elsewhere (``write_index`` writes its index.bin)
+    the current one here, verified against its manifest's checksum first."""
+    if not name.startswith("snap-") or "/" in name or name.endswith(".tmp"):
+        raise DamagedSnapshot(f"{name[:80]!r} is not a snapshot's name")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    staging = index_dir / (name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        write_index(staging / "index.bin")
+        if manifest.sha256 and _sha256(staging / "index.bin") != manifest.sha256:
+            raise DamagedSnapshot(f"{name}: index.bin does not match its manifest's checksum")
+        (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
+        for part in ("index.bin", "manifest.json"):
+            _fsync_file(staging / part)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _make_current(index_dir, staging, name)
+
+
+def _make_current(index_dir: Path, staging: Path, name: str) -> None:
+    """Rename a complete staging folder to ``name`` and point CURRENT at it."""
     final = index_dir / name
     os.replace(staging, final)
     pointer = index_dir / (CURRENT + ".tmp")
@@ -94,7 +123,6 @@ def write_snapshot(index_dir: Path, index: VectorIndex, model: str, store_seq: i
     os.replace(pointer, index_dir / CURRENT)
     _fsync_dir(index_dir)
     _remove_stale(index_dir, keep=name)
-    return manifest
 
 
 def _remove_stale(index_dir: Path, keep: str) -> None:

@@ -27,6 +27,8 @@ from cluster.store import Reader
 
 LOG = logging.getLogger(__name__)
 RESTORE_SHARE = 10
+SHELF_POLL_S = 5.0
+"""How often a reader in queue mode asks the store for a newer published snapshot."""
 """Rebuilds of the stories are spaced at least this many times their own cost."""
 
 
@@ -103,6 +105,7 @@ class Follower:
         """Map the writer's newer snapshot, so that the tail stays small and
         the vectors stay shared between readers."""
         rt = self._rt
+        rt.fetch_published_snapshot(at_most_every_s=SHELF_POLL_S)
         try:
             found = read_manifest(rt.settings.index_dir)
         except DamagedSnapshot:

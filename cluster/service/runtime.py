@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,7 +37,22 @@ from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats, Weights, article_terms
 from cluster.types import ArticleKey, StoryId, Vector
 
+if TYPE_CHECKING:
+    from cluster.scaleout.snapshot_shelf import SnapshotShelf
+
 LOG = logging.getLogger(__name__)
+
+
+def _snapshot_shelf(settings: Settings, read_only: bool) -> SnapshotShelf | None:
+    """The writer of a PostgreSQL store publishes; a reader fetches in queue mode,
+    where no writer shares its machine and its index folder."""
+    from cluster.store.opening import is_postgres
+
+    if not is_postgres(settings.store_location) or (read_only and settings.writes != "queue"):
+        return None
+    from cluster.scaleout.snapshot_shelf import SnapshotShelf
+
+    return SnapshotShelf(settings.store_location)
 
 
 @dataclass
@@ -96,6 +112,10 @@ class ServiceRuntime:
         self.dimension = embedder.dimension if changing_model else self._check_model()
         self.index: VectorIndex = create_index(settings.index_backend, self.dimension)
         self.clusterer = OnlineClusterer(settings.cluster, self.dimension)
+        self.shelf = _snapshot_shelf(settings, read_only)
+        """Where the writer publishes its snapshots and a reader on another machine
+        fetches them (a PostgreSQL store only; see cluster/scaleout/snapshot_shelf.py)."""
+        self._shelf_checked = 0.0
 
     # -- opening -------------------------------------------------------------
     def load(self) -> None:
@@ -157,6 +177,7 @@ class ServiceRuntime:
         the store's index log since it, with (snapshot seq, caught-up seq).
         Without a readable snapshot the sealed part is built from the store."""
         settings = self.settings
+        self.fetch_published_snapshot()
         loaded = load_snapshot(settings.index_dir, self.embedder.model_name, self.dimension,
                                settings.index_backend, settings.index_nprobe,
                                mapped=True, owner=False)
@@ -330,6 +351,26 @@ class ServiceRuntime:
                                         settings.index_nprobe)
             write_snapshot(settings.index_dir, self.index, self.embedder.model_name, seq)
             self.snapshot_seq = seq
+        if self.shelf is not None:
+            try:
+                self.shelf.publish(settings.index_dir)
+            except Exception:  # readers elsewhere keep the older one and a longer tail
+                LOG.exception("index: publishing the snapshot in the store failed")
+
+    def fetch_published_snapshot(self, at_most_every_s: float = 0.0) -> bool:
+        """A reader on another machine than the writer's: install the newest
+        snapshot the writer published, if it is newer than the local one."""
+        if self.shelf is None or not self.read_only:
+            return False
+        now = time.monotonic()
+        if now - self._shelf_checked < at_most_every_s:
+            return False
+        self._shelf_checked = now
+        try:
+            return self.shelf.fetch(self.settings.index_dir)
+        except Exception:  # the store is busy or the snapshot went: the tail serves
+            LOG.exception("index: fetching the published snapshot failed")
+            return False
 
     def close(self) -> None:
         self.store.close()

@@ -172,4 +172,22 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ingest_queue_waiting ON ingest_queue (seq) WHERE vector IS NULL;
     CREATE INDEX ingest_queue_batch ON ingest_queue (batch);
     """,
+    # 3: the writer's index snapshots, published for readers on other machines
+    # (cluster/scaleout/snapshot_shelf.py), in parts under PostgreSQL's 1 GB
+    # limit on one value.
+    """
+    CREATE TABLE index_snapshots (
+        id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        store_seq    BIGINT NOT NULL,
+        manifest     JSONB NOT NULL,
+        published_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE index_snapshot_parts (
+        snapshot_id BIGINT NOT NULL REFERENCES index_snapshots (id) ON DELETE CASCADE,
+        part        INTEGER NOT NULL,
+        data        BYTEA NOT NULL,
+        PRIMARY KEY (snapshot_id, part)
+    );
+    """,
 )
