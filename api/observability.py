@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from api.context import service
+from api.context import service, write_queue
 
 log = logging.getLogger("newsclusters.access")
 bp = Blueprint("metrics", __name__)
@@ -119,6 +119,14 @@ class StoreFigures:
             ready = svc.readiness()
             counts = svc.story_counts()
             poller = current_app.extensions.get(FEED_POLLER)
+            queue = write_queue()
+            depth = None
+            if queue is not None:
+                try:
+                    depth = queue.depth()
+                except Exception:  # an unreachable store: the scrape still answers
+                    logging.getLogger("newsclusters").warning(
+                        "metrics: the ingest queue could not be read")
         yield GaugeMetricFamily("newsclusters_store_articles", "Articles in the store.",
                                 value=ready.articles)
         yield GaugeMetricFamily("newsclusters_index_vectors",
@@ -132,6 +140,14 @@ class StoreFigures:
             yield CounterMetricFamily(
                 "newsclusters_snapshot_failures", "Index snapshots that could not be written "
                 "(the writes they followed were stored).", value=ready.snapshot_failures)
+        if depth is not None:
+            queued = GaugeMetricFamily(
+                "newsclusters_queue_articles", "Articles in the scale-out ingest queue: "
+                "waiting for an embedding worker, or embedded and waiting for the writer.",
+                labels=["state"])
+            queued.add_metric(["waiting"], depth.waiting)
+            queued.add_metric(["embedded"], depth.embedded)
+            yield queued
         if poller is not None:
             yield GaugeMetricFamily("newsclusters_feed_poller_running",
                                     "1 while the feed poller's loop runs.",

@@ -214,6 +214,8 @@ def test_a_reader_in_queue_mode_queues_writes_and_then_serves_them(
         assert deleting.status_code == 501
         assert deleting.get_json()["errors"][0]["field"] == "article_id"
         assert client.get("/api/v1/articles/q1").status_code == 404  # not clustered yet
+        scraped = client.get("/metrics").get_data(as_text=True)
+        assert 'newsclusters_queue_articles{state="waiting"} 2.0' in scraped
         EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w").embed_some()
         assert QueueConsumer(writer, queue).consume_some() == 2
         for _ in range(100):  # the reader follows the store's log at its own pace
