@@ -209,6 +209,43 @@ def test_the_local_command_starts_everything_on_loopback_and_clusters_the_files(
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_sigterm_stops_the_local_deployment_and_its_servers(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="nc-scale-term-"))
+    data.chmod(0o755)
+    env = {**os.environ, "NEWSCLUSTERS_DATA_DIR": str(data / "var"),
+           "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "indexes"),
+           "NEWSCLUSTERS_EMBEDDER": "hashing"}
+    driver = subprocess.Popen(
+        [str(Path(sys.executable).with_name("newsclusters")), "scale-out", "--local", str(DEMO)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert driver.stdout is not None
+        lines: list[str] = []
+        for line in driver.stdout:  # runs until the files are clustered
+            lines.append(line)
+            if line.startswith("store holds"):
+                break
+        assert lines[-1].startswith("store holds 46 articles"), lines
+        driver.send_signal(signal.SIGTERM)
+        assert driver.wait(120) == 0
+        rest = driver.stdout.read()
+        assert "stopped:" in rest
+        postmaster = data / "var" / "postgres" / "data" / "postmaster.pid"
+        assert not postmaster.exists()  # the local PostgreSQL server stopped too
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait(30)
+        if driver.stdout is not None:
+            driver.stdout.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_an_actor_that_cannot_start_is_a_clear_error(
     tmp_path: Path, ray_cluster: tuple[str, set[tuple[str, int]]],
 ) -> None:
@@ -219,3 +256,17 @@ def test_an_actor_that_cannot_start_is_a_clear_error(
         tmp_path, store_url=f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
     with pytest.raises(ConfigurationError, match=r"an actor could not start.*cannot reach"):
         Deployment(settings, 1, start_timeout_s=120).start(ray_cluster[0])
+
+
+def test_settings_reach_the_actors_whole_with_the_driver_s_folders(tmp_path: Path) -> None:
+    from cluster.scaleout.actors import _settings, settings_values
+    from cluster.settings import load_settings
+
+    settings = load_settings({"data_dir": "var", "index_dir": "indexes",
+                              "store_url": "postgresql://u:secret@db/news",
+                              "api_keys": "k" * 40}, environ={})
+    rebuilt = _settings(settings_values(settings))
+    assert rebuilt.store_url.get_secret_value() == "postgresql://u:secret@db/news"
+    assert rebuilt.api_keys.get_secret_value() == "k" * 40
+    assert rebuilt.data_dir == Path("var").resolve() and rebuilt.index_dir.is_absolute()
+    assert rebuilt.cluster == settings.cluster

@@ -93,7 +93,8 @@ def scale_out(args: argparse.Namespace) -> int:
     settings = load_settings()
     items = read_files(args.files, TextLimits.of(settings)) if args.files else []
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # until the deployment runs, SIGTERM unwinds like Ctrl-C: whatever was started stops
+    signal.signal(signal.SIGTERM, _interrupted)
     with ExitStack() as stack:
         if args.local:
             nodes = args.nodes or args.embedders + 1
@@ -110,6 +111,8 @@ def scale_out(args: argparse.Namespace) -> int:
                     "PostgreSQL store (NEWSCLUSTERS_STORE_URL), or --local")
         deployment = Deployment(settings, args.embedders, embed_batch=args.embed_batch)
         deployment.start(address)
+        # after ray.init, which installs a SIGTERM handler that exits at once
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         stack.callback(lambda: print(f"stopped: {deployment.stop()}"))
         print(f"started: the writer and {args.embedders} embedding actors")
         try:
@@ -123,6 +126,10 @@ def scale_out(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nstopping: what is queued stays queued", file=sys.stderr)
     return 0
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_store(settings: Any) -> None:

@@ -31,6 +31,9 @@ def settings_values(settings: Any) -> dict[str, Any]:
     """Settings as plain values that an actor rebuilds them from (secrets included:
     they travel inside the cluster, never into a log)."""
     values: dict[str, Any] = settings.model_dump(mode="json")
+    # an actor's working folder is Ray's: relative folders mean the driver's
+    values["data_dir"] = str(settings.data_dir.resolve())
+    values["index_dir"] = str(settings.index_dir.resolve())
     values["store_url"] = settings.store_url.get_secret_value()
     values["api_keys"] = settings.api_keys.get_secret_value()
     return values
