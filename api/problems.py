@@ -22,6 +22,7 @@ from cluster.errors import (
     InvalidCursor,
     InvalidInput,
     NotFound,
+    StoreUnavailable,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -85,6 +86,11 @@ def _from_cluster_error(error: ClusterError) -> Response:
                                 [{"field": "id", "message": str(error)}])
     if isinstance(error, IndexMismatch):
         return problem_response(503, "Index unavailable", str(error), "index-mismatch")
+    if isinstance(error, StoreUnavailable):
+        answer = problem_response(503, "Store unavailable", f"{error}; retry",
+                                  "store-unavailable")
+        answer.headers["Retry-After"] = "5"
+        return answer
     log.exception("unhandled library error")
     return problem_response(500, "Internal error", "the server could not complete the request")
 

@@ -55,3 +55,7 @@ class ConfigurationError(ClusterError):
 
 class IndexMismatch(ClusterError):
     """Persisted vectors were made by a different model or with a different shape."""
+
+
+class StoreUnavailable(ClusterError):
+    """The store's server cannot be reached right now; nothing was changed."""

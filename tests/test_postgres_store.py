@@ -215,3 +215,41 @@ def test_store_url_must_be_a_postgresql_url(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="store_url"):
         make_settings(tmp_path, store_url="mysql://x@y/z")
     assert make_settings(tmp_path).store_location == str(tmp_path / "var" / "store.sqlite3")
+
+
+def test_a_server_restart_is_a_503_meanwhile_and_then_reads_and_writes_go_on(
+    tmp_path: Path,
+) -> None:
+    import shutil
+    import tempfile
+
+    from api import create_app
+    from cluster.errors import StoreUnavailable
+    from cluster.store.local_postgres import LocalPostgres
+
+    folder = Path(tempfile.mkdtemp(prefix="nc-pg-restart-"))
+    server = LocalPostgres(folder, durable=False).start()
+    try:
+        url = server.create_database("restart")
+        settings = make_settings(tmp_path, store_url=url)
+        service = StoryService(settings).open()
+        try:
+            service.ingest([article("a")])
+            client = create_app(service=service).test_client()
+            server.stop()
+            with pytest.raises(StoreUnavailable):
+                service.ingest([article("b")])
+            answer = client.get("/api/v1/articles/a")
+            assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+            assert answer.get_json()["title"] == "Store unavailable"
+            server.start()
+            service.ingest([article("c")])  # a new connection, the writer's lock again
+            assert client.get("/api/v1/articles/a").status_code == 200
+            assert service.article_count() == 2
+            with pytest.raises(StoreInUse):
+                PostgresStore(url)
+        finally:
+            service.close()
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)

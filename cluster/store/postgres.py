@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
+from cluster.errors import StoreUnavailable
 from cluster.store.dialect import POSTGRES
 from cluster.store.interface import Reader, Writer
 from cluster.store.lock import StoreInUse
@@ -194,23 +195,50 @@ class PostgresStore:
         exception (and by the server when the connection is lost)."""
         if self.read_only:
             raise ReadOnlyStore(f"the store at {self.location} is open for reading only")
+        import psycopg
+
         with self._write_lock:
-            connection = self._live_writer()
-            connection.execute("BEGIN")
+            connection = self._begin_write()
             try:
                 writer = SQLWriter(PostgresConnection(connection), self._placements, POSTGRES)
                 yield writer
                 writer.flush()
-            except BaseException:
+            except BaseException as error:
                 self._placements.invalidate()
                 with suppress(Exception):
                     connection.execute("ROLLBACK")
+                if isinstance(error, psycopg.OperationalError):
+                    raise self._unavailable(error) from error
                 raise
             try:
                 connection.execute("COMMIT")
-            except BaseException:
+            except BaseException as error:
                 self._placements.invalidate()
+                if isinstance(error, psycopg.OperationalError):
+                    raise self._unavailable(error) from error
                 raise
+
+    def _begin_write(self) -> psycopg.Connection[Any]:
+        """The writer's connection in a new transaction; a connection the server
+        dropped since the last write (a restart) is replaced once."""
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                connection = self._live_writer()
+            except StoreNotReady as error:  # the server is down
+                raise StoreUnavailable(str(error)) from None
+            try:
+                connection.execute("BEGIN")
+                return connection
+            except psycopg.OperationalError as error:
+                if attempt == 2:
+                    raise self._unavailable(error) from error
+        raise AssertionError("unreachable")
+
+    def _unavailable(self, error: Exception) -> StoreUnavailable:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return StoreUnavailable(f"the store at {self.location} cannot be reached ({first})")
 
     @contextmanager
     def read(self) -> Iterator[Reader]:
@@ -221,18 +249,40 @@ class PostgresStore:
         if connection is not None and (connection.broken or connection.closed):
             self._discard(connection)
             connection = None
-        if connection is None:
-            connection = self._connect()
-            self._local.connection = connection
-        if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        if connection is not None and \
+                connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             yield SQLReader(PostgresConnection(connection), POSTGRES)  # nested read
             return
-        connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        connection = self._begin_read(connection)
         try:
             yield SQLReader(PostgresConnection(connection), POSTGRES)
+        except psycopg.OperationalError as error:
+            raise self._unavailable(error) from error
         finally:
             with suppress(psycopg.Error):
                 connection.execute("COMMIT")
+
+    def _begin_read(self, connection: psycopg.Connection[Any] | None) -> psycopg.Connection[Any]:
+        """This thread's connection in a read transaction; one the server dropped
+        (a restart) is replaced once."""
+        import psycopg
+
+        for attempt in (1, 2):
+            if connection is None:
+                try:
+                    connection = self._connect()
+                except StoreNotReady as error:
+                    raise StoreUnavailable(str(error)) from None
+                self._local.connection = connection
+            try:
+                connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return connection
+            except psycopg.OperationalError as error:
+                self._discard(connection)
+                self._local.connection = connection = None
+                if attempt == 2:
+                    raise self._unavailable(error) from error
+        raise AssertionError("unreachable")
 
     def ping(self) -> bool:
         with self.read() as reader:
