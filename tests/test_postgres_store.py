@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from cluster.articles.jsonl import read_labelled
+from cluster.errors import StoreUnavailable
 from cluster.service.facade import StoryService
 from cluster.service.storyline_views import StorylineQuery
 from cluster.service.view_builders import StoryQuery
@@ -167,7 +168,8 @@ def test_a_lost_connection_rolls_back_the_whole_write_and_the_next_write_reconne
     try:
         with store.write() as writer:
             writer.insert_article(article("a"), vec(1), "h")
-        with pytest.raises(psycopg.OperationalError), store.write() as writer:
+        with pytest.raises(StoreUnavailable, match="cannot be reached"), \
+                store.write() as writer:
             writer.insert_article(article("b"), vec(2), "h")
             story = writer.create_story()
             with psycopg.connect(url, autocommit=True) as admin:
