@@ -102,14 +102,23 @@ def get_article(article_id: str) -> ResponseReturnValue:
 @bp.delete("/<path:article_id>")
 @operation("delete", "/api/v1/articles/{article_id}",
            "Remove an article from the store, the index and its story", "articles",
-           responses={204: ("Deleted", None)}, params=(ID_PARAM,))
+           responses={204: ("Deleted", None),
+                      202: ("Deletion queued (the scale-out deployment, writes = queue)",
+                            QueuedBatch)}, params=(ID_PARAM,))
 def delete_article(article_id: str) -> ResponseReturnValue:
-    if write_queue() is not None:
-        raise ApiProblem(
-            501, "Not implemented", "the scale-out deployment takes new and changed articles "
-            "only; deleting one needs the single-machine service for now",
-            slug="not-implemented", errors=[{"field": "article_id",
-                                            "message": "deletion is not queued"}])
+    queue = write_queue()
+    if queue is not None:
+        from cluster.scaleout.queue import QueueUnavailable
+
+        checked = _checked_id(article_id)
+        try:
+            position = queue.enqueue_deletion(checked)
+        except QueueUnavailable as error:
+            raise ApiProblem(503, "Store unavailable", f"{error}; nothing was queued: retry",
+                             slug="store-unavailable",
+                             errors=[{"field": "request", "message": "store unavailable"}]
+                             ) from None
+        return respond(QueuedBatch([checked], [position]), 202)
     service().delete_article(_checked_id(article_id))
     return "", 204, {SEQ_HEADER: str(service().store_seq())}
 

@@ -211,19 +211,24 @@ def test_a_reader_in_queue_mode_queues_writes_and_then_serves_them(
         assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
         assert queue.depth().waiting == 2  # nothing refused was queued
         deleting = client.delete("/api/v1/articles/q1")
-        assert deleting.status_code == 501
-        assert deleting.get_json()["errors"][0]["field"] == "article_id"
+        assert deleting.status_code == 202 and deleting.get_json()["ids"] == ["q1"]
+        bad = client.delete("/api/v1/articles/not%20an%20id")
+        assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "id"
         assert client.get("/api/v1/articles/q1").status_code == 404  # not clustered yet
         scraped = client.get("/metrics").get_data(as_text=True)
         assert 'newsclusters_queue_articles{state="waiting"} 2.0' in scraped
+        assert 'newsclusters_queue_articles{state="embedded"} 1.0' in scraped  # the deletion
         EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w").embed_some()
-        assert QueueConsumer(writer, queue).consume_some() == 2
+        consumer = QueueConsumer(writer, queue)
+        assert consumer.consume_some() == 2  # the articles, then the deletion after them
+        assert consumer.consume_some() == 1 and consumer.totals.deleted == 1
         for _ in range(100):  # the reader follows the store's log at its own pace
             shown = client.get("/api/v1/articles/q2")
-            if shown.status_code == 200:
+            if shown.status_code == 200 and client.get("/api/v1/articles/q1").status_code == 404:
                 break
             time.sleep(0.1)
         assert shown.status_code == 200 and shown.get_json()["story_id"] is not None
+        assert client.get("/api/v1/articles/q1").status_code == 404
     finally:
         queue.close()
         reader.close()
@@ -342,3 +347,29 @@ def test_a_reader_on_another_machine_maps_the_snapshot_the_writer_published(
     with psycopg.connect(queue_url) as connection:
         row = connection.execute("SELECT COUNT(*) FROM index_snapshots").fetchone()
         assert row is not None and row[0] == KEEP
+
+
+def test_a_queued_deletion_follows_what_was_queued_before_it(
+    tmp_path: Path, queue_url: str,
+) -> None:
+    settings = make_settings(tmp_path, store_url=queue_url)
+    service = StoryService(settings).open()
+    queue = IngestQueue(queue_url)
+    try:
+        queue.enqueue([article("x"), article("y")])
+        queue.enqueue_deletion("x")
+        queue.enqueue_deletion("never-stored")  # nothing to do, and it leaves the queue
+        queue.enqueue([article("x", hours=5)])  # stored again after its deletion
+        assert queue.depth() == Depth(3, 2)  # deletions need no vector
+        worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w")
+        consumer = QueueConsumer(service, queue)
+        while worker.embed_some() or consumer.consume_some():
+            pass
+        assert consumer.totals.deleted == 1 and queue.depth() == Depth(0, 0)
+        with service.store.read() as reader:
+            stored = reader.article_by_id("x")
+            assert reader.article_count() == 2
+        assert stored is not None and stored.published_at == article("x", hours=5).timestamp
+    finally:
+        queue.close()
+        service.close()

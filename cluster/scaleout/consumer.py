@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from cluster.embedding.known import KnownVectors
-from cluster.errors import ClusterError
+from cluster.errors import ClusterError, NotFound
 from cluster.scaleout.queue import Embedded, IngestQueue
 from cluster.service.facade import StoryService
 
@@ -26,6 +26,7 @@ class Consumed:
     """Articles the service refused (logged with their reason), removed from the queue."""
     embedded_here: int = 0
     """Texts the writer embedded itself: no worker's vector matched its model."""
+    deleted: int = 0
 
 
 class QueueConsumer:
@@ -39,6 +40,10 @@ class QueueConsumer:
         run = self.queue.next_batch()
         if not run:
             return 0
+        if run[0].deleted is not None:  # a deletion is a batch of its own
+            self._delete(run)
+            self.queue.acknowledge([item.seq for item in run])
+            return len(run)
         try:
             self._ingest(run)
         except ClusterError:  # one bad article must not hold back the queue
@@ -51,6 +56,15 @@ class QueueConsumer:
                     self.totals.refused += 1
         self.queue.acknowledge([item.seq for item in run])
         return len(run)
+
+    def _delete(self, run: list[Embedded]) -> None:
+        for item in run:
+            assert item.deleted is not None
+            try:
+                self.service.delete_article(item.deleted)
+                self.totals.deleted += 1
+            except NotFound:  # deleted already, or never stored: nothing to do
+                LOG.info("queue: article %r to delete is not stored", item.deleted)
 
     def _ingest(self, run: list[Embedded]) -> None:
         vectors = KnownVectors(self.service.embedder,

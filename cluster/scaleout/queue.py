@@ -63,12 +63,18 @@ def article_from_json(data: dict[str, Any]) -> Article:
 
 @dataclass(frozen=True)
 class Embedded:
-    """A queued article with its vector, as the writer takes it."""
+    """A queued article with its vector, as the writer takes it; or a queued
+    deletion (``deleted``: the article's id; ``article`` and ``vector`` unused)."""
 
     seq: int
     article: Article
     vector: Vector
     embed_hash: str
+    deleted: str | None = None
+
+
+NO_ARTICLE = Article(ArticleId(""), "", "", "", None, None, None)
+"""The article of a queued deletion."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,24 @@ class IngestQueue:
                     break
             return seqs
 
+    def enqueue_deletion(self, article_id: str) -> int:
+        """Queue the deletion of an article, after everything queued before it."""
+        import psycopg
+        from psycopg.types.json import Jsonb
+
+        try:
+            with self._lock, self._db().transaction():
+                row = self._db().execute(
+                    "INSERT INTO ingest_queue (batch, article, enqueued_at, op, vector, "
+                    "embed_hash) VALUES (nextval('ingest_batches'), %s, %s, 'delete', '', '') "
+                    "RETURNING seq", (Jsonb({"id": article_id}), time.time())).fetchone()
+        except psycopg.OperationalError as error:
+            raise QueueUnavailable(
+                f"the queue's store cannot be reached: {str(error).strip().splitlines()[0]}"
+            ) from None
+        assert row is not None
+        return int(row[0])
+
     def claim(self, worker: str, limit: int,
               lease_s: float = DEFAULT_LEASE_S) -> list[tuple[int, Article]]:
         """Up to ``limit`` of the oldest unembedded rows that no live claim holds."""
@@ -167,13 +191,15 @@ class IngestQueue:
         embedded; empty while any is not (or the queue is empty)."""
         with self._lock:
             rows = self._db().execute(
-                "SELECT seq, article, vector, embed_hash FROM ingest_queue WHERE batch = ("
+                "SELECT seq, article, vector, embed_hash, op FROM ingest_queue WHERE batch = ("
                 "SELECT batch FROM ingest_queue ORDER BY seq LIMIT 1) ORDER BY seq").fetchall()
-        if any(vector is None for _, _, vector, _ in rows):
+        if any(vector is None for _, _, vector, _, _ in rows):
             return []
-        return [Embedded(int(seq), article_from_json(data),
-                         np.frombuffer(vector, dtype=np.float32), str(embed_hash))
-                for seq, data, vector, embed_hash in rows]
+        return [Embedded(int(seq), NO_ARTICLE, np.zeros(0, dtype=np.float32), "",
+                         deleted=str(data["id"])) if op == "delete"
+                else Embedded(int(seq), article_from_json(data),
+                              np.frombuffer(vector, dtype=np.float32), str(embed_hash))
+                for seq, data, vector, embed_hash, op in rows]
 
     def acknowledge(self, seqs: Sequence[int]) -> None:
         """The writer clustered these rows: they leave the queue."""

@@ -190,4 +190,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (snapshot_id, part)
     );
     """,
+    # 4: deletions travel through the ingest queue too, in order with the
+    # articles they follow; a deletion needs no embedding (its vector is empty).
+    """
+    ALTER TABLE ingest_queue ADD COLUMN op TEXT NOT NULL DEFAULT 'upsert'
+        CHECK (op IN ('upsert', 'delete'));
+    """,
 )
