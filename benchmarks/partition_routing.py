@@ -2,9 +2,10 @@
 building it: each labelled file is replayed as P independent streams, each
 article routed by a rule, each partition clustered by the real clusterer
 alone, and the union scored with BCubed against one writer. Then the
-partitions' stories are reconciled (stories of different partitions whose
-centroids' cosine reaches ``cluster.merge_threshold`` are joined, as the
-clusterer's own merge joins converged stories) and scored again.
+partitions' stories are reconciled (a story joins its most similar story
+of the other partitions when each is the other's best match there, their
+centroids' cosine reaches ``--reconcile`` and, with ``--max-gap-days``,
+their articles lie close enough in time) and scored again.
 
 Routing rules:
 
@@ -54,10 +55,12 @@ def hash_routes(ids: list[str], partitions: int) -> np.ndarray:
 
 
 def reconcile(labels: list[str], routes: np.ndarray, vectors: np.ndarray,
-              threshold: float) -> list[str]:
+              threshold: float, stamps: list[float | None] | None = None,
+              max_gap_days: float | None = None, mutual: bool = True) -> list[str]:
     """Join each story to its most similar story of another partition when
-    their centroids' cosine reaches ``threshold`` and each is the other's best
-    match there (mutual best matches: no chains through the stream)."""
+    their centroids' cosine reaches ``threshold``, each is the other's best
+    match there (``mutual``: no chains through the stream), and, with
+    ``max_gap_days``, their dated articles lie at most that far apart."""
     stories = sorted(set(labels))
     index = {s: n for n, s in enumerate(stories)}
     sums = np.zeros((len(stories), vectors.shape[1]))
@@ -76,15 +79,27 @@ def reconcile(labels: list[str], routes: np.ndarray, vectors: np.ndarray,
 
     similar = centroids @ centroids.T
     similar[part[:, None] == part[None, :]] = -1.0  # only across partitions
+    if stamps is not None and max_gap_days is not None:
+        first = np.full(len(stories), np.inf)
+        last = np.full(len(stories), -np.inf)
+        for label, stamp in zip(labels, stamps, strict=True):
+            if stamp is not None:
+                first[index[label]] = min(first[index[label]], stamp)
+                last[index[label]] = max(last[index[label]], stamp)
+        dated = np.isfinite(first)
+        gap = np.maximum(first[:, None] - last[None, :], first[None, :] - last[:, None])
+        apart = dated[:, None] & dated[None, :] & (gap > max_gap_days * 86400)
+        similar[apart] = -1.0
     best = np.argmax(similar, axis=1)
     for a, b in enumerate(best):
-        if a < b and best[b] == a and similar[a, b] >= threshold:
+        if (best[b] == a or not mutual) and a != b and similar[a, b] >= threshold:
             parent[find(int(b))] = find(int(a))
     return [stories[find(index[label])] for label in labels]
 
 
 def measure(path: Path, settings: Settings, embedder: CachingEmbedder,
-            partitions: list[int], coarse: int, threshold: float) -> list[tuple[str, float]]:
+            partitions: list[int], coarse: int, threshold: float,
+            max_gap_days: float | None = None, mutual: bool = True) -> list[tuple[str, float]]:
     items = labelled_items(path)
     texts = [embedding_text(i.article.title, i.article.text, settings.lead_chars)
              for i in items]
@@ -102,7 +117,8 @@ def measure(path: Path, settings: Settings, embedder: CachingEmbedder,
                 for n, story in zip(members, predicted, strict=True):
                     labels[n] = f"{p}:{story}"
             rows.append((f"P={count} {rule}", bcubed(gold, labels)[2]))
-            joined = reconcile(labels, routes, vectors, threshold)
+            joined = reconcile(labels, routes, vectors, threshold,
+                               [i.article.timestamp for i in items], max_gap_days, mutual)
             rows.append((f"P={count} {rule} + reconciled", bcubed(gold, joined)[2]))
     return rows
 
@@ -116,6 +132,12 @@ def main() -> None:
     parser.add_argument("--reconcile", type=float, default=None,
                         help="Cosine at which stories of two partitions are joined "
                              "(default: cluster.merge_threshold).")
+    parser.add_argument("--max-gap-days", type=float, default=None,
+                        help="Join only stories whose dated articles lie at most this far "
+                             "apart (default: no limit).")
+    parser.add_argument("--any-best", action="store_true",
+                        help="Join each story to its best match even when that match's own "
+                             "best is another story (chains).")
     args = parser.parse_args()
     files = args.files or [SHARED / n for n in
                            ("allsides_dev.jsonl", "ecbplus_dev.jsonl", "uci_headlines.jsonl")]
@@ -130,7 +152,8 @@ def main() -> None:
     for path in files:
         threshold = (settings.cluster.merge_threshold if args.reconcile is None
                      else args.reconcile)
-        for name, f1 in measure(path, settings, embedder, partitions, args.coarse, threshold):
+        for name, f1 in measure(path, settings, embedder, partitions, args.coarse, threshold,
+                                args.max_gap_days, not args.any_best):
             print(f"{path.name:<22} {name:<28} B3 F1 {f1:.4f}", flush=True)
 
 
