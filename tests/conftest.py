@@ -74,6 +74,17 @@ class PostgresDatabases:
 
 
 @pytest.fixture(scope="session")
+def postgres_installed() -> None:
+    """Skip, saying why, where PostgreSQL's server binaries are not installed."""
+    from cluster.store.local_postgres import PostgresUnavailable, server_binaries
+
+    try:
+        server_binaries()
+    except PostgresUnavailable as error:
+        pytest.skip(f"PostgreSQL tests need a PostgreSQL server: {error}")
+
+
+@pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
     """A real PostgreSQL server for the session, in a temp folder, on 127.0.0.1 only.
     ``make`` installs Debian's server; without it the PostgreSQL tests skip, saying so."""

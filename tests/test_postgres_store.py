@@ -220,7 +220,7 @@ def test_store_url_must_be_a_postgresql_url(tmp_path: Path) -> None:
 
 
 def test_a_server_restart_is_a_503_meanwhile_and_then_reads_and_writes_go_on(
-    tmp_path: Path,
+    tmp_path: Path, postgres_installed: None,
 ) -> None:
     import shutil
     import tempfile
@@ -255,3 +255,14 @@ def test_a_server_restart_is_a_503_meanwhile_and_then_reads_and_writes_go_on(
     finally:
         server.stop("immediate")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_without_postgresql_installed_the_local_server_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.store.local_postgres as local
+
+    monkeypatch.setattr(local.shutil, "which", lambda name: None)
+    monkeypatch.setattr(local.glob, "glob", lambda pattern: [])
+    with pytest.raises(local.PostgresUnavailable, match="apt-get install postgresql"):
+        local.server_binaries()

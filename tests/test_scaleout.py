@@ -173,7 +173,7 @@ def test_killed_actors_lose_and_double_nothing(
 
 
 def test_the_local_command_starts_everything_on_loopback_and_clusters_the_files(
-    tmp_path: Path,
+    tmp_path: Path, postgres_installed: None,
 ) -> None:
     import subprocess
     import sys
@@ -209,7 +209,9 @@ def test_the_local_command_starts_everything_on_loopback_and_clusters_the_files(
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_sigterm_stops_the_local_deployment_and_its_servers(tmp_path: Path) -> None:
+def test_sigterm_stops_the_local_deployment_and_its_servers(
+    tmp_path: Path, postgres_installed: None,
+) -> None:
     import shutil
     import subprocess
     import sys
