@@ -3,9 +3,10 @@ building it: each labelled file is replayed as P independent streams, each
 article routed by a rule, each partition clustered by the real clusterer
 alone, and the union scored with BCubed against one writer. Then the
 partitions' stories are reconciled (a story joins its most similar story
-of the other partitions when each is the other's best match there, their
-centroids' cosine reaches ``--reconcile`` and, with ``--max-gap-days``,
-their articles lie close enough in time) and scored again.
+of the other partitions when that story is larger or each is the other's
+best match there, their centroids' cosine reaches ``--reconcile`` and, with
+``--max-gap-days``, their articles lie close enough in time) and scored
+again.
 
 Routing rules:
 
@@ -58,9 +59,10 @@ def reconcile(labels: list[str], routes: np.ndarray, vectors: np.ndarray,
               threshold: float, stamps: list[float | None] | None = None,
               max_gap_days: float | None = None, mutual: bool = True) -> list[str]:
     """Join each story to its most similar story of another partition when
-    their centroids' cosine reaches ``threshold``, each is the other's best
-    match there (``mutual``: no chains through the stream), and, with
-    ``max_gap_days``, their dated articles lie at most that far apart."""
+    their centroids' cosine reaches ``threshold``, that story is larger or
+    each is the other's best match there (``mutual``; else any best match),
+    and, with ``max_gap_days``, their dated articles lie at most that far
+    apart."""
     stories = sorted(set(labels))
     index = {s: n for n, s in enumerate(stories)}
     sums = np.zeros((len(stories), vectors.shape[1]))
@@ -91,8 +93,12 @@ def reconcile(labels: list[str], routes: np.ndarray, vectors: np.ndarray,
         apart = dated[:, None] & dated[None, :] & (gap > max_gap_days * 86400)
         similar[apart] = -1.0
     best = np.argmax(similar, axis=1)
+    size = np.bincount([index[label] for label in labels], minlength=len(stories))
     for a, b in enumerate(best):
-        if (best[b] == a or not mutual) and a != b and similar[a, b] >= threshold:
+        # a fragment joins the larger story it matches best; two stories of one size
+        # only when each is the other's best match (a chain runs only uphill)
+        joins = best[b] == a or not mutual or size[a] < size[b]
+        if joins and a != b and similar[a, b] >= threshold:
             parent[find(int(b))] = find(int(a))
     return [stories[find(index[label])] for label in labels]
 
@@ -136,8 +142,8 @@ def main() -> None:
                         help="Join only stories whose dated articles lie at most this far "
                              "apart (default: no limit).")
     parser.add_argument("--any-best", action="store_true",
-                        help="Join each story to its best match even when that match's own "
-                             "best is another story (chains).")
+                        help="Join each story to its best match even when that match is "
+                             "smaller and its own best is another story (chains).")
     args = parser.parse_args()
     files = args.files or [SHARED / n for n in
                            ("allsides_dev.jsonl", "ecbplus_dev.jsonl", "uci_headlines.jsonl")]
