@@ -373,3 +373,34 @@ def test_a_queued_deletion_follows_what_was_queued_before_it(
     finally:
         queue.close()
         service.close()
+
+
+def test_a_store_that_fails_mid_batch_leaves_the_batch_queued(
+    tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cluster.errors import StoreUnavailable
+
+    settings = make_settings(tmp_path, store_url=queue_url)
+    service = StoryService(settings).open()
+    queue = IngestQueue(queue_url)
+    real = service.ingest_prepared
+    failing = [True]
+
+    def unavailable(batch: Any) -> Any:
+        if failing[0]:
+            raise StoreUnavailable("the store at test cannot be reached")
+        return real(batch)
+
+    monkeypatch.setattr(service, "ingest_prepared", unavailable)
+    try:
+        queue.enqueue([article("a"), article("b")])
+        EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w").embed_some()
+        consumer = QueueConsumer(service, queue)
+        with pytest.raises(StoreUnavailable):
+            consumer.consume_some()
+        assert consumer.totals.refused == 0 and queue.depth() == Depth(0, 2)  # nothing lost
+        failing[0] = False
+        assert consumer.consume_some() == 2 and consumer.totals.clustered == 2
+    finally:
+        queue.close()
+        service.close()

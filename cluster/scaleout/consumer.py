@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from cluster.embedding.known import KnownVectors
-from cluster.errors import ClusterError, NotFound
+from cluster.errors import InvalidInput, NotFound
 from cluster.scaleout.queue import Embedded, IngestQueue
 from cluster.service.facade import StoryService
 
@@ -23,7 +23,8 @@ IDLE_WAIT_S = 0.1
 class Consumed:
     clustered: int = 0
     refused: int = 0
-    """Articles the service refused (logged with their reason), removed from the queue."""
+    """Articles the service refused as invalid (logged with their reason), removed from
+    the queue."""
     embedded_here: int = 0
     """Texts the writer embedded itself: no worker's vector matched its model."""
     deleted: int = 0
@@ -46,11 +47,11 @@ class QueueConsumer:
             return len(run)
         try:
             self._ingest(run)
-        except ClusterError:  # one bad article must not hold back the queue
-            for item in run:
+        except InvalidInput:  # one bad article must not hold back the queue
+            for item in run:  # (anything else, a store gone, is retried whole)
                 try:
                     self._ingest([item])
-                except ClusterError as error:
+                except InvalidInput as error:
                     LOG.error("queue: article %r refused, removed from the queue: %s",
                               item.article.id, error)
                     self.totals.refused += 1
