@@ -404,3 +404,51 @@ def test_a_store_that_fails_mid_batch_leaves_the_batch_queued(
     finally:
         queue.close()
         service.close()
+
+
+def test_publishing_runs_beside_the_writer_and_coalesces_requests(tmp_path: Path) -> None:
+    from cluster.scaleout.snapshot_shelf import BackgroundPublisher
+
+    class SlowShelf:  # stands in for the store: only the threading is under test
+        def __init__(self) -> None:
+            self.release = threading.Event()
+            self.started = threading.Event()
+            self.calls = 0
+
+        def publish(self, index_dir: Path) -> None:
+            self.calls += 1
+            self.started.set()
+            self.release.wait(30)
+
+    shelf = SlowShelf()
+    publisher = BackgroundPublisher(shelf, tmp_path)  # type: ignore[arg-type]
+    publisher.request()
+    assert shelf.started.wait(10)  # the caller did not wait for it
+    for _ in range(5):  # asked again while it runs: one more publication, not five
+        publisher.request()
+    assert not publisher.wait(0.2)
+    shelf.release.set()
+    assert publisher.wait(30) and shelf.calls == 2
+    publisher.close()
+
+
+def test_a_snapshot_after_a_write_is_published_without_holding_the_write(
+    tmp_path: Path, queue_url: str,
+) -> None:
+    from cluster.index.snapshot import read_manifest
+    from cluster.scaleout.snapshot_shelf import SnapshotShelf
+
+    settings = make_settings(tmp_path, store_url=queue_url, snapshot_every=10)
+    service = StoryService(settings).open()
+    try:
+        service.ingest([article(f"a{i}", hours=i) for i in range(12)])  # past snapshot_every
+        local = read_manifest(settings.index_dir)
+        assert local is not None
+        shelf = SnapshotShelf(queue_url)
+        for _ in range(100):
+            if shelf.newest_seq() == local[1].store_seq:
+                break
+            time.sleep(0.1)
+        assert shelf.newest_seq() == local[1].store_seq
+    finally:
+        service.close()

@@ -18,6 +18,7 @@ import fcntl
 import json
 import logging
 import os
+import threading
 import time
 from contextlib import suppress
 from dataclasses import asdict
@@ -115,6 +116,64 @@ class SnapshotShelf:
             with suppress(OSError):
                 fcntl.flock(handle, fcntl.LOCK_UN)
             os.close(handle)
+
+
+class BackgroundPublisher:
+    """Publishes ``index_dir``'s current snapshot on a thread of its own, so that
+    the upload (gigabytes at ten million articles) never holds up the writer's
+    next batch. Requests made while one runs are coalesced into one more
+    publication, of the snapshot current by then."""
+
+    def __init__(self, shelf: SnapshotShelf, index_dir: Path) -> None:
+        self.shelf = shelf
+        self.index_dir = index_dir
+        self.failures = 0
+        self._wanted = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def request(self) -> None:
+        with self._lock:
+            self._idle.clear()
+            self._wanted.set()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="snapshot-publisher",
+                                                daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if not self._wanted.wait(timeout=1.0):
+                with self._lock:
+                    if not self._wanted.is_set():  # nothing asked for a while: end
+                        self._thread = None
+                        return
+                continue
+            self._wanted.clear()
+            try:
+                self.shelf.publish(self.index_dir)
+            except Exception:  # readers elsewhere keep the older one and a longer tail
+                self.failures += 1
+                LOG.exception("index: publishing the snapshot in the store failed")
+            with self._lock:
+                if not self._wanted.is_set():
+                    self._idle.set()
+        self._idle.set()
+
+    def wait(self, timeout: float) -> bool:
+        """True once every requested publication is done (or has failed)."""
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Finish the publication under way, then stop."""
+        self.wait(timeout)
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
 
 def _local_seq(index_dir: Path) -> int:

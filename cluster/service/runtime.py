@@ -38,9 +38,15 @@ from cluster.text.lexical import TermStats, Weights, article_terms
 from cluster.types import ArticleKey, StoryId, Vector
 
 if TYPE_CHECKING:
-    from cluster.scaleout.snapshot_shelf import SnapshotShelf
+    from cluster.scaleout.snapshot_shelf import BackgroundPublisher, SnapshotShelf
 
 LOG = logging.getLogger(__name__)
+
+
+def _publisher(shelf: SnapshotShelf, settings: Settings) -> BackgroundPublisher:
+    from cluster.scaleout.snapshot_shelf import BackgroundPublisher
+
+    return BackgroundPublisher(shelf, settings.index_dir)
 
 
 def _snapshot_shelf(settings: Settings, read_only: bool) -> SnapshotShelf | None:
@@ -115,6 +121,8 @@ class ServiceRuntime:
         self.shelf = _snapshot_shelf(settings, read_only)
         """Where the writer publishes its snapshots and a reader on another machine
         fetches them (a PostgreSQL store only; see cluster/scaleout/snapshot_shelf.py)."""
+        self.publisher = None if self.shelf is None or read_only else _publisher(
+            self.shelf, settings)
         self._shelf_checked = 0.0
 
     # -- opening -------------------------------------------------------------
@@ -332,15 +340,17 @@ class ServiceRuntime:
             interval = max(settings.snapshot_every,
                            int(settings.snapshot_share * len(self.index)))
             if seq - self.snapshot_seq >= interval:
-                self.snapshot(seq)
+                self.snapshot(seq, publish_in_background=True)
         except Exception:
             self.snapshot_failures += 1
             LOG.exception("index: the snapshot after a write failed (the write is stored; "
                           "the next snapshot or start-up catches up from the store)")
 
-    def snapshot(self, seq: int | None = None) -> None:
+    def snapshot(self, seq: int | None = None, publish_in_background: bool = False) -> None:
         """Write the index to disk as the current snapshot, in the layout its
-        size calls for."""
+        size calls for, and publish it for readers on other machines (a
+        PostgreSQL store): before returning, or with ``publish_in_background``
+        (after a write) on the publisher's thread."""
         with self.lock:
             settings = self.settings
             with self.store.read() as reader:
@@ -351,11 +361,10 @@ class ServiceRuntime:
                                         settings.index_nprobe)
             write_snapshot(settings.index_dir, self.index, self.embedder.model_name, seq)
             self.snapshot_seq = seq
-        if self.shelf is not None:
-            try:
-                self.shelf.publish(settings.index_dir)
-            except Exception:  # readers elsewhere keep the older one and a longer tail
-                LOG.exception("index: publishing the snapshot in the store failed")
+        if self.publisher is not None:
+            self.publisher.request()
+            if not publish_in_background:
+                self.publisher.wait(timeout=3600.0)
 
     def fetch_published_snapshot(self, at_most_every_s: float = 0.0) -> bool:
         """A reader on another machine than the writer's: install the newest
@@ -373,4 +382,6 @@ class ServiceRuntime:
             return False
 
     def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close()
         self.store.close()
