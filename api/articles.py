@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +45,20 @@ def _checked_id(article_id: str) -> str:
     return article_id
 
 
+@contextmanager
+def _queueing() -> Iterator[None]:
+    """A queue whose store cannot be reached is a 503: nothing was queued."""
+    from cluster.scaleout.queue import QueueUnavailable
+
+    try:
+        yield
+    except QueueUnavailable as error:
+        raise ApiProblem(503, "Store unavailable", f"{error}; nothing was queued: retry",
+                         slug="store-unavailable",
+                         errors=[{"field": "request", "message": "store unavailable"}]
+                         ) from None
+
+
 @bp.post("")
 @operation(
     "post", "/api/v1/articles", "Ingest one article or a batch (all or nothing)", "articles",
@@ -72,15 +88,8 @@ def post_articles() -> ResponseReturnValue:
     queue = write_queue()
     if queue is not None:
         queued = [to_article(item, received) for item in incoming]
-        from cluster.scaleout.queue import QueueUnavailable
-
-        try:
+        with _queueing():
             positions = queue.enqueue(queued)
-        except QueueUnavailable as error:
-            raise ApiProblem(503, "Store unavailable", f"{error}; nothing was queued: retry",
-                             slug="store-unavailable",
-                             errors=[{"field": "request", "message": "store unavailable"}]
-                             ) from None
         metrics().count_ingest(["queued"] * len(queued))
         return respond(QueuedBatch([a.id for a in queued], positions), 202)
     results = service().ingest([to_article(item, received) for item in incoming])
@@ -108,16 +117,9 @@ def get_article(article_id: str) -> ResponseReturnValue:
 def delete_article(article_id: str) -> ResponseReturnValue:
     queue = write_queue()
     if queue is not None:
-        from cluster.scaleout.queue import QueueUnavailable
-
         checked = _checked_id(article_id)
-        try:
+        with _queueing():
             position = queue.enqueue_deletion(checked)
-        except QueueUnavailable as error:
-            raise ApiProblem(503, "Store unavailable", f"{error}; nothing was queued: retry",
-                             slug="store-unavailable",
-                             errors=[{"field": "request", "message": "store unavailable"}]
-                             ) from None
         return respond(QueuedBatch([checked], [position]), 202)
     service().delete_article(_checked_id(article_id))
     return "", 204, {SEQ_HEADER: str(service().store_seq())}

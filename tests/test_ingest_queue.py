@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from cluster.scaleout.consumer import QueueConsumer
 from cluster.scaleout.embedding_worker import EmbeddingWorker
 from cluster.scaleout.queue import Depth, IngestQueue
 from cluster.service.facade import StoryService
+from cluster.settings import Settings
 from cluster.store.postgres import PostgresStore
 from tests.conftest import DEMO, PostgresDatabases, make_settings
 from tests.test_store_contract import article
@@ -29,6 +32,31 @@ def queue_url(tmp_path: Path, postgres: PostgresDatabases) -> str:
     url = postgres.url_for(tmp_path)
     PostgresStore(url).close()  # the writer's migrations create the queue
     return url
+
+
+@dataclass
+class Writing:
+    """A writer service on the PostgreSQL store, its queue, a worker and a consumer."""
+
+    settings: Settings
+    service: StoryService
+    queue: IngestQueue
+    worker: EmbeddingWorker
+    consumer: QueueConsumer
+
+
+@pytest.fixture
+def writing(tmp_path: Path, queue_url: str) -> Iterator[Writing]:
+    settings = make_settings(tmp_path, store_url=queue_url)
+    service = StoryService(settings).open()
+    queue = IngestQueue(queue_url)
+    try:
+        yield Writing(settings, service, queue,
+                      EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w"),
+                      QueueConsumer(service, queue))
+    finally:
+        queue.close()
+        service.close()
 
 
 def test_claims_never_overlap_and_an_expired_claim_is_taken_again(queue_url: str) -> None:
@@ -110,25 +138,15 @@ def test_queued_articles_form_the_same_stories_as_a_direct_ingest(
         service.close()
 
 
-def test_a_batch_with_a_repeated_id_keeps_the_later_version(
-    tmp_path: Path, queue_url: str,
-) -> None:
-    settings = make_settings(tmp_path, store_url=queue_url)
-    service = StoryService(settings).open()
-    queue = IngestQueue(queue_url)
-    try:  # the API and the importer never queue one; the writer still takes it whole
-        queue.enqueue([article("x"), article("y"), article("x", hours=3)])
-        worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w")
-        consumer = QueueConsumer(service, queue)
-        worker.embed_some()
-        assert consumer.consume_some() == 3 and consumer.totals.refused == 0
-        with service.store.read() as reader:
-            stored = reader.article_by_id("x")
-            assert reader.article_count() == 2
-        assert stored is not None and stored.published_at == article("x", hours=3).timestamp
-    finally:
-        queue.close()
-        service.close()
+def test_a_batch_with_a_repeated_id_keeps_the_later_version(writing: Writing) -> None:
+    # the API and the importer never queue one; the writer still takes it whole
+    writing.queue.enqueue([article("x"), article("y"), article("x", hours=3)])
+    writing.worker.embed_some()
+    assert writing.consumer.consume_some() == 3 and writing.consumer.totals.refused == 0
+    with writing.service.store.read() as reader:
+        stored = reader.article_by_id("x")
+        assert reader.article_count() == 2
+    assert stored is not None and stored.published_at == article("x", hours=3).timestamp
 
 
 def test_workers_in_threads_embed_every_row_once(queue_url: str) -> None:
@@ -158,34 +176,25 @@ def test_workers_in_threads_embed_every_row_once(queue_url: str) -> None:
 
 
 def test_an_article_the_service_refuses_leaves_the_queue_without_holding_back_the_rest(
-    tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch,
+    writing: Writing, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from cluster.errors import InvalidInput
 
-    settings = make_settings(tmp_path, store_url=queue_url)
-    service = StoryService(settings).open()
-    queue = IngestQueue(queue_url)
-    real = service.ingest_prepared
+    real = writing.service.ingest_prepared
 
     def refusing(batch: Any) -> Any:
         if any(item.article.id == "bad" for item in batch.items):
             raise InvalidInput("text", "refused for the test")
         return real(batch)
 
-    monkeypatch.setattr(service, "ingest_prepared", refusing)
-    try:
-        queue.enqueue([article("a"), article("bad"), article("c")])
-        worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w")
-        consumer = QueueConsumer(service, queue)
-        worker.embed_some()
-        assert consumer.consume_some() == 3
-        assert consumer.totals.clustered == 2 and consumer.totals.refused == 1
-        with service.store.read() as reader:
-            assert sorted(reader.assignments()) == ["a", "c"]
-        assert queue.depth() == Depth(0, 0)
-    finally:
-        queue.close()
-        service.close()
+    monkeypatch.setattr(writing.service, "ingest_prepared", refusing)
+    writing.queue.enqueue([article("a"), article("bad"), article("c")])
+    writing.worker.embed_some()
+    assert writing.consumer.consume_some() == 3
+    assert writing.consumer.totals.clustered == 2 and writing.consumer.totals.refused == 1
+    with writing.service.store.read() as reader:
+        assert sorted(reader.assignments()) == ["a", "c"]
+    assert writing.queue.depth() == Depth(0, 0)
 
 
 def test_a_reader_in_queue_mode_queues_writes_and_then_serves_them(
@@ -349,41 +358,28 @@ def test_a_reader_on_another_machine_maps_the_snapshot_the_writer_published(
         assert row is not None and row[0] == KEEP
 
 
-def test_a_queued_deletion_follows_what_was_queued_before_it(
-    tmp_path: Path, queue_url: str,
-) -> None:
-    settings = make_settings(tmp_path, store_url=queue_url)
-    service = StoryService(settings).open()
-    queue = IngestQueue(queue_url)
-    try:
-        queue.enqueue([article("x"), article("y")])
-        queue.enqueue_deletion("x")
-        queue.enqueue_deletion("never-stored")  # nothing to do, and it leaves the queue
-        queue.enqueue([article("x", hours=5)])  # stored again after its deletion
-        assert queue.depth() == Depth(3, 2)  # deletions need no vector
-        worker = EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w")
-        consumer = QueueConsumer(service, queue)
-        while worker.embed_some() or consumer.consume_some():
-            pass
-        assert consumer.totals.deleted == 1 and queue.depth() == Depth(0, 0)
-        with service.store.read() as reader:
-            stored = reader.article_by_id("x")
-            assert reader.article_count() == 2
-        assert stored is not None and stored.published_at == article("x", hours=5).timestamp
-    finally:
-        queue.close()
-        service.close()
+def test_a_queued_deletion_follows_what_was_queued_before_it(writing: Writing) -> None:
+    queue, consumer = writing.queue, writing.consumer
+    queue.enqueue([article("x"), article("y")])
+    queue.enqueue_deletion("x")
+    queue.enqueue_deletion("never-stored")  # nothing to do, and it leaves the queue
+    queue.enqueue([article("x", hours=5)])  # stored again after its deletion
+    assert queue.depth() == Depth(3, 2)  # deletions need no vector
+    while writing.worker.embed_some() or consumer.consume_some():
+        pass
+    assert consumer.totals.deleted == 1 and queue.depth() == Depth(0, 0)
+    with writing.service.store.read() as reader:
+        stored = reader.article_by_id("x")
+        assert reader.article_count() == 2
+    assert stored is not None and stored.published_at == article("x", hours=5).timestamp
 
 
 def test_a_store_that_fails_mid_batch_leaves_the_batch_queued(
-    tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch,
+    writing: Writing, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from cluster.errors import StoreUnavailable
 
-    settings = make_settings(tmp_path, store_url=queue_url)
-    service = StoryService(settings).open()
-    queue = IngestQueue(queue_url)
-    real = service.ingest_prepared
+    real = writing.service.ingest_prepared
     failing = [True]
 
     def unavailable(batch: Any) -> Any:
@@ -391,19 +387,15 @@ def test_a_store_that_fails_mid_batch_leaves_the_batch_queued(
             raise StoreUnavailable("the store at test cannot be reached")
         return real(batch)
 
-    monkeypatch.setattr(service, "ingest_prepared", unavailable)
-    try:
-        queue.enqueue([article("a"), article("b")])
-        EmbeddingWorker(queue, HashingEmbedder(), settings.lead_chars, "w").embed_some()
-        consumer = QueueConsumer(service, queue)
-        with pytest.raises(StoreUnavailable):
-            consumer.consume_some()
-        assert consumer.totals.refused == 0 and queue.depth() == Depth(0, 2)  # nothing lost
-        failing[0] = False
-        assert consumer.consume_some() == 2 and consumer.totals.clustered == 2
-    finally:
-        queue.close()
-        service.close()
+    monkeypatch.setattr(writing.service, "ingest_prepared", unavailable)
+    writing.queue.enqueue([article("a"), article("b")])
+    writing.worker.embed_some()
+    consumer = writing.consumer
+    with pytest.raises(StoreUnavailable):
+        consumer.consume_some()
+    assert consumer.totals.refused == 0 and writing.queue.depth() == Depth(0, 2)  # nothing lost
+    failing[0] = False
+    assert consumer.consume_some() == 2 and consumer.totals.clustered == 2
 
 
 def test_publishing_runs_beside_the_writer_and_coalesces_requests(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,59 +174,55 @@ def test_killed_actors_lose_and_double_nothing(
         store.close()
 
 
-def test_the_local_command_starts_everything_on_loopback_and_clusters_the_files(
-    tmp_path: Path, postgres_installed: None,
-) -> None:
-    import subprocess
-    import sys
+COMMAND = str(Path(sys.executable).with_name("newsclusters"))
+
+
+@pytest.fixture
+def local_data(tmp_path: Path, postgres_installed: None) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A data folder the local server's postgres user can reach (PostgreSQL
+    refuses to run as root), and the command's environment over it."""
+    import shutil
     import tempfile
 
-    # a data folder the server's postgres user can reach (it refuses to run as root)
     data = Path(tempfile.mkdtemp(prefix="nc-scale-cli-"))
     data.chmod(0o755)
     env = {**os.environ, "NEWSCLUSTERS_DATA_DIR": str(data / "var"),
            "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "indexes"),
            "NEWSCLUSTERS_EMBEDDER": "hashing"}
     try:
-        done = subprocess.run(
-            [str(Path(sys.executable).with_name("newsclusters")), "scale-out", "--local",
-             "--embedders", "2", "--exit-when-drained", str(DEMO)],
-            env=env, capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert "started: the writer and 2" in done.stdout
-        assert "store holds 46 articles" in done.stdout
-        # the store stays in <data_dir>/postgres: a second run re-posts the same articles
-        again = subprocess.run(
-            [str(Path(sys.executable).with_name("newsclusters")), "scale-out", "--local",
-             "--exit-when-drained", str(DEMO)],
-            env=env, capture_output=True, text=True, timeout=300, check=False)
-        assert again.returncode == 0, again.stderr[-3000:]
-        assert "store holds 46 articles" in again.stdout
-        assert done.stdout.split("store holds")[1].splitlines()[0] \
-            == again.stdout.split("store holds")[1].splitlines()[0]  # the same stories
-        assert (data / "var" / "postgres" / "data" / "PG_VERSION").exists()
+        yield data, env
     finally:
-        import shutil
-
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_sigterm_stops_the_local_deployment_and_its_servers(
-    tmp_path: Path, postgres_installed: None,
+def test_the_local_command_starts_everything_on_loopback_and_clusters_the_files(
+    local_data: tuple[Path, dict[str, str]],
 ) -> None:
-    import shutil
-    import subprocess
-    import sys
-    import tempfile
+    data, env = local_data
+    done = subprocess.run(
+        [COMMAND, "scale-out", "--local", "--embedders", "2", "--exit-when-drained", str(DEMO)],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "started: the writer and 2" in done.stdout
+    assert "store holds 46 articles" in done.stdout
+    # the store stays in <data_dir>/postgres: a second run re-posts the same articles
+    again = subprocess.run(
+        [COMMAND, "scale-out", "--local", "--exit-when-drained", str(DEMO)],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "store holds 46 articles" in again.stdout
+    assert done.stdout.split("store holds")[1].splitlines()[0] \
+        == again.stdout.split("store holds")[1].splitlines()[0]  # the same stories
+    assert (data / "var" / "postgres" / "data" / "PG_VERSION").exists()
 
-    data = Path(tempfile.mkdtemp(prefix="nc-scale-term-"))
-    data.chmod(0o755)
-    env = {**os.environ, "NEWSCLUSTERS_DATA_DIR": str(data / "var"),
-           "NEWSCLUSTERS_INDEX_DIR": str(tmp_path / "indexes"),
-           "NEWSCLUSTERS_EMBEDDER": "hashing"}
-    driver = subprocess.Popen(
-        [str(Path(sys.executable).with_name("newsclusters")), "scale-out", "--local", str(DEMO)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+def test_sigterm_stops_the_local_deployment_and_its_servers(
+    local_data: tuple[Path, dict[str, str]],
+) -> None:
+    data, env = local_data
+    driver = subprocess.Popen([COMMAND, "scale-out", "--local", str(DEMO)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True)
     try:
         assert driver.stdout is not None
         lines: list[str] = []
@@ -245,7 +243,6 @@ def test_sigterm_stops_the_local_deployment_and_its_servers(
             driver.wait(30)
         if driver.stdout is not None:
             driver.stdout.close()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_an_actor_that_cannot_start_is_a_clear_error(

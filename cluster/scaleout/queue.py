@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -105,23 +105,26 @@ class IngestQueue:
                 self.url, autocommit=True, application_name=self.name[:63], connect_timeout=10)
         return self._connection
 
-    def enqueue(self, articles: Sequence[Article]) -> list[int]:
-        """Accept a batch, all or nothing; the queue positions, in order."""
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """A lost or refused connection is ``QueueUnavailable``: nothing was queued."""
         import psycopg
-        from psycopg.types.json import Jsonb
 
-        if not articles:
-            return []
         try:
-            return self._enqueue(articles, Jsonb)
+            yield
         except psycopg.OperationalError as error:
             raise QueueUnavailable(
                 f"the queue's store cannot be reached: {str(error).strip().splitlines()[0]}"
             ) from None
 
-    def _enqueue(self, articles: Sequence[Article], Jsonb: Any) -> list[int]:
+    def enqueue(self, articles: Sequence[Article]) -> list[int]:
+        """Accept a batch, all or nothing; the queue positions, in order."""
+        from psycopg.types.json import Jsonb
+
+        if not articles:
+            return []
         now = time.time()
-        with self._lock, self._db().transaction():
+        with self._reachable(), self._lock, self._db().transaction():
             batch = self._db().execute("SELECT nextval('ingest_batches')").fetchone()
             cursor = self._db().cursor()
             cursor.executemany(
@@ -140,19 +143,13 @@ class IngestQueue:
 
     def enqueue_deletion(self, article_id: str) -> int:
         """Queue the deletion of an article, after everything queued before it."""
-        import psycopg
         from psycopg.types.json import Jsonb
 
-        try:
-            with self._lock, self._db().transaction():
-                row = self._db().execute(
-                    "INSERT INTO ingest_queue (batch, article, enqueued_at, op, vector, "
-                    "embed_hash) VALUES (nextval('ingest_batches'), %s, %s, 'delete', '', '') "
-                    "RETURNING seq", (Jsonb({"id": article_id}), time.time())).fetchone()
-        except psycopg.OperationalError as error:
-            raise QueueUnavailable(
-                f"the queue's store cannot be reached: {str(error).strip().splitlines()[0]}"
-            ) from None
+        with self._reachable(), self._lock, self._db().transaction():
+            row = self._db().execute(
+                "INSERT INTO ingest_queue (batch, article, enqueued_at, op, vector, "
+                "embed_hash) VALUES (nextval('ingest_batches'), %s, %s, 'delete', '', '') "
+                "RETURNING seq", (Jsonb({"id": article_id}), time.time())).fetchone()
         assert row is not None
         return int(row[0])
 
