@@ -86,7 +86,7 @@ def postgres_installed() -> None:
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
-    """A real PostgreSQL server for the session, in a temp folder, on 127.0.0.1 only.
+    """A real PostgreSQL server for the whole test run, in a temp folder, on 127.0.0.1 only.
     ``make`` installs Debian's server; without it the PostgreSQL tests skip, saying so."""
     import shutil
     import tempfile

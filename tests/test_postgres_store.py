@@ -136,7 +136,7 @@ def test_a_killed_writer_leaves_its_commits_no_partial_write_and_no_lock(
         holder.wait(30)
         if holder.stdout is not None:
             holder.stdout.close()
-    # the server notices the closed session, rolls back and drops the lock
+    # the server notices the closed connection, rolls back and drops the lock
     store = _open_when_free(url)
     try:
         with store.read() as reader:

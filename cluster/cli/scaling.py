@@ -33,7 +33,7 @@ def register(commands: Commands) -> None:
         after the batch each is working on (what is queued stays queued for
         the next start).
 
-        With --local it starts everything on this machine, on loopback only:
+        With --local it starts everything on the local machine, on loopback only:
         a PostgreSQL server with its data in <data_dir>/postgres (kept
         between runs) and a Ray cluster of --nodes nodes in a temporary
         folder. Without it, it joins the Ray cluster at --ray-address (or

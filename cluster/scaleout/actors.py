@@ -8,7 +8,7 @@ are only for health, figures and stopping.
 - ``EmbeddingActor``: loads the model once, then embeds queued articles.
 - ``WriterActor``: the one writer. It opens the service on the PostgreSQL
   store, which takes the store's advisory lock: a restarted writer waits
-  until its predecessor's session is gone, so two can never write at once.
+  until its predecessor's connection is gone, so two can never write at once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from cluster.errors import ConfigurationError
 LOG = logging.getLogger(__name__)
 
 LOCK_WAIT_S = 120.0
-"""How long a restarted writer waits for its predecessor's session to end."""
+"""How long a restarted writer waits for its predecessor's connection to end."""
 
 
 def settings_values(settings: Any) -> dict[str, Any]:
@@ -88,7 +88,7 @@ class WriterActor:
             try:
                 self._service = StoryService(settings).open()
                 break
-            except StoreInUse:  # a predecessor's session, not yet seen to be gone
+            except StoreInUse:  # a predecessor's connection, not yet seen to be gone
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)

@@ -1,4 +1,4 @@
-"""A Ray cluster of several nodes on this machine, on loopback only: for the
+"""A Ray cluster of several nodes on the local machine, on loopback only: for the
 tests and for trying the scale-out deployment on a laptop.
 
 Each node's CPUs, memory and object store are set explicitly (a node
@@ -19,7 +19,7 @@ GIB = 1024 ** 3
 
 
 def keep_on_loopback() -> None:
-    """Ray on this machine only. Ray rewrites a loopback address into the
+    """Ray on the local machine only. Ray rewrites a loopback address into the
     machine's outward one unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is 0, and
     reads that variable once, when ``ray`` is first imported; so the variable is
     set for the processes Ray starts, and the value Ray already read is

@@ -24,7 +24,7 @@ USER = "newsclusters"
 
 
 class PostgresUnavailable(ConfigurationError):
-    """No PostgreSQL server binaries on this machine, or they could not start."""
+    """No PostgreSQL server binaries installed, or they could not start."""
 
 
 def server_binaries() -> Path:

@@ -2,9 +2,9 @@
 service whose roles run on several machines.
 
 One writer per store, enforced by the server: the writing process holds a
-session-level advisory lock for as long as it has the store open. A second
+connection-level advisory lock for as long as it has the store open. A second
 writer is refused at once, naming the holder; the server drops the lock when
-the holder's session ends, however it ends (a crashed process, a killed
+the holder's connection ends, however it ends (a crashed process, a killed
 connection), so nothing stale is left. A writer whose connection was lost
 takes a new one and the lock again before its next write, and refuses the
 write if another writer took the lock meanwhile.
@@ -291,7 +291,7 @@ class PostgresStore:
 
     def close(self) -> None:
         if self._writer is not None and not self._writer.broken and not self._writer.closed:
-            # the server ends a closed session's backend, and with it the lock, a moment
+            # the server ends a closed connection's backend, and with it the lock, a moment
             # later: unlocked here, a writer opened right after this close never sees it
             with suppress(Exception):
                 self._writer.execute("SELECT pg_advisory_unlock(%s, %s)", WRITER_LOCK)
