@@ -71,6 +71,13 @@ class ClusterParams(BaseModel):
         "timing is weaker evidence of one event than known closeness, so undated items need "
         "more textual similarity to join.",
     )
+    dense_join_threshold: float = Field(
+        0.5, ge=-1.0, le=1.01,
+        description="A full-text article whose score without word overlap (dense similarity "
+        "times the time factor) reaches this joins that story even when the words differ: "
+        "the same event told in other words, as opinion and analysis pieces tell it. Never "
+        "looser than join_threshold. Above 1 disables it.",
+    )
     neighbours: int = Field(
         30, ge=1, le=1000,
         description="Nearest stored articles examined for candidate stories.",

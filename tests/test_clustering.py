@@ -132,6 +132,31 @@ def test_a_quiet_story_wakes_only_for_a_strong_match() -> None:
     assert off.predict_one(unit([1, 0]), 3 * 86400.0, []).new_story
 
 
+def test_the_same_event_in_other_words_joins_on_the_dense_score_alone() -> None:
+    # Cosine 0.6 to the story and no word in common: the mixed score
+    # (0.6 * 0.6 + 0.4 * 0 = 0.36) misses join_threshold 0.375, the dense
+    # score alone reaches dense_join_threshold 0.5.
+    params = ClusterParams(join_threshold=0.375, headline_threshold=0.375, lexical_weight=0.4,
+                           dense_join_threshold=0.5, time_weight=0.0)
+    retold = unit([0.6, 0.8])
+    strangers = {"opinion": 1.0, "column": 1.0}
+
+    def decide(update: dict[str, float], body_chars: int | None) -> StoryId | None:
+        clusterer = OnlineClusterer(params.model_copy(update=update), 2)
+        clusterer.learn_one(StoryId(1), unit([1, 0]), None, {"quake": 1.0, "peru": 1.0})
+        decision = clusterer.predict_one(retold, None, [], body_chars=body_chars,
+                                         terms=strangers)
+        return decision.story_id
+
+    assert decide({}, 2000) == StoryId(1)
+    assert decide({}, None) == StoryId(1)  # unknown length counts as full text
+    assert decide({}, 0) is None  # a bare headline needs shared words
+    assert decide({"dense_join_threshold": 1.01}, 2000) is None  # disabled
+    assert decide({"dense_join_threshold": 0.7}, 2000) is None  # not close enough
+    # never looser than the join threshold: with it at 0.65 the dense path needs 0.65
+    assert decide({"join_threshold": 0.65}, 2000) is None
+
+
 def test_quiet_stories_leave_the_per_article_scan_but_stay_findable() -> None:
     params = ClusterParams(join_threshold=0.5, window_days=1, wake_threshold=0.9)
     clusterer = OnlineClusterer(params, 2)

@@ -22,6 +22,12 @@ temporal kernel). Undated articles or stories get a fixed time(S)
 (``undated_time_factor``): without a date there is no evidence that two
 similar reports are close in time, so they need more textual similarity.
 
+The dense part is blended with word overlap (TF-IDF cosine to the story's
+profile, weight β) to keep apart similar events with different names. That
+also holds apart an opinion or analysis piece that tells the story's event
+in its own words, so a full-text article whose score without word overlap
+reaches the stricter ``dense_join_threshold`` joins as well.
+
 Estimator conventions: ``__init__`` stores parameters; learned state ends in
 ``_`` and is the clusterer's own (callers use its methods); ``predict_one``
 decides without changing anything, ``learn_one`` records the decision.
@@ -40,7 +46,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cluster.clustering.centroid import CentroidTable, StoryState
+from cluster.clustering.centroid import CentroidTable, Similarities, StoryState
 from cluster.settings import ClusterParams
 from cluster.text.lexical import Profile, Weights
 from cluster.types import StoryId, Vector
@@ -367,6 +373,10 @@ class OnlineClusterer:
         threshold = self.threshold_for(body_chars)
         if best is not None and best[0] >= threshold:
             return Decision(best[1], best[0], len(candidates))
+        retold = self._retold(vector, timestamp, candidates, best_member, similarities,
+                              body_chars)
+        if retold is not None:
+            return Decision(retold[1], retold[0], len(candidates))
         read_back: list[tuple[StoryId, StoryState]] = []
         woken = self._wake(vector, timestamp, sleeping, best_member, terms, read_back)
         if woken is not None:
@@ -374,6 +384,29 @@ class OnlineClusterer:
                             tuple(read_back))
         return Decision(None, 0.0 if best is None else best[0], len(candidates),
                         tuple(read_back))
+
+    def _retold(
+        self, vector: Vector, timestamp: float | None, candidates: set[StoryId],
+        best_member: dict[StoryId, float], similarities: Similarities,
+        body_chars: int | None,
+    ) -> tuple[float, StoryId] | None:
+        """The best candidate by the dense score alone (time included), when it
+        reaches ``dense_join_threshold``: the same event told in other words
+        (an opinion piece, an analysis) shares few words with the reports, and
+        word overlap would hold it apart. Full text only: headlines of two
+        events of one kind embed closer than full texts do. Never looser than
+        the join threshold itself."""
+        limit = max(self.params.dense_join_threshold, self.params.join_threshold)
+        if limit > 1.0 or (body_chars is not None and body_chars < self.params.full_text_chars):
+            return None
+        best: tuple[float, StoryId] | None = None
+        for story_id in sorted(candidates):
+            recent = story_id in self.centroids_
+            value = self.score(vector, timestamp, story_id, best_member.get(story_id), None,
+                               similarities.of(story_id) if recent else None)
+            if value >= limit and (best is None or value > best[0]):
+                best = (value, story_id)
+        return best
 
     def keep_read_back(self, decision: Decision) -> None:
         """Keep in memory the quiet stories that a decision read back from the
