@@ -131,13 +131,16 @@ class ClusterParams(BaseModel):
 
 
 CLUSTER_PRESETS: dict[str, dict[str, float]] = {
-    "multilingual": {"join_threshold": 0.4, "headline_threshold": 0.35},
+    "multilingual": {"join_threshold": 0.4, "headline_threshold": 0.35,
+                     "dense_join_threshold": 1.01},
 }
 """Clusterer parameters that differ with the embedder, because each model
 spreads similarities differently; the defaults are the packaged English
 model's. The multilingual values were chosen by ``newsclusters tune`` on
 the AllSides development file with its translations, ECB+ and UCI (see
-docs/QUALITY.md, "Languages"). A parameter set explicitly wins."""
+docs/QUALITY.md, "Languages"); the dense-score join is off for it, since
+its dense similarities admit ECB+'s sibling events at 0.5. A parameter set
+explicitly wins."""
 
 
 class Settings(BaseModel):

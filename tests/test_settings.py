@@ -95,3 +95,14 @@ def test_short_api_keys_are_refused_at_start_up() -> None:
     with pytest.raises(ConfigurationError, match=r"api_keys: .*shorter than 16 characters"):
         load_settings(environ={"NEWSCLUSTERS_API_KEYS": "letmein, a-long-enough-key-1234"})
     assert load_settings(environ={"NEWSCLUSTERS_API_KEYS": "a-long-enough-key-1234"}).keys
+
+
+def test_an_embedder_brings_its_own_calibration_under_explicit_settings() -> None:
+    english = load_settings(environ={})
+    multilingual = load_settings(environ={"NEWSCLUSTERS_EMBEDDER": "multilingual"})
+    assert (english.cluster.join_threshold, english.cluster.dense_join_threshold) == (0.375, 0.5)
+    assert (multilingual.cluster.join_threshold, multilingual.cluster.headline_threshold,
+            multilingual.cluster.dense_join_threshold) == (0.4, 0.35, 1.01)
+    chosen = load_settings(environ={"NEWSCLUSTERS_EMBEDDER": "multilingual",
+                                    "NEWSCLUSTERS_CLUSTER__DENSE_JOIN_THRESHOLD": "0.55"})
+    assert (chosen.cluster.join_threshold, chosen.cluster.dense_join_threshold) == (0.4, 0.55)
