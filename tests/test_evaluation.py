@@ -197,6 +197,30 @@ def test_variants_cut_dates_to_the_day_and_shuffle_the_order() -> None:
     assert [i.article.id for i in again] != [i.article.id for i in items]
 
 
+def test_spread_moves_each_dated_article_later_by_its_own_draw() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cluster.articles.incoming import Article
+    from cluster.articles.jsonl import LabelledArticle
+    from cluster.evaluation.variants import spread
+
+    noon = datetime(2021, 4, 22, 12, tzinfo=UTC)
+    items = [LabelledArticle(Article(f"a{n}", "t", "", "s", None, noon, "en"), "g")
+             for n in range(20)] + [LabelledArticle(Article("u", "t", "", "s", None, None,
+                                                            "en"), "g")]
+    moved = spread(items, 36.0)
+    times = {i.article.id: i.article.published_at for i in moved}
+    dated = [t for t in times.values() if t is not None]
+    assert all(noon <= t <= noon + timedelta(hours=36) for t in dated)
+    assert len(set(dated)) == 20  # each article its own draw
+    assert times["u"] is None and moved[-1].article.id == "u"  # undated last
+    assert [i.article.timestamp for i in moved[:-1]] == sorted(t.timestamp() for t in dated)
+    # the same article moves the same way whatever the file's order; another seed differs
+    assert {i.article.id: i.article.published_at for i in spread(items[::-1], 36.0)} == times
+    assert {i.article.id: i.article.published_at for i in spread(items, 36.0, seed=1)} != times
+    assert {i.article.published_at for i in spread(items, 0.0)} == {noon, None}
+
+
 def test_evaluate_scores_storylines_beside_both_baselines(tmp_path: Path) -> None:
     annotation = tmp_path / "storylines.jsonl"
     lines = {"cop": "COP31 summit", "nk": "US-Russia talks on North Korea",

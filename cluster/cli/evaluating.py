@@ -60,6 +60,11 @@ def register(commands: Commands) -> None:
     parser.add_argument("--dates", choices=["exact", "day"], default="exact",
                         help="day: cut every date to its day (UTC) before the replay, as a "
                              "feed that gives only dates would (the arrival order is kept).")
+    parser.add_argument("--spread", type=float, default=None, metavar="HOURS",
+                        help="Move each dated article later by a random 0 to HOURS hours "
+                             "(the same for an article every run) and replay in the new time "
+                             "order: coverage spread over a day or more, where a file dates "
+                             "every article of a story alike.")
     parser.add_argument("--shuffle", type=int, default=None, metavar="SEED",
                         help="Replay each file in a random order drawn with this seed "
                              "instead of time order (for undated files).")
@@ -117,10 +122,17 @@ def evaluate_files(args: argparse.Namespace) -> int:
     from cluster.errors import InvalidInput
     from cluster.evaluation.replay import evaluate_items, format_table, labelled_items
     from cluster.evaluation.stream import merged_stream
-    from cluster.evaluation.variants import day_only, shuffled, together_in_time_order
+    from cluster.evaluation.variants import (
+        day_only,
+        shuffled,
+        spread,
+        together_in_time_order,
+    )
     from cluster.settings import load_settings
 
     settings = load_settings().with_cluster(**parse_overrides(args.overrides))
+    if args.spread is not None and not 0.0 <= args.spread <= 24.0 * 365:
+        raise InvalidInput("--spread", "must be between 0 and 8760 hours")
     annotation = None
     if args.storylines is not None:
         from cluster.evaluation.storylines import read_annotation
@@ -137,6 +149,8 @@ def evaluate_files(args: argparse.Namespace) -> int:
         for path in args.files:
             refused: list[InvalidInput] = []
             items = labelled_items(path, args.limit or None, refused)
+            if args.spread is not None:
+                items = spread(items, args.spread)
             if args.dates == "day":
                 items = day_only(items)
             if args.shuffle is not None:
