@@ -12,7 +12,8 @@ import pytest
 
 from cluster.articles.incoming import Article
 from cluster.clustering.centroid import CentroidTable, StoryState
-from cluster.clustering.online import Neighbour, OnlineClusterer
+from cluster.clustering.decisions import Neighbour
+from cluster.clustering.online import OnlineClusterer
 from cluster.embedding.models import normalise_rows
 from cluster.service.facade import StoryService
 from cluster.settings import ClusterParams

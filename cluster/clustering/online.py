@@ -38,21 +38,19 @@ order.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
+from cluster.clustering import timing
 from cluster.clustering.centroid import CentroidTable, Similarities, StoryState
+from cluster.clustering.decisions import Decision, Neighbour, StoryLoader
+from cluster.clustering.timing import SECONDS_PER_DAY
 from cluster.settings import ClusterParams
 from cluster.text.lexical import Profile, Weights
 from cluster.types import StoryId, Vector
 
-SECONDS_PER_HOUR = 3600.0
-SECONDS_PER_DAY = 86400.0
 RESTORE_BLOCK = 8192
 """Quiet stories' sums turned into centroids per step (bounds the sums held
 at once)."""
@@ -66,41 +64,6 @@ def _directions(sums: list[np.ndarray]) -> np.ndarray:
     sums.clear()
     totals /= np.maximum(np.linalg.norm(totals, axis=1, keepdims=True), 1e-12)
     return totals
-
-
-class StoryLoader(Protocol):
-    """Reads a story's state back from the store (see ``OnlineClusterer``)."""
-
-    def state(self, story_id: StoryId) -> StoryState | None:
-        """Count, sum and time span; the profile is left to ``profile``."""
-
-    def profile(self, story_id: StoryId) -> Profile:
-        """The lexical profile of the story's current members."""
-
-
-@dataclass(frozen=True)
-class Neighbour:
-    """A stored article near the incoming one."""
-
-    similarity: float
-    story_id: StoryId
-    timestamp: float | None
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Where an article goes: an existing story (``story_id``) or a new one (None)."""
-
-    story_id: StoryId | None
-    score: float
-    candidates: int
-    read_back: tuple[tuple[StoryId, StoryState], ...] = ()
-    """Quiet stories read from the store for a wake-up check; the write path
-    keeps them in memory (``keep_read_back``), the read path drops them."""
-
-    @property
-    def new_story(self) -> bool:
-        return self.story_id is None
 
 
 class OnlineClusterer:
@@ -294,10 +257,7 @@ class OnlineClusterer:
 
     # -- scoring -------------------------------------------------------------
     def time_factor(self, state: StoryState, timestamp: float | None) -> float:
-        if timestamp is None or state.first is None or state.last is None:
-            return self.params.undated_time_factor
-        gap = max(0.0, state.first - timestamp, timestamp - state.last) / SECONDS_PER_HOUR
-        return math.exp(-0.5 * (gap / self.params.time_scale_hours) ** 2)
+        return timing.time_factor(self.params, state.first, state.last, timestamp)
 
     def score(
         self, vector: Vector, timestamp: float | None, story_id: StoryId,
@@ -544,13 +504,6 @@ class OnlineClusterer:
             self.changed_.add(story)
         self.apart_.add((min(story_id, new_id), max(story_id, new_id)))
 
-    def pair_time_factor(self, a: StoryState, b: StoryState) -> float:
-        """Gaussian of the gap between two stories' spans (0 when they overlap)."""
-        if a.first is None or a.last is None or b.first is None or b.last is None:
-            return self.params.undated_time_factor
-        gap = max(0.0, b.first - a.last, a.first - b.last) / SECONDS_PER_HOUR
-        return math.exp(-0.5 * (gap / self.params.time_scale_hours) ** 2)
-
     def merge_score(self, a_id: StoryId, b_id: StoryId, dense: float) -> float:
         """The join score applied to two stories: centroid similarity blended
         with lexical-profile similarity, times the time factor of their spans.
@@ -563,7 +516,8 @@ class OnlineClusterer:
         if beta > 0.0:
             mixed = (1.0 - beta) * dense + beta * self._peek_profile(
                 a, a_id).corrected_similarity(self._peek_profile(b, b_id), a.count, b.count)
-        penalty = self.params.time_weight * (1.0 - self.pair_time_factor(a, b))
+        penalty = self.params.time_weight * (1.0 - timing.pair_time_factor(
+            self.params, (a.first, a.last), (b.first, b.last)))
         return mixed * (1.0 - penalty)
 
     def larger_first(self, a: StoryId, b: StoryId) -> tuple[StoryId, StoryId]:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cluster.clustering.online import SECONDS_PER_DAY
 from cluster.clustering.splitting import MIN_PART, checkpoints_crossed, propose_split
+from cluster.clustering.timing import SECONDS_PER_DAY
 from cluster.service.runtime import ServiceRuntime
 from cluster.service.storyline_linking import StorylineLinking
 from cluster.store import Writer

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cluster.clustering.online import Neighbour, OnlineClusterer
+from cluster.clustering.decisions import Neighbour
+from cluster.clustering.online import OnlineClusterer
 from cluster.embedding.models import Embedder, embedding_text
 from cluster.errors import IndexMismatch, NotFound
 from cluster.index.backends import VectorIndex, create_index
