@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cluster.errors import ConfigurationError
 
@@ -59,7 +67,24 @@ class ClusterParams(BaseModel):
         24.0, gt=0.0,
         description="Width (sigma) of the Gaussian time-proximity factor: an article this "
         "many hours outside a story's time span scores exp(-1/2) of its time-free score "
-        "on the time-dependent part.",
+        "on the time-dependent part. Used until the stream has shown how spread its "
+        "coverage is, and always when adaptive_time_scale is off.",
+    )
+    adaptive_time_scale: bool = Field(
+        True,
+        description="Estimate the time factor's width from the stream: time_scale_min_hours "
+        "plus twice the median gap at which recent articles met a story they matched "
+        "strongly on content alone, within time_scale_min_hours and time_scale_max_hours. "
+        "Tight coverage (a roundup, wire copy) gets a narrow width that keeps the next event "
+        "of the same kind apart; coverage that trickles in over days a wide one.",
+    )
+    time_scale_min_hours: float = Field(
+        12.0, gt=0.0,
+        description="The narrowest width the adaptive time factor takes.",
+    )
+    time_scale_max_hours: float = Field(
+        36.0, gt=0.0,
+        description="The widest width the adaptive time factor takes.",
     )
     time_weight: float = Field(
         1.0, ge=0.0, le=1.0,
@@ -128,6 +153,12 @@ class ClusterParams(BaseModel):
         description="Nearest stored articles to a story's centroid whose stories are the "
         "candidates for its storyline.",
     )
+
+    @model_validator(mode="after")
+    def _time_scale_bounds(self) -> ClusterParams:
+        if self.time_scale_min_hours > self.time_scale_max_hours:
+            raise ValueError("time_scale_min_hours must not exceed time_scale_max_hours")
+        return self
 
 
 CLUSTER_PRESETS: dict[str, dict[str, float]] = {

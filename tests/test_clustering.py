@@ -158,6 +158,53 @@ def test_the_same_event_in_other_words_joins_on_the_dense_score_alone() -> None:
     assert decide({"join_threshold": 0.65}, 2000) is None
 
 
+def test_the_time_scale_follows_how_spread_strong_matches_are() -> None:
+    from cluster.clustering.timing import EVIDENCE, MIN_EVIDENCE, TimeScale
+
+    params = ClusterParams()  # 24 h until evidence; 12 + 2 x median within 12-36
+    scale = TimeScale(params)
+    for _ in range(MIN_EVIDENCE - 1):
+        scale.observe(0.0)
+    assert scale.hours == 24.0  # too little evidence yet
+    scale.observe(0.0)
+    assert scale.hours == 12.0  # tight coverage: the narrowest width
+    for _ in range(EVIDENCE):
+        scale.observe(5.0)
+    assert scale.hours == 22.0  # only the last EVIDENCE gaps count
+    for _ in range(EVIDENCE):
+        scale.observe(40.0)
+    assert scale.hours == 36.0  # the widest width
+    kept = scale.evidence()
+    again = TimeScale(params)
+    again.restore([*kept, float("nan"), -1.0])  # unusable values are left out
+    assert (again.evidence(), again.hours) == (kept, 36.0)
+    fixed = TimeScale(params.model_copy(update={"adaptive_time_scale": False}))
+    fixed.observe(40.0)
+    fixed.restore(kept)
+    assert (fixed.evidence(), fixed.hours) == ([], 24.0)
+    with pytest.raises(ValueError, match="time_scale_min_hours"):
+        ClusterParams(time_scale_min_hours=40.0)
+
+
+def test_a_decision_reports_the_gap_to_a_strong_match_and_observing_it_narrows() -> None:
+    hour = 3600.0
+    clusterer = OnlineClusterer(ClusterParams(lexical_weight=0.0), 2)
+    clusterer.learn_one(StoryId(1), unit([1, 0]), 0.0)
+    strong = clusterer.predict_one(unit([1, 0.05]), 5 * hour, [])
+    assert strong.evidence_hours == pytest.approx(5.0)
+    assert clusterer.time_scale_hours() == 24.0  # predicting learns nothing
+    weak = clusterer.predict_one(unit([0.3, 1]), 5 * hour, [])  # cosine 0.29: not evidence
+    assert weak.evidence_hours is None
+    assert clusterer.predict_one(unit([1, 0]), None, []).evidence_hours is None  # undated
+    late = unit([1, 0.05])
+    before = clusterer.predict_one(late, 20 * hour, []).score
+    for _ in range(16):
+        clusterer.observe(clusterer.predict_one(unit([1, 0]), 0.0, []))
+    assert clusterer.time_scale_hours() == 12.0
+    # the narrower width lowers the score of an article 20 hours out
+    assert clusterer.predict_one(late, 20 * hour, []).score < before
+
+
 def test_quiet_stories_leave_the_per_article_scan_but_stay_findable() -> None:
     params = ClusterParams(join_threshold=0.5, window_days=1, wake_threshold=0.9)
     clusterer = OnlineClusterer(params, 2)
@@ -404,6 +451,8 @@ def learned_state(clusterer: OnlineClusterer) -> object:
         sorted(clusterer._by_last),
         sorted(clusterer.changed_),
         sorted(clusterer.apart_),
+        clusterer.time_evidence(),
+        clusterer.time_scale_hours(),
     )
 
 
@@ -435,7 +484,8 @@ def test_predict_one_changes_nothing_it_has_learned() -> None:
 def test_nothing_outside_the_clusterer_touches_its_learned_state() -> None:
     # The clusterer owns its state: other modules call its methods.
     root = Path(__file__).resolve().parent.parent
-    learned = ("stories_", "centroids_", "quiet_", "apart_", "changed_", "_by_last")
+    learned = ("stories_", "centroids_", "quiet_", "apart_", "changed_", "_by_last",
+               "time_scale_")
     offenders = []
     for folder in ("cluster", "api", "scripts", "benchmarks"):
         for path in sorted((root / folder).rglob("*.py")):

@@ -203,6 +203,30 @@ def test_restart_replays_what_the_snapshot_lacks(
     assert second.get_article("c").story_id is not None
 
 
+def test_the_time_scale_learned_from_the_stream_survives_a_restart(
+    settings: Settings, make_article: MakeArticle
+) -> None:
+    # One event covered every 3 hours: each report meets the story 3 hours
+    # after its last one, so the width becomes 12 + 2 x 3 = 18 hours.
+    first = StoryService(settings).open()
+    for n in range(20):
+        first.ingest([make_article(f"{QUAKE} report", hours=3.0 * n)])
+    assert first.clusterer.time_scale_hours() == pytest.approx(18.0)
+    evidence = first.clusterer.time_evidence()
+    first.close()  # as after a crash: the evidence was written with each batch
+
+    second = StoryService(settings).open()
+    assert second.clusterer.time_evidence() == evidence
+    assert second.clusterer.time_scale_hours() == pytest.approx(18.0)
+    with second.store.write() as writer:  # a damaged value: the width starts over
+        writer.set_meta("time_scale_evidence", "{not json")
+    second.close()
+    third = StoryService(settings).open()
+    assert third.clusterer.time_evidence() == []
+    assert third.clusterer.time_scale_hours() == settings.cluster.time_scale_hours
+    third.close()
+
+
 def test_snapshot_round_trip_gives_identical_search(
     settings: Settings, make_article: MakeArticle
 ) -> None:

@@ -41,6 +41,10 @@ class Decision:
     read_back: tuple[tuple[StoryId, StoryState], ...] = ()
     """Quiet stories read from the store for a wake-up check; the write path
     keeps them in memory (``keep_read_back``), the read path drops them."""
+    evidence_hours: float | None = None
+    """The gap from the article to the candidate it matches best on content
+    alone, when that match is strong: evidence of how spread in time the
+    stream's coverage is (``OnlineClusterer.observe``)."""
 
     @property
     def new_story(self) -> bool:

@@ -96,6 +96,8 @@ class OnlineClusterer:
         # Pairs of stories split apart by maintenance: never merged again (the
         # merge score saw them as one story before the split).
         self.apart_: set[tuple[StoryId, StoryId]] = set()
+        # How spread in time this stream's coverage is: the time factor's width.
+        self.time_scale_ = timing.TimeScale(params)
         # Profiles read from the store to score a story whose profile is not
         # in memory yet (after a restart): a memo of store reads, not learned
         # state, so predicting leaves the learned state as it was. A story's
@@ -257,7 +259,25 @@ class OnlineClusterer:
 
     # -- scoring -------------------------------------------------------------
     def time_factor(self, state: StoryState, timestamp: float | None) -> float:
-        return timing.time_factor(self.params, state.first, state.last, timestamp)
+        return timing.time_factor(self.time_scale_.hours, self.params.undated_time_factor,
+                                  state.first, state.last, timestamp)
+
+    def time_scale_hours(self) -> float:
+        """The time factor's current width (see ``timing.TimeScale``)."""
+        return self.time_scale_.hours
+
+    def observe(self, decision: Decision) -> None:
+        """Learn from a new article's decision how spread in time the stream's
+        coverage is (the write path calls this for each new article)."""
+        if decision.evidence_hours is not None:
+            self.time_scale_.observe(decision.evidence_hours)
+
+    def time_evidence(self) -> list[float]:
+        """What the time factor's width is estimated from, to keep in the store."""
+        return self.time_scale_.evidence()
+
+    def restore_time_evidence(self, gaps: Iterable[float]) -> None:
+        self.time_scale_.restore(gaps)
 
     def score(
         self, vector: Vector, timestamp: float | None, story_id: StoryId,
@@ -278,8 +298,11 @@ class OnlineClusterer:
             dense = (1.0 - beta) * dense + beta * self._peek_profile(state, story_id).cosine(terms)
         if timeless:
             return dense
+        return self._timed(dense, state, timestamp)
+
+    def _timed(self, timeless: float, state: StoryState, timestamp: float | None) -> float:
         penalty = self.params.time_weight * (1.0 - self.time_factor(state, timestamp))
-        return dense * (1.0 - penalty)
+        return timeless * (1.0 - penalty)
 
     def threshold_for(self, body_chars: int | None) -> float:
         """Similarities between short texts run lower under the same model, so
@@ -322,28 +345,38 @@ class OnlineClusterer:
             else:
                 sleeping.add(story_id)
         best: tuple[float, StoryId] | None = None
+        strongest: tuple[float, float] | None = None  # (time-free score, gap in hours)
         for story_id in sorted(candidates):
             # A quiet story read back for a wake-up check is in memory but not in
             # the recent table; an older article can still be within its window.
             recent = story_id in self.centroids_
-            value = self.score(vector, timestamp, story_id, best_member.get(story_id), terms,
-                               similarities.of(story_id) if recent else None)
+            state = self.stories_[story_id]
+            timeless = self.score(vector, timestamp, story_id, best_member.get(story_id), terms,
+                                  similarities.of(story_id) if recent else None, timeless=True,
+                                  state=state)
+            value = self._timed(timeless, state, timestamp)
             if best is None or value > best[0]:
                 best = (value, story_id)
+            if (timestamp is not None and state.first is not None and state.last is not None
+                    and (strongest is None or timeless > strongest[0])):
+                gap = timing.gap_seconds(state.first, state.last, timestamp)
+                strongest = (timeless, gap / timing.SECONDS_PER_HOUR)
+        evidence = (strongest[1] if strongest is not None
+                    and strongest[0] >= timing.STRONG_MATCH else None)
         threshold = self.threshold_for(body_chars)
         if best is not None and best[0] >= threshold:
-            return Decision(best[1], best[0], len(candidates))
+            return Decision(best[1], best[0], len(candidates), evidence_hours=evidence)
         retold = self._retold(vector, timestamp, candidates, best_member, similarities,
                               body_chars)
         if retold is not None:
-            return Decision(retold[1], retold[0], len(candidates))
+            return Decision(retold[1], retold[0], len(candidates), evidence_hours=evidence)
         read_back: list[tuple[StoryId, StoryState]] = []
         woken = self._wake(vector, timestamp, sleeping, best_member, terms, read_back)
         if woken is not None:
             return Decision(woken[1], woken[0], len(candidates) + len(sleeping),
-                            tuple(read_back))
+                            tuple(read_back), evidence)
         return Decision(None, 0.0 if best is None else best[0], len(candidates),
-                        tuple(read_back))
+                        tuple(read_back), evidence)
 
     def _retold(
         self, vector: Vector, timestamp: float | None, candidates: set[StoryId],
@@ -517,7 +550,8 @@ class OnlineClusterer:
             mixed = (1.0 - beta) * dense + beta * self._peek_profile(
                 a, a_id).corrected_similarity(self._peek_profile(b, b_id), a.count, b.count)
         penalty = self.params.time_weight * (1.0 - timing.pair_time_factor(
-            self.params, (a.first, a.last), (b.first, b.last)))
+            self.time_scale_.hours, self.params.undated_time_factor, (a.first, a.last),
+            (b.first, b.last)))
         return mixed * (1.0 - penalty)
 
     def larger_first(self, a: StoryId, b: StoryId) -> tuple[StoryId, StoryId]:

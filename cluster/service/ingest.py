@@ -204,6 +204,7 @@ class Ingest:
                                             body_chars=len(article.text), terms=terms,
                                             batch_row=batch_row)
         rt.clusterer.keep_read_back(decision)
+        rt.clusterer.observe(decision)
         if decision.story_id is None:
             story_id = writer.create_story()
             writer.add_event(story_id, "created", timestamp, article.id)

@@ -11,6 +11,7 @@ other's, except where one calls another's method.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -42,6 +43,25 @@ if TYPE_CHECKING:
     from cluster.scaleout.snapshot_shelf import BackgroundPublisher, SnapshotShelf
 
 LOG = logging.getLogger(__name__)
+TIME_EVIDENCE = "time_scale_evidence"
+"""The meta key under which the writer keeps what the clusterer's time
+factor width is estimated from (a JSON list of hours)."""
+
+
+def _time_evidence(stored: str | None) -> list[float]:
+    """The stored gaps; none (the width starts over) when absent or unreadable."""
+    if not stored:
+        return []
+    try:
+        gaps = json.loads(stored)
+    except ValueError:
+        LOG.warning("the stored time-scale evidence is not JSON; the width starts over")
+        return []
+    if not isinstance(gaps, list) or not all(isinstance(g, int | float) for g in gaps):
+        LOG.warning("the stored time-scale evidence is not a list of hours; the width "
+                    "starts over")
+        return []
+    return [float(g) for g in gaps]
 
 
 def _publisher(shelf: SnapshotShelf, settings: Settings) -> BackgroundPublisher:
@@ -217,6 +237,7 @@ class ServiceRuntime:
             expected = 0 if cutoff is None else reader.live_stories_before(cutoff)
             clusterer.restore(reader.live_story_states(), now, expected)
             clusterer.keep_apart(reader.split_pairs())
+            clusterer.restore_time_evidence(_time_evidence(reader.meta(TIME_EVIDENCE)))
         self.terms, self.stream_time, self.clusterer = terms, stream_time, clusterer
 
     def _load_duplicates(self) -> None:
@@ -264,6 +285,8 @@ class ServiceRuntime:
         self.term_delta.clear()
         if self.stream_time is not None:
             writer.set_meta("stream_time", repr(self.stream_time))
+        if self.settings.cluster.adaptive_time_scale:
+            writer.set_meta(TIME_EVIDENCE, json.dumps(self.clusterer.time_evidence()))
 
     # -- neighbours ----------------------------------------------------------
     def neighbours(
