@@ -73,7 +73,7 @@ class ClusterParams(BaseModel):
     adaptive_time_scale: bool = Field(
         True,
         description="Estimate the time factor's width from the stream: time_scale_min_hours "
-        "plus twice the median gap at which recent articles met a story they matched "
+        "plus four times the median gap at which recent articles met a story they matched "
         "strongly on content alone, within time_scale_min_hours and time_scale_max_hours. "
         "Tight coverage (a roundup, wire copy) gets a narrow width that keeps the next event "
         "of the same kind apart; coverage that trickles in over days a wide one.",

@@ -161,7 +161,7 @@ def test_the_same_event_in_other_words_joins_on_the_dense_score_alone() -> None:
 def test_the_time_scale_follows_how_spread_strong_matches_are() -> None:
     from cluster.clustering.timing import EVIDENCE, MIN_EVIDENCE, TimeScale
 
-    params = ClusterParams()  # 24 h until evidence; 12 + 2 x median within 12-36
+    params = ClusterParams()  # 24 h until evidence; 12 + 4 x median within 12-36
     scale = TimeScale(params)
     for _ in range(MIN_EVIDENCE - 1):
         scale.observe(0.0)
@@ -169,8 +169,8 @@ def test_the_time_scale_follows_how_spread_strong_matches_are() -> None:
     scale.observe(0.0)
     assert scale.hours == 12.0  # tight coverage: the narrowest width
     for _ in range(EVIDENCE):
-        scale.observe(5.0)
-    assert scale.hours == 22.0  # only the last EVIDENCE gaps count
+        scale.observe(3.0)
+    assert scale.hours == 24.0  # only the last EVIDENCE gaps count
     for _ in range(EVIDENCE):
         scale.observe(40.0)
     assert scale.hours == 36.0  # the widest width

@@ -206,18 +206,18 @@ def test_restart_replays_what_the_snapshot_lacks(
 def test_the_time_scale_learned_from_the_stream_survives_a_restart(
     settings: Settings, make_article: MakeArticle
 ) -> None:
-    # One event covered every 3 hours: each report meets the story 3 hours
-    # after its last one, so the width becomes 12 + 2 x 3 = 18 hours.
+    # One event covered every 2 hours: each report meets the story 2 hours
+    # after its last one, so the width becomes 12 + 4 x 2 = 20 hours.
     first = StoryService(settings).open()
     for n in range(20):
-        first.ingest([make_article(f"{QUAKE} report", hours=3.0 * n)])
-    assert first.clusterer.time_scale_hours() == pytest.approx(18.0)
+        first.ingest([make_article(f"{QUAKE} report", hours=2.0 * n)])
+    assert first.clusterer.time_scale_hours() == pytest.approx(20.0)
     evidence = first.clusterer.time_evidence()
     first.close()  # as after a crash: the evidence was written with each batch
 
     second = StoryService(settings).open()
     assert second.clusterer.time_evidence() == evidence
-    assert second.clusterer.time_scale_hours() == pytest.approx(18.0)
+    assert second.clusterer.time_scale_hours() == pytest.approx(20.0)
     with second.store.write() as writer:  # a damaged value: the width starts over
         writer.set_meta("time_scale_evidence", "{not json")
     second.close()

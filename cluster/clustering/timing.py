@@ -34,7 +34,7 @@ EVIDENCE = 256
 """The most recent gaps the width is estimated from."""
 MIN_EVIDENCE = 16
 """Gaps needed before the estimate replaces ``time_scale_hours``."""
-SPREAD_FACTOR = 2.0
+SPREAD_FACTOR = 4.0
 """Width = the narrowest width + this × the median gap, within the bounds."""
 
 Span = tuple[float | None, float | None]
@@ -68,7 +68,7 @@ def pair_time_factor(scale_hours: float, undated_factor: float, a: Span, b: Span
 
 class TimeScale:
     """The width (σ, hours) of the time factor, estimated from the stream:
-    ``time_scale_min_hours`` + 2 × the median of the last 256 gaps at which an
+    ``time_scale_min_hours`` + 4 × the median of the last 256 gaps at which an
     article met a story it matched strongly on content alone, within
     ``time_scale_min_hours``-``time_scale_max_hours``; ``time_scale_hours``
     until 16 such gaps are seen, and always when ``adaptive_time_scale`` is
