@@ -68,6 +68,16 @@ the list still holds the k best unchanged ones unless more than this many of
 them changed (then that article's scores are computed in full)."""
 
 
+def unit_directions(sums: list[np.ndarray]) -> np.ndarray:
+    """Unit float32 centroids of these sums; empties the list. In float32 as the
+    store keeps them: a quiet story's sum is only normalised here, never updated
+    (its float64 state is read back when it changes)."""
+    totals = np.stack(sums).astype(np.float32, copy=False)
+    sums.clear()
+    totals /= np.maximum(np.linalg.norm(totals, axis=1, keepdims=True), 1e-12)
+    return totals
+
+
 def top_inner_products(queries: Vector, rows: Vector, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k largest inner products of each query with ``rows`` (scores, row
     numbers), best first: FAISS's fused matrix product and heap, several

@@ -21,12 +21,8 @@ story joinable at its recent end (SCStory, Yoon et al. 2023, use a similar
 temporal kernel). Undated articles or stories get a fixed time(S)
 (``undated_time_factor``): without a date there is no evidence that two
 similar reports are close in time, so they need more textual similarity.
-
-The dense part is blended with word overlap (TF-IDF cosine to the story's
-profile, weight β) to keep apart similar events with different names. That
-also holds apart an opinion or analysis piece that tells the story's event
-in its own words, so a full-text article whose score without word overlap
-reaches the stricter ``dense_join_threshold`` joins as well.
+σ follows the stream (``timing.TimeScale``); dense(S) is blended with word
+overlap, and ``_retold`` says when a full text joins on dense(S) alone.
 
 Estimator conventions: ``__init__`` stores parameters; learned state ends in
 ``_`` and is the clusterer's own (callers use its methods); ``predict_one``
@@ -44,7 +40,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from cluster.clustering import timing
-from cluster.clustering.centroid import CentroidTable, Similarities, StoryState
+from cluster.clustering.centroid import CentroidTable, Similarities, StoryState, unit_directions
 from cluster.clustering.decisions import Decision, Neighbour, StoryLoader
 from cluster.clustering.timing import SECONDS_PER_DAY
 from cluster.settings import ClusterParams
@@ -54,16 +50,6 @@ from cluster.types import StoryId, Vector
 RESTORE_BLOCK = 8192
 """Quiet stories' sums turned into centroids per step (bounds the sums held
 at once)."""
-
-
-def _directions(sums: list[np.ndarray]) -> np.ndarray:
-    """Unit float32 centroids of these sums; empties the list. In float32 as the
-    store keeps them: a quiet story's sum is only normalised here, never updated
-    (its float64 state is read back when it changes)."""
-    totals = np.stack(sums).astype(np.float32, copy=False)
-    sums.clear()
-    totals /= np.maximum(np.linalg.norm(totals, axis=1, keepdims=True), 1e-12)
-    return totals
 
 
 class OnlineClusterer:
@@ -172,7 +158,7 @@ class OnlineClusterer:
                 quiet_ids.append(story_id)
                 quiet_sums.append(total)
                 if len(quiet_sums) >= RESTORE_BLOCK:
-                    self.quiet_.put_many(quiet_ids, _directions(quiet_sums))
+                    self.quiet_.put_many(quiet_ids, unit_directions(quiet_sums))
                     quiet_ids = []
                 continue
             lazy = None if self.loader is not None else Profile()
@@ -181,7 +167,7 @@ class OnlineClusterer:
             self._place(story_id, state)
             self.changed_.add(story_id)
         if quiet_sums:
-            self.quiet_.put_many(quiet_ids, _directions(quiet_sums))
+            self.quiet_.put_many(quiet_ids, unit_directions(quiet_sums))
 
     def state(self, story_id: StoryId) -> StoryState | None:
         """A live story's full state, read back from the store if it is quiet."""
@@ -269,8 +255,7 @@ class OnlineClusterer:
     def observe(self, decision: Decision) -> None:
         """Learn from a new article's decision how spread in time the stream's
         coverage is (the write path calls this for each new article)."""
-        if decision.evidence_hours is not None:
-            self.time_scale_.observe(decision.evidence_hours)
+        self.time_scale_.observe(decision.evidence_hours)
 
     def time_evidence(self) -> list[float]:
         """What the time factor's width is estimated from, to keep in the store."""
@@ -345,7 +330,7 @@ class OnlineClusterer:
             else:
                 sleeping.add(story_id)
         best: tuple[float, StoryId] | None = None
-        strongest: tuple[float, float] | None = None  # (time-free score, gap in hours)
+        matches: list[tuple[float, StoryState]] = []  # time-free scores: evidence of spread
         for story_id in sorted(candidates):
             # A quiet story read back for a wake-up check is in memory but not in
             # the recent table; an older article can still be within its window.
@@ -357,12 +342,8 @@ class OnlineClusterer:
             value = self._timed(timeless, state, timestamp)
             if best is None or value > best[0]:
                 best = (value, story_id)
-            if (timestamp is not None and state.first is not None and state.last is not None
-                    and (strongest is None or timeless > strongest[0])):
-                gap = timing.gap_seconds(state.first, state.last, timestamp)
-                strongest = (timeless, gap / timing.SECONDS_PER_HOUR)
-        evidence = (strongest[1] if strongest is not None
-                    and strongest[0] >= timing.STRONG_MATCH else None)
+            matches.append((timeless, state))
+        evidence = timing.strong_match_gap(timestamp, matches)
         threshold = self.threshold_for(body_chars)
         if best is not None and best[0] >= threshold:
             return Decision(best[1], best[0], len(candidates), evidence_hours=evidence)

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from cluster.clustering.centroid import StoryState
 from cluster.settings import ClusterParams
 
 SECONDS_PER_HOUR = 3600.0
@@ -66,6 +67,23 @@ def pair_time_factor(scale_hours: float, undated_factor: float, a: Span, b: Span
     return _gaussian(max(0.0, b_first - a_last, a_first - b_last), scale_hours)
 
 
+def strong_match_gap(timestamp: float | None,
+                     matches: Iterable[tuple[float, StoryState]]) -> float | None:
+    """The gap (hours) from an article at ``timestamp`` to the span of the
+    story it matches best on content alone (``matches``: time-free score and
+    story), when that match reaches ``STRONG_MATCH``; None without a date."""
+    if timestamp is None:
+        return None
+    dated = [(score, state) for score, state in matches
+             if state.first is not None and state.last is not None]
+    if not dated:
+        return None
+    score, state = max(dated, key=lambda match: match[0])
+    if score < STRONG_MATCH or state.first is None or state.last is None:
+        return None
+    return gap_seconds(state.first, state.last, timestamp) / SECONDS_PER_HOUR
+
+
 class TimeScale:
     """The width (σ, hours) of the time factor, estimated from the stream:
     ``time_scale_min_hours`` + 4 × the median of the last 256 gaps at which an
@@ -80,8 +98,9 @@ class TimeScale:
         self._gaps: deque[float] = deque(maxlen=EVIDENCE)
         self.hours = params.time_scale_hours
 
-    def observe(self, gap_hours: float) -> None:
-        if self._params.adaptive_time_scale:
+    def observe(self, gap_hours: float | None) -> None:
+        """One more gap (hours); None (no strong match) changes nothing."""
+        if gap_hours is not None and self._params.adaptive_time_scale:
             self._gaps.append(gap_hours)
             self._estimate()
 
