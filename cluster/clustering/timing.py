@@ -74,14 +74,14 @@ def strong_match_gap(timestamp: float | None,
     story), when that match reaches ``STRONG_MATCH``; None without a date."""
     if timestamp is None:
         return None
-    dated = [(score, state) for score, state in matches
+    dated = [(score, state.first, state.last) for score, state in matches
              if state.first is not None and state.last is not None]
     if not dated:
         return None
-    score, state = max(dated, key=lambda match: match[0])
-    if score < STRONG_MATCH or state.first is None or state.last is None:
+    score, first, last = max(dated, key=lambda match: match[0])
+    if score < STRONG_MATCH:
         return None
-    return gap_seconds(state.first, state.last, timestamp) / SECONDS_PER_HOUR
+    return gap_seconds(first, last, timestamp) / SECONDS_PER_HOUR
 
 
 class TimeScale:
