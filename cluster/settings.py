@@ -253,6 +253,17 @@ class Settings(BaseModel):
         "snapshot rewrites the whole index, so a fixed interval would make its cost per "
         "article grow with the store (start-up then replays at most this share).",
     )
+    snapshot_segments: int = Field(
+        8, ge=0, le=1000,
+        description="With a PostgreSQL store, the writer publishes each snapshot for readers on "
+        "other machines as a segment (only what changed since its last publication) up to this "
+        "many times after each whole snapshot; 0 publishes the whole snapshot every time.",
+    )
+    snapshot_segment_share: float = Field(
+        0.5, gt=0.0, le=10.0,
+        description="The whole snapshot is published again once the segments after it would "
+        "hold more vectors than this share of it (every segment is searched on each read).",
+    )
     max_batch: int = Field(500, ge=1, le=100_000, description="Most articles in one ingest call.")
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted."

@@ -18,7 +18,7 @@ from cluster.index.backends import (
 )
 from cluster.index.replica import ReadOnlyIndex, ReplicaIndex
 
-BACKENDS = ["faiss-flat", "faiss-ivf", "numpy", "replica"]
+BACKENDS = ["faiss-flat", "faiss-ivf", "numpy", "replica", "replica-of-segments"]
 DIM = 32
 IVF_LISTS = 16
 
@@ -41,6 +41,15 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> VectorIndex:
         # covers a full one) and the tail that takes every change
         FaissFlatIndex(DIM).write(tmp_path / "sealed.bin")
         return ReplicaIndex(FaissFlatIndex.read(tmp_path / "sealed.bin", DIM, mapped=True))
+    if request.param == "replica-of-segments":
+        # the same, with a segment after the snapshot (tests/test_replica.py
+        # covers full ones)
+        FaissFlatIndex(DIM).write(tmp_path / "sealed.bin")
+        FaissFlatIndex(DIM).write(tmp_path / "segment.bin")
+        return ReplicaIndex.of_segments(
+            FaissFlatIndex.read(tmp_path / "sealed.bin", DIM, mapped=True),
+            [(FaissFlatIndex.read(tmp_path / "segment.bin", DIM, mapped=True),
+              np.zeros(0, dtype=np.int64))])
     return create_index(request.param, DIM)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cluster.articles.incoming import Article
 from cluster.articles.jsonl import read_labelled
 from cluster.embedding.models import HashingEmbedder
 from cluster.scaleout.consumer import QueueConsumer
@@ -315,47 +316,85 @@ def test_serve_in_queue_mode_runs_readers_only_that_queue_writes(
         assert answers == [200] * 4
 
 
-def test_a_reader_on_another_machine_maps_the_snapshot_the_writer_published(
+def _same_neighbours(reader: StoryService, writer: StoryService, queries: np.ndarray) -> None:
+    """The reader's replica holds what the writer's own index holds: every
+    stored article (k above their count, as ties may come in any order),
+    with the same score."""
+    assert reader._runtime is not None and writer._runtime is not None
+    for (their_scores, their_keys), (our_scores, our_keys) in zip(
+            zip(*reader._runtime.index.search(queries, 64), strict=True),
+            zip(*writer._runtime.index.search(queries, 64), strict=True), strict=True):
+        theirs = {int(k): round(float(v), 5) for k, v in zip(their_keys, their_scores,
+                                                             strict=True) if k >= 0}
+        ours = {int(k): round(float(v), 5) for k, v in zip(our_keys, our_scores,
+                                                           strict=True) if k >= 0}
+        assert theirs == ours and len(ours) == writer.article_count()
+
+
+def test_a_reader_on_another_machine_maps_the_snapshot_and_segments_the_writer_published(
     tmp_path: Path, queue_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import psycopg
+
     import cluster.service.following as following
+    from cluster.index.replica import ReplicaIndex
+    from cluster.index.segments import current_reach
     from cluster.index.snapshot import read_manifest
     from cluster.scaleout.snapshot_shelf import KEEP
 
     monkeypatch.setattr(following, "SHELF_POLL_S", 0.0)
-    writer_settings = make_settings(tmp_path / "writer", store_url=queue_url)
+    # segments up to 60 % of the snapshot: two rounds of about five after twenty
+    writer_settings = make_settings(tmp_path / "writer", store_url=queue_url,
+                                    snapshot_segment_share=0.6)
     # another machine: its own index folder, which the writer never writes
     reader_settings = make_settings(tmp_path / "reader", store_url=queue_url, writes="queue",
                                     readers=1)
     writer = StoryService(writer_settings).open()
+    queries = HashingEmbedder().embed([f"title a{i} body" for i in range(6)])
     try:
         writer.ingest([article(f"a{i}", hours=i) for i in range(20)])
         writer.snapshot()
         published = read_manifest(writer_settings.index_dir)
         assert published is not None
         reader = StoryService.reader(reader_settings).open()
+        assert reader._runtime is not None and reader.follower is not None
         try:
             fetched = read_manifest(reader_settings.index_dir)
             assert fetched is not None and fetched[1] == published[1]
             assert fetched[0].name == published[0].name
             assert reader.get_article("a3").story_id is not None
-            for round_ in range(3):  # newer snapshots replace it; the store keeps the newest
+            # a deletion and a replaced vector travel in the next segments
+            writer.delete_article("a0")
+            writer.ingest([Article("a1", "a new title for a1", "another body", "Wire", None,
+                                   article("a1").published_at, "en")])
+            for round_ in range(2):  # each snapshot after the first travels as a segment
                 writer.ingest([article(f"b{round_}-{i}", hours=i) for i in range(5)])
                 writer.snapshot()
-                reader.follower.catch_up()  # type: ignore[union-attr]
-                newest = read_manifest(writer_settings.index_dir)
-                assert newest is not None
-                assert read_manifest(reader_settings.index_dir)[1] == newest[1]  # type: ignore[index]
-            assert reader.article_count() == 35
+                reader.follower.catch_up()
+                assert read_manifest(reader_settings.index_dir)[1] == published[1]  # type: ignore[index]
+                assert current_reach(reader_settings.index_dir) == writer._runtime.snapshot_seq  # type: ignore[union-attr]
+                replica = reader._runtime.index
+                assert isinstance(replica, ReplicaIndex)
+                assert replica.sealed_parts == round_ + 2 and replica.tail_size == 0
+                _same_neighbours(reader, writer, queries)
+            # the segments would now outweigh 60 % of the snapshot: a whole one again
+            writer.ingest([article(f"c-{i}", hours=i) for i in range(5)])
+            writer.snapshot()
+            reader.follower.catch_up()
+            newest = read_manifest(writer_settings.index_dir)
+            assert newest is not None
+            assert read_manifest(reader_settings.index_dir)[1] == newest[1]  # type: ignore[index]
+            assert reader._runtime.index.sealed_parts == 1  # type: ignore[attr-defined]
+            _same_neighbours(reader, writer, queries)
+            assert reader.article_count() == 34
         finally:
             reader.close()
     finally:
         writer.close()
-    import psycopg
-
     with psycopg.connect(queue_url) as connection:
-        row = connection.execute("SELECT COUNT(*) FROM index_snapshots").fetchone()
-        assert row is not None and row[0] == KEEP
+        rows = connection.execute(
+            "SELECT base_id IS NULL, COUNT(*) FROM index_snapshots GROUP BY 1").fetchall()
+    assert dict(rows) == {True: KEEP, False: 2}
 
 
 def test_a_queued_deletion_follows_what_was_queued_before_it(writing: Writing) -> None:

@@ -1,19 +1,22 @@
-"""A reader process's copy of the index: the writer's last snapshot,
-memory-mapped, plus a small tail of what the store's index log added since.
+"""A reader process's copy of the index: the writer's last snapshot and the
+segments published after it, memory-mapped, plus a small tail of what the
+store's index log added since.
 
-Every reader process maps the same snapshot file, so the operating system
-holds its vectors once however many readers there are; only the tail (the
-articles written since the snapshot, a few thousand at most before the
-writer's next snapshot) is per process. The mapped part is never changed:
-a key the log removes or replaces is hidden from its results, and a
-replaced vector lives in the tail. When the writer writes a newer snapshot
-the reader maps that one and starts an empty tail (``ReplicaIndex``
-is replaced whole, never edited in place).
+Every reader process maps the same files, so the operating system holds
+their vectors once however many readers there are; only the tail (the
+articles written since the last snapshot or segment, a few thousand at most
+before the writer's next one) is per process. The mapped parts are never
+changed: a key that the log, or a later segment, removes or replaces is
+hidden from an earlier part's results, and a replaced vector lives in the
+later part or the tail. When a newer snapshot or segment arrives the reader
+maps the whole chain again and starts an empty tail (``ReplicaIndex`` is
+replaced whole, never edited in place).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,25 +39,44 @@ class ReadOnlyIndex(ClusterError):
 
 
 class ReplicaIndex:
-    """A read-mostly ``VectorIndex``: a sealed (mapped) index that is never
+    """A read-mostly ``VectorIndex``: sealed (mapped) parts that are never
     changed, a tail that takes every add, and the sealed keys hidden by a
-    remove or a replacement."""
+    remove or a replacement.
+
+    The sealed parts are the published snapshot and the segments published
+    after it (cluster/index/segments.py), oldest first: a key that a later
+    part holds again, or that it lists as removed, is hidden in every
+    earlier part (``seal``)."""
 
     kind = "replica"
 
-    def __init__(self, sealed: VectorIndex, tail: VectorIndex | None = None) -> None:
-        self._sealed = sealed
-        self._tail = tail if tail is not None else FaissFlatIndex(sealed.dimension)
-        self._hidden: set[int] = set()
+    def __init__(self, sealed: VectorIndex | Sequence[VectorIndex],
+                 tail: VectorIndex | None = None) -> None:
+        self._parts: list[VectorIndex] = (
+            list(sealed) if isinstance(sealed, Sequence) else [sealed])
+        if not self._parts:
+            raise ValueError("a replica needs at least one sealed part")
+        self._tail = tail if tail is not None else FaissFlatIndex(self._parts[0].dimension)
+        self._hidden: list[set[int]] = [set() for _ in self._parts]
         self._lock = threading.RLock()
+
+    @classmethod
+    def of_segments(cls, base: VectorIndex,
+                    segments: Sequence[tuple[VectorIndex, KeyArray]]) -> ReplicaIndex:
+        """The snapshot ``base`` followed by its segments, each with the keys
+        whose entries it changed (held again or removed)."""
+        replica = cls([base, *(index for index, _ in segments)])
+        for position, (_, changed) in enumerate(segments, start=1):
+            replica._hide(_as_keys(changed), before=position)
+        return replica
 
     @property
     def dimension(self) -> int:
-        return self._sealed.dimension
+        return self._parts[0].dimension
 
     @property
-    def sealed(self) -> VectorIndex:
-        return self._sealed
+    def sealed_parts(self) -> int:
+        return len(self._parts)
 
     @property
     def tail_size(self) -> int:
@@ -62,17 +84,23 @@ class ReplicaIndex:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._sealed) - len(self._hidden) + len(self._tail)
+            return (sum(len(part) for part in self._parts)
+                    - sum(len(hidden) for hidden in self._hidden) + len(self._tail))
 
-    def _hide(self, keys: KeyArray) -> int:
-        """Hide the given keys' sealed vectors; returns how many were visible."""
-        fresh = [k for k in keys.tolist() if k not in self._hidden]
-        if not fresh:
-            return 0
-        _, held = self._sealed.lookup(np.array(fresh, dtype=np.int64))
-        visible = [k for k, h in zip(fresh, held.tolist(), strict=True) if h]
-        self._hidden.update(visible)
-        return len(visible)
+    def _hide(self, keys: KeyArray, before: int | None = None) -> int:
+        """Hide the given keys' vectors in the sealed parts (those before
+        position ``before``, or all); returns how many were visible."""
+        count = 0
+        for position in range(len(self._parts) if before is None else before):
+            hidden = self._hidden[position]
+            fresh = [k for k in keys.tolist() if k not in hidden]
+            if not fresh:
+                continue
+            _, held = self._parts[position].lookup(np.array(fresh, dtype=np.int64))
+            visible = [k for k, h in zip(fresh, held.tolist(), strict=True) if h]
+            hidden.update(visible)
+            count += len(visible)
+        return count
 
     def add(self, keys: KeyArray, vectors: Matrix) -> None:
         keys = _as_keys(keys)
@@ -93,22 +121,23 @@ class ReplicaIndex:
     def search(self, queries: Matrix, k: int) -> SearchResult:
         matrix = _as_matrix(queries, self.dimension)
         k = max(k, 0)
+        found: list[tuple[Matrix, NDArray[np.int64]]] = []
         with self._lock:
-            hidden = self._hidden
-            # over-fetch by the hidden count so k visible ones remain
-            sealed_scores, sealed_keys = self._sealed.search(matrix, k + len(hidden))
-            tail_scores, tail_keys = self._tail.search(matrix, k)
-            hidden_keys = np.fromiter(hidden, dtype=np.int64, count=len(hidden))
+            for part, hidden in zip(self._parts, self._hidden, strict=True):
+                # over-fetch by the hidden count so k visible ones remain
+                scores, keys = part.search(matrix, k + len(hidden))
+                if hidden:
+                    hidden_keys = np.fromiter(hidden, dtype=np.int64, count=len(hidden))
+                    keys = np.where(np.isin(keys, hidden_keys), -1, keys)
+                found.append((scores, keys))
+            found.append(self._tail.search(matrix, k))
+        all_scores = np.concatenate([scores for scores, _ in found], axis=1)
+        all_keys = np.concatenate([keys for _, keys in found], axis=1)
         scores_out = np.zeros((len(matrix), k), dtype=np.float32)
         keys_out = np.full((len(matrix), k), -1, dtype=np.int64)
         for row in range(len(matrix)):
-            keys = np.concatenate([sealed_keys[row], tail_keys[row]])
-            scores = np.concatenate([sealed_scores[row], tail_scores[row]])
-            keep = keys >= 0
-            if hidden_keys.size:
-                keep &= ~(np.isin(keys, hidden_keys)
-                          & (np.arange(keys.size) < sealed_keys.shape[1]))
-            keys, scores = keys[keep], scores[keep]
+            keep = all_keys[row] >= 0
+            keys, scores = all_keys[row][keep], all_scores[row][keep]
             order = np.lexsort((keys, -scores))[:k]
             keys_out[row, :order.size] = keys[order]
             scores_out[row, :order.size] = scores[order]
@@ -118,14 +147,17 @@ class ReplicaIndex:
         keys = _as_keys(keys)
         with self._lock:
             vectors, held = self._tail.lookup(keys)
-            missing = ~held
-            if missing.any():
+            # the newest part that holds a key visibly answers for it
+            for part, hidden in zip(reversed(self._parts), reversed(self._hidden), strict=True):
+                missing = ~held
+                if not missing.any():
+                    break
                 wanted = keys[missing]
-                sealed_vectors, sealed_held = self._sealed.lookup(wanted)
-                visible = sealed_held & ~np.isin(
-                    wanted, np.fromiter(self._hidden, dtype=np.int64, count=len(self._hidden)))
+                part_vectors, part_held = part.lookup(wanted)
+                visible = part_held & ~np.isin(
+                    wanted, np.fromiter(hidden, dtype=np.int64, count=len(hidden)))
                 rows = np.flatnonzero(missing)
-                vectors[rows[visible]] = sealed_vectors[visible]
+                vectors[rows[visible]] = part_vectors[visible]
                 held[rows[visible]] = True
         return vectors, held
 

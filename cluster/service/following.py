@@ -21,7 +21,7 @@ import threading
 import time
 
 from cluster.index.building import replay_index_log
-from cluster.index.snapshot import DamagedSnapshot, read_manifest
+from cluster.index.segments import current_reach
 from cluster.service.runtime import ServiceRuntime
 from cluster.store import Reader
 
@@ -102,15 +102,13 @@ class Follower:
             return seq
 
     def _take_newer_snapshot(self) -> None:
-        """Map the writer's newer snapshot, so that the tail stays small and
-        the vectors stay shared between readers."""
+        """Map the writer's newer snapshot, or the newer segments after it,
+        so that the tail stays small and the vectors stay shared between
+        readers."""
         rt = self._rt
         rt.fetch_published_snapshot(at_most_every_s=SHELF_POLL_S)
-        try:
-            found = read_manifest(rt.settings.index_dir)
-        except DamagedSnapshot:
-            return  # the writer is replacing it, or it is damaged: the tail serves
-        if found is None or found[1].store_seq <= rt.snapshot_seq:
+        # 0 while the writer replaces it, or when it is damaged: the tail serves
+        if current_reach(rt.settings.index_dir) <= rt.snapshot_seq:
             return
         index, snapshot_seq, seq = rt.load_replica()
         if snapshot_seq > rt.snapshot_seq:

@@ -29,6 +29,7 @@ from cluster.errors import IndexMismatch, NotFound
 from cluster.index.backends import VectorIndex, create_index
 from cluster.index.building import fit_layout, index_from_store, replay_index_log
 from cluster.index.replica import ReplicaIndex
+from cluster.index.segments import current_segments
 from cluster.index.snapshot import load_snapshot, write_snapshot
 from cluster.service.fair_lock import FairRLock
 from cluster.service.story_loader import StoreStoryLoader
@@ -77,9 +78,11 @@ def _snapshot_shelf(settings: Settings, read_only: bool) -> SnapshotShelf | None
 
     if not is_postgres(settings.store_location) or (read_only and settings.writes != "queue"):
         return None
-    from cluster.scaleout.snapshot_shelf import SnapshotShelf
+    from cluster.scaleout.snapshot_shelf import SegmentPolicy, SnapshotShelf
 
-    return SnapshotShelf(settings.store_location)
+    return SnapshotShelf(settings.store_location, SegmentPolicy(
+        settings.snapshot_segments, settings.snapshot_segment_share, settings.index_backend,
+        settings.ivf_threshold, settings.index_nprobe))
 
 
 @dataclass
@@ -202,23 +205,29 @@ class ServiceRuntime:
             replay_index_log(self.index, reader, manifest.store_seq)
 
     def load_replica(self) -> tuple[ReplicaIndex, int, int]:
-        """A reader's index: the writer's current snapshot, memory-mapped, and
-        the store's index log since it, with (snapshot seq, caught-up seq).
-        Without a readable snapshot the sealed part is built from the store."""
+        """A reader's index: the writer's current snapshot and the segments
+        published after it (cluster/index/segments.py), memory-mapped, and the
+        store's index log since them, with (sequence they reach, caught-up
+        seq). Without a readable snapshot the sealed part is built from the
+        store."""
         settings = self.settings
         self.fetch_published_snapshot()
         loaded = load_snapshot(settings.index_dir, self.embedder.model_name, self.dimension,
                                settings.index_backend, settings.index_nprobe,
                                mapped=True, owner=False)
+        segments = [] if loaded is None else current_segments(
+            settings.index_dir, loaded[1], self.dimension, settings.index_nprobe)
         with self.store.read() as reader:
             seq = reader.index_seq()
             if loaded is None or loaded[1].store_seq > seq:
                 sealed = index_from_store(reader, settings.index_backend, self.dimension,
                                           None, settings.ivf_threshold, settings.index_nprobe)
                 return ReplicaIndex(sealed), seq, seq
-            replica = ReplicaIndex(loaded[0])
-            replay_index_log(replica, reader, loaded[1].store_seq)
-            return replica, loaded[1].store_seq, seq
+            replica = ReplicaIndex.of_segments(
+                loaded[0], [(index, changed) for index, changed, _ in segments])
+            reached = segments[-1][2].store_seq if segments else loaded[1].store_seq
+            replay_index_log(replica, reader, reached)
+            return replica, reached, seq
 
     def restore_clusterer(self) -> None:
         """Joinable stories from the store, with their lexical profiles rebuilt

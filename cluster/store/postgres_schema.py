@@ -196,4 +196,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE ingest_queue ADD COLUMN op TEXT NOT NULL DEFAULT 'upsert'
         CHECK (op IN ('upsert', 'delete'));
     """,
+    # 5: index segments published after a snapshot (its base): what the index
+    # changed over (from_seq, store_seq], and the keys it changed. A base
+    # removed takes its segments with it.
+    """
+    ALTER TABLE index_snapshots
+        ADD COLUMN base_id BIGINT REFERENCES index_snapshots (id) ON DELETE CASCADE,
+        ADD COLUMN from_seq BIGINT,
+        ADD COLUMN changed BYTEA;
+    CREATE INDEX index_snapshots_by_base ON index_snapshots (base_id, from_seq);
+    """,
 )
