@@ -4,11 +4,12 @@ of one-CPU nodes, all on loopback), measured part by part:
 1. embedding throughput with 1 and 2 embedding actors (the packaged model,
    real news texts when ../shared/data is there, synthetic ones otherwise);
 2. the writer's clustering throughput, draining a queue of ``--articles``
-   pre-embedded synthetic articles (``benchmarks/synthetic.py``);
+   pre-embedded synthetic articles (``benchmarks/synthetic.py``), as one
+   writer and as ``--partitions`` partitions with their coordinator;
 3. read latency from a stateless reader on the PostgreSQL store: related
    coverage of stored articles, and the story listing.
 
-    python -m benchmarks.scale_out [--articles 100000] [--json]
+    python -m benchmarks.scale_out [--articles 100000] [--partitions 1,2] [--json]
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from benchmarks.synthetic import generate
 from benchmarks.throughput import percentile
 from cluster.articles.incoming import Article
 from cluster.embedding.models import create_embedder, embedding_text, text_fingerprint
-from cluster.scaleout.actors import EmbeddingActor, WriterActor, settings_values
+from cluster.scaleout.actors import (
+    CoordinatorActor,
+    EmbeddingActor,
+    PartitionActor,
+    WriterActor,
+    settings_values,
+)
 from cluster.scaleout.local_ray import LocalRay
 from cluster.scaleout.queue import IngestQueue
 from cluster.settings import Settings, load_settings
@@ -87,7 +94,7 @@ def embedding_rate(settings: Settings, articles: list[Article], actors: int) -> 
             "articles_per_s": round(len(articles) / seconds, 1)}
 
 
-def clustering_rate(settings: Settings, count: int) -> dict[str, Any]:
+def clustering_rate(settings: Settings, count: int, partitions: int = 1) -> dict[str, Any]:
     import ray
 
     corpus = generate(count)
@@ -101,16 +108,28 @@ def clustering_rate(settings: Settings, count: int) -> dict[str, Any]:
             (seq, corpus.vectors[start + n],
              text_fingerprint(embedding_text(a.title, a.text, settings.lead_chars), model))
             for n, (seq, a) in enumerate(zip(seqs, chunk, strict=True))])
-    writer_class: Any = ray.remote(WriterActor)
-    writer = writer_class.options(num_cpus=1).remote(settings_values(settings))
-    ray.get(writer.status.remote())
+    values = settings_values(settings)
+    if partitions == 1:
+        writers: list[Any] = [ray.remote(WriterActor).options(num_cpus=1).remote(values)]
+    else:
+        writers = [ray.remote(CoordinatorActor).options(num_cpus=0).remote(values, partitions)]
+        writers += [ray.remote(PartitionActor).options(num_cpus=1).remote(values, n)
+                    for n in range(partitions)]
+    ray.get([w.status.remote() for w in writers])
     seconds = _drain(queue, embedded_only=False)
-    status: dict[str, Any] = ray.get(writer.stop.remote())
-    ray.kill(writer)
+    statuses: list[dict[str, Any]] = ray.get([w.stop.remote() for w in writers])
+    for writer in writers:
+        ray.kill(writer)
     queue.close()
-    return {"articles": count, "seconds": round(seconds, 1),
-            "articles_per_s": round(count / seconds, 1),
-            "embedded_by_writer": status["embedded_here"]}
+    result: dict[str, Any] = {"partitions": partitions, "articles": count,
+                              "seconds": round(seconds, 1),
+                              "articles_per_s": round(count / seconds, 1)}
+    if partitions > 1:
+        result["per_partition"] = [
+            {"clustered": st["clustered"], "articles_per_s": round(st["clustered"] / seconds, 1)}
+            for st in statuses[1:]]
+        result["barriers"], result["folds"] = statuses[0]["barriers"], statuses[0]["folds"]
+    return result
 
 
 def read_latency(settings: Settings, samples: int = 300) -> dict[str, Any]:
@@ -144,6 +163,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--embed-articles", type=int, default=1500)
+    parser.add_argument("--partitions", default="1,2",
+                        type=lambda v: [int(p) for p in v.split(",") if p],
+                        help="Writer partitions to measure, comma-separated (default 1,2).")
+    parser.add_argument("--skip-embedding", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="nc-bench-"))
@@ -160,17 +183,19 @@ def main() -> None:
         ray.init(address=ray_cluster.address, log_to_driver=False)
         base = {"data_dir": folder / "var", "index_dir": folder / "indexes"}
         news = news_texts(args.embed_articles)
-        for actors in (1, 2):
+        for actors in () if args.skip_embedding else (1, 2):
             url = postgres.create_database(f"embed_{actors}")
             settings = load_settings({**base, "store_url": url}, environ={})
             PostgresStore(url).close()
             results[f"embedding_{actors}"] = embedding_rate(settings, news, actors)
             print(results[f"embedding_{actors}"], flush=True)
-        url = postgres.create_database("cluster")
-        PostgresStore(url).close()
-        settings = load_settings({**base, "store_url": url}, environ={})
-        results["clustering"] = clustering_rate(settings, args.articles)
-        print(results["clustering"], flush=True)
+        for partitions in args.partitions:
+            url = postgres.create_database(f"cluster_{partitions}")
+            PostgresStore(url).close()
+            settings = load_settings({**base, "store_url": url}, environ={})
+            key = "clustering" if partitions == 1 else f"clustering_{partitions}_partitions"
+            results[key] = clustering_rate(settings, args.articles, partitions)
+            print(results[key], flush=True)
         results["reads"] = read_latency(settings)
         print(results["reads"], flush=True)
     finally:

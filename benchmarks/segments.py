@@ -76,6 +76,11 @@ def _publication(writer: StoryService, reader: StoryService, url: str,
             "reader_sealed_parts": index.sealed_parts, "reader_tail": index.tail_size}
 
 
+def _ingest(writer: StoryService, articles: list[Any]) -> None:
+    for start in range(0, len(articles), 500):
+        writer.ingest(articles[start:start + 500])
+
+
 def run(settings: Settings, url: str, articles: int, step: int, rounds: int,
         say: Any = print) -> dict[str, Any]:
     corpus = generate(articles + step * (rounds + 1))
@@ -84,8 +89,7 @@ def run(settings: Settings, url: str, articles: int, step: int, rounds: int,
     results: dict[str, Any] = {"articles": articles, "step": step, "publications": []}
     try:
         started = time.perf_counter()
-        for start in range(0, articles, 500):
-            writer.ingest(corpus.articles[start:min(start + 500, articles)])
+        _ingest(writer, corpus.articles[:articles])
         say(f"ingested {articles:,} in {time.perf_counter() - started:.0f} s")
         writer.wait_for_presentation(hurry=True)
         reader_settings = settings.model_copy(update={
@@ -100,7 +104,7 @@ def run(settings: Settings, url: str, articles: int, step: int, rounds: int,
             results["related_ms_whole_only"] = _related_ms(reader, ids)
             at = articles
             for _ in range(rounds):
-                writer.ingest(corpus.articles[at:at + step])
+                _ingest(writer, corpus.articles[at:at + step])
                 at += step
                 results["publications"].append(_publication(writer, reader, url, "segment"))
                 say(results["publications"][-1])
@@ -109,7 +113,7 @@ def run(settings: Settings, url: str, articles: int, step: int, rounds: int,
             assert runtime is not None and runtime.shelf is not None
             runtime.shelf.policy = SegmentPolicy(0, 0.5, settings.index_backend,
                                                  settings.ivf_threshold, settings.index_nprobe)
-            writer.ingest(corpus.articles[at:at + step])
+            _ingest(writer, corpus.articles[at:at + step])
             results["publications"].append(_publication(writer, reader, url, "whole"))
             say(results["publications"][-1])
             results["related_ms_after_whole"] = _related_ms(reader, ids)

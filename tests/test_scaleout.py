@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,6 +173,55 @@ def test_killed_actors_lose_and_double_nothing(
             assert reader.index_seq() == 900  # each article indexed once
     finally:
         store.close()
+
+
+def test_a_killed_partition_or_coordinator_loses_and_doubles_nothing(
+    tmp_path: Path, postgres: PostgresDatabases,
+    ray_cluster: tuple[str, set[tuple[str, int]]],
+) -> None:
+    settings = scale_settings(tmp_path, postgres)
+    articles = [Article(f"s{i}", f"Storm {i % 40} floods town {i % 40}",
+                        f"Rain and wind in town {i % 40}, report {i}.", f"Outlet{i % 7}",
+                        None, None, "en") for i in range(900)]
+    # two partitions, the coordinator and one embedder on the three one-CPU nodes
+    deployment = Deployment(settings, 1, embed_batch=16, partitions=2).start(ray_cluster[0])
+    try:
+        for start in range(0, 300, 30):
+            deployment.queue.enqueue(articles[start:start + 30])
+        assert _waited(lambda: deployment.status()["partitions"][1]["batches"] > 0)
+        before = deployment.status()
+        os.kill(before["partitions"][1]["pid"], signal.SIGKILL)
+        for start in range(300, 600, 30):
+            deployment.queue.enqueue(articles[start:start + 30])
+        os.kill(before["coordinator"]["pid"], signal.SIGKILL)
+        for start in range(600, 900, 30):
+            deployment.queue.enqueue(articles[start:start + 30])
+        assert deployment.wait_until_drained(timeout=240), deployment.depth()
+        after = deployment.status()
+        assert after["partitions"][1]["pid"] != before["partitions"][1]["pid"]  # restarted
+        assert after["coordinator"]["pid"] != before["coordinator"]["pid"]
+    finally:
+        deployment.stop()
+    store = PostgresStore(settings.store_location, read_only=True)
+    try:
+        with store.read() as reader:
+            assert reader.article_count() == 900
+            assert sorted(reader.assignments()) == sorted(a.id for a in articles)
+            assert reader.index_seq() == 900  # each article indexed once
+            owners = reader.story_partitions()
+            assert set(owners.values()) == {0, 1}
+            assert all(story in owners for story, *_ in reader.live_story_states())
+    finally:
+        store.close()
+
+
+def _waited(condition: Any, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 COMMAND = str(Path(sys.executable).with_name("newsclusters"))

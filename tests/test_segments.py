@@ -104,6 +104,7 @@ def test_the_chain_follows_the_ranges_and_stops_at_a_gap_or_a_damaged_segment(
         handle.seek(-4, 2)
         handle.write(b"\xff\xff\xff\xff")  # a torn write
     assert [m.name for _, _, m in load_segments(snapshot, 5, 4, 8)] == [first.name]
+    assert chain_seq(snapshot, 5) == 9  # set aside: the next fetch installs it again
 
 
 def test_a_fetched_segment_is_installed_only_when_it_verifies(tmp_path: Path) -> None:

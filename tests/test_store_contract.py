@@ -381,3 +381,33 @@ def test_retired_and_renamed_storylines_keep_answering(store: Store) -> None:
         writer.clear_clustering()
     with store.read() as reader:
         assert reader.storyline(100) is None and reader.story_storylines() == {}
+
+
+def test_a_partitioned_writers_stories_name_their_partition(store: Store) -> None:
+    with store.write() as writer:
+        single = writer.create_story()
+        first = writer.create_story(partition=0)
+        second = writer.create_story(StoryId(single + 50), partition=1)
+    with store.read() as reader:
+        assert reader.story_partitions() == {first: 0, second: 1}
+    with store.write() as writer:  # a single writer's story given to a partition
+        writer.set_story_partition(single, 1)
+        writer.set_story_partition(first, 1)
+    with store.read() as reader:
+        assert reader.story_partitions() == {single: 1, first: 1, second: 1}
+        assert reader.story_partitions([first, StoryId(single + 999)]) == {first: 1}
+
+
+def test_the_stories_changed_since_an_event(store: Store) -> None:
+    with store.write() as writer:
+        first, second, third = (writer.create_story() for _ in range(3))
+        writer.add_event(first, "created", None, "a")
+    with store.read() as reader:
+        seq, changed = reader.stories_changed_since(0)
+    assert changed == [first]
+    with store.write() as writer:
+        writer.add_event(second, "merged", None, other_id=third)
+    with store.read() as reader:
+        newest, changed = reader.stories_changed_since(seq)
+        assert changed == [second, third] and newest > seq
+        assert reader.stories_changed_since(newest) == (newest, [])

@@ -33,6 +33,11 @@ def register(commands: Commands) -> None:
         after the batch each is working on (what is queued stays queued for
         the next start).
 
+        With --partitions P (2 or more) the writer is partitioned: P
+        partition actors, each the single writer of its share of the stream
+        (routed by content), and a coordinator that joins the stories they
+        split, after every batch (docs/SCALE_OUT.md).
+
         With --local it starts everything on the local machine, on loopback only:
         a PostgreSQL server with its data in <data_dir>/postgres (kept
         between runs) and a Ray cluster of --nodes nodes in a temporary
@@ -48,9 +53,11 @@ def register(commands: Commands) -> None:
                        help="The Ray cluster to join (default: RAY_ADDRESS).")
     parser.add_argument("--embedders", type=int, default=1, metavar="N",
                         help="Embedding actors (default 1).")
+    parser.add_argument("--partitions", type=int, default=1, metavar="P",
+                        help="Writer partitions (default 1: one writer).")
     parser.add_argument("--nodes", type=int, default=None, metavar="N",
                         help="With --local: Ray nodes, one CPU each (default: one per "
-                             "actor, the embedders and the writer).")
+                             "actor, the embedders and the writer or its partitions).")
     parser.add_argument("--embed-batch", type=int, default=64, metavar="N",
                         help="Articles an embedding actor claims at a time (default 64).")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
@@ -86,7 +93,7 @@ def scale_out(args: argparse.Namespace) -> int:
 
     from cluster.articles.importer import batches_of, read_files
     from cluster.articles.incoming import TextLimits
-    from cluster.errors import ConfigurationError
+    from cluster.errors import ConfigurationError, InvalidInput
     from cluster.scaleout.deployment import Deployment
     from cluster.settings import load_settings
 
@@ -96,12 +103,15 @@ def scale_out(args: argparse.Namespace) -> int:
     # until the deployment runs, SIGTERM unwinds like Ctrl-C: whatever was started stops
     signal.signal(signal.SIGTERM, _interrupted)
     with ExitStack() as stack:
+        if args.partitions < 1:
+            raise InvalidInput("--partitions", "must be 1 or more")
+        writers = args.partitions
         if args.local:
-            nodes = args.nodes or args.embedders + 1
-            if nodes < args.embedders + 1:
+            nodes = args.nodes or args.embedders + writers
+            if nodes < args.embedders + writers:
                 raise ConfigurationError(
-                    f"--nodes {nodes} gives {nodes} CPUs; the writer and {args.embedders} "
-                    f"embedders need {args.embedders + 1}")
+                    f"--nodes {nodes} gives {nodes} CPUs; {writers} writer(s) and "
+                    f"{args.embedders} embedders need {args.embedders + writers}")
             settings, address = _local_services(stack, settings, nodes)
         else:
             address = args.ray_address or os.environ.get("RAY_ADDRESS", "")
@@ -109,12 +119,14 @@ def scale_out(args: argparse.Namespace) -> int:
                 raise ConfigurationError(
                     "scale-out needs a Ray cluster (--ray-address or RAY_ADDRESS) and a "
                     "PostgreSQL store (NEWSCLUSTERS_STORE_URL), or --local")
-        deployment = Deployment(settings, args.embedders, embed_batch=args.embed_batch)
+        deployment = Deployment(settings, args.embedders, embed_batch=args.embed_batch,
+                                partitions=args.partitions)
         deployment.start(address)
         # after ray.init, which installs a SIGTERM handler that exits at once
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         stack.callback(lambda: print(f"stopped: {deployment.stop()}"))
-        print(f"started: the writer and {args.embedders} embedding actors")
+        print(f"started: {'the writer' if writers == 1 else f'{writers} partitions'} and "
+              f"{args.embedders} embedding actors")
         try:
             _queue_and_follow(deployment, batches_of(items, min(args.batch_size,
                                                                  settings.max_batch)), stop)

@@ -6,27 +6,37 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from cluster.index.backends import VectorIndex
 from cluster.index.layout import adapt, build_from_store, outgrown
 from cluster.store import Reader
-from cluster.types import ArticleKey, Progress
+from cluster.types import ArticleKey, Matrix, Progress
 
 LOG = logging.getLogger(__name__)
 
 
 
+Keep = Callable[[Matrix], np.ndarray]
+"""Which of these vectors an index holds (a partition's share of the store)."""
+
+
 def index_from_store(
     reader: Reader, backend: str, dimension: int, progress: Progress | None = None,
-    ivf_threshold: int = 50_000, nprobe: int = 32,
+    ivf_threshold: int = 50_000, nprobe: int = 32, keep: Keep | None = None,
 ) -> VectorIndex:
-    """A new index holding every stored vector, of the layout its size calls for."""
+    """A new index holding every stored vector (or those ``keep`` picks), of
+    the layout the store's size calls for."""
     index = build_from_store(reader, backend, dimension, ivf_threshold, nprobe)
     total, done = reader.article_count(), 0
     for keys, vectors in reader.iter_vectors():
-        index.add(keys, vectors)
+        if keep is None:
+            index.add(keys, vectors)
+        else:
+            kept = keep(vectors)
+            index.add(keys[kept], vectors[kept])
         done += len(keys)
         if progress:
             progress(done, total)
@@ -49,8 +59,10 @@ def fit_layout(
     return adapt(index, backend, ivf_threshold, nprobe)
 
 
-def replay_index_log(index: VectorIndex, reader: Reader, since: int) -> None:
-    """Apply the store's index changes after sequence ``since`` to ``index``."""
+def replay_index_log(index: VectorIndex, reader: Reader, since: int,
+                     keep: Keep | None = None) -> None:
+    """Apply the store's index changes after sequence ``since`` to ``index``
+    (the additions ``keep`` picks, with it)."""
     final: dict[ArticleKey, str] = {}
     for _, key, op in reader.index_ops_since(since):
         final[key] = op
@@ -61,4 +73,6 @@ def replay_index_log(index: VectorIndex, reader: Reader, since: int) -> None:
     present = reader.articles_by_keys(added)
     keys = [k for k in added if k in present]
     if keys:
-        index.add(np.array(keys, dtype=np.int64), reader.vectors(keys))
+        vectors = reader.vectors(keys)
+        kept = np.ones(len(keys), dtype=bool) if keep is None else keep(vectors)
+        index.add(np.array(keys, dtype=np.int64)[kept], vectors[kept])

@@ -23,7 +23,8 @@ Layout, inside a snapshot's folder (see cluster/index/snapshot.py)::
 A segment folder is complete before it is renamed into place. The chain of
 a snapshot is its segments in order, each starting where the one before it
 ended; a segment that does not continue the chain, or does not verify, ends
-it, and the reader replays the store's index log from there.
+it, and the reader replays the store's index log from there. One that does
+not verify is set aside, so that the next fetch installs it again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -241,10 +243,20 @@ def load_segments(snapshot_folder: Path, base_seq: int, dimension: int, nprobe: 
                                  f"{manifest.count}")
             loaded.append((index, keys_from_bytes(changed_data), manifest))
         except Exception as exc:  # FAISS and NumPy raise many kinds on a bad file
-            LOG.warning("index: segment %s cannot be used (%s); the store's index log "
-                        "serves from %d", folder.name, str(exc)[:200], manifest.from_seq)
+            LOG.warning("index: segment %s cannot be used (%s); set aside for the next "
+                        "fetch to replace, and the store's index log serves from %d",
+                        folder.name, str(exc)[:200], manifest.from_seq)
+            _set_aside(folder)
             break
     return loaded
+
+
+def _set_aside(folder: Path) -> None:
+    """Move a damaged segment out of the chain (kept for inspection), so that
+    the next fetch installs it again; processes that mapped it keep their
+    mapping."""
+    with suppress(OSError):  # another process set it aside first
+        os.replace(folder, folder.with_name(f"damaged-{folder.name}-{int(time.time())}"))
 
 
 def current_segments(index_dir: Path, base: Manifest, dimension: int, nprobe: int

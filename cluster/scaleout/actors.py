@@ -9,6 +9,8 @@ are only for health, figures and stopping.
 - ``WriterActor``: the one writer. It opens the service on the PostgreSQL
   store, which takes the store's advisory lock: a restarted writer waits
   until its predecessor's connection is gone, so two can never write at once.
+- ``PartitionActor`` and ``CoordinatorActor``: a partitioned writer instead
+  (see ``partitions.py``), each role under its own lock in the same way.
 """
 
 from __future__ import annotations
@@ -78,20 +80,11 @@ class WriterActor:
         from cluster.scaleout.consumer import QueueConsumer
         from cluster.scaleout.queue import IngestQueue
         from cluster.service.facade import StoryService
-        from cluster.store.lock import StoreInUse
 
         settings = _settings(values)
         if not settings.store_url.get_secret_value():
             raise ConfigurationError("the scale-out writer needs store_url (PostgreSQL)")
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                self._service = StoryService(settings).open()
-                break
-            except StoreInUse:  # a predecessor's connection, not yet seen to be gone
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        self._service = _open_when_free(lambda: StoryService(settings).open())
         self._stop = threading.Event()
         self._consumer = QueueConsumer(
             self._service, IngestQueue(settings.store_location, "newsclusters writer queue"))
@@ -110,4 +103,103 @@ class WriterActor:
         status = self.status()
         self._consumer.queue.close()
         self._service.close()
+        return status
+
+
+def _open_when_free(opening: Any) -> Any:
+    """``opening()``, retried while a predecessor's connection still holds the
+    lock (a restarted actor), for up to ``LOCK_WAIT_S``."""
+    from cluster.store.lock import StoreInUse
+
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            return opening()
+        except StoreInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+class CoordinatorActor:
+    def __init__(self, values: dict[str, Any], partitions: int) -> None:
+        from cluster.scaleout.coordinator import Coordinator
+        from cluster.scaleout.partitions import PartitionLedger
+        from cluster.scaleout.queue import IngestQueue
+
+        settings = _settings(values)
+        url = settings.store_location
+        self._coordinator = _open_when_free(lambda: Coordinator(
+            settings, partitions, IngestQueue(url, "newsclusters coordinator queue"),
+            PartitionLedger(url, "newsclusters coordinator ledger")))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._coordinator.run, args=(self._stop,),
+                                        name="coordinator", daemon=True)
+        self._thread.start()
+
+    def status(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), **self._coordinator.status(),
+                "planned": self._coordinator.plan is not None,
+                "running": self._thread.is_alive()}
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(120)
+        status = self.status()
+        self._coordinator.queue.close()
+        self._coordinator.ledger.close()
+        self._coordinator.close()
+        return status
+
+
+class PartitionActor:
+    """One partition: it waits for the coordinator's routing plan, opens the
+    service as that partition, and consumes the queue."""
+
+    def __init__(self, values: dict[str, Any], index: int) -> None:
+        from cluster.scaleout.partitions import PartitionLedger
+        from cluster.scaleout.queue import IngestQueue
+
+        self._settings = _settings(values)
+        self.index = index
+        url = self._settings.store_location
+        self._ledger = PartitionLedger(url, f"newsclusters partition-{index} ledger")
+        self._queue = IngestQueue(url, f"newsclusters partition-{index} queue")
+        self._consumer: Any = None
+        self._service: Any = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"partition-{index}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from cluster.scaleout.partitions import PartitionConsumer
+        from cluster.scaleout.routing import Share
+        from cluster.service.facade import StoryService
+
+        while (plan := self._ledger.plan()) is None:  # the coordinator makes it
+            if self._stop.wait(0.2):
+                return
+        share = Share(self.index, plan)
+        self._service = _open_when_free(
+            lambda: StoryService(self._settings, share=share).open())
+        self._consumer = PartitionConsumer(self._service, self._queue, self._ledger, share)
+        self._consumer.run(self._stop)
+
+    def status(self) -> dict[str, Any]:
+        consumer = self._consumer
+        return {"partition": self.index, "pid": os.getpid(),
+                "clustered": 0 if consumer is None else consumer.totals.clustered,
+                "refused": 0 if consumer is None else consumer.totals.refused,
+                "batches": 0 if consumer is None else consumer.batches,
+                "running": self._thread.is_alive()}
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(120)
+        status = self.status()
+        self._queue.close()
+        self._ledger.close()
+        if self._service is not None:
+            self._service.close()
         return status

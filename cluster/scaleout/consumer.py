@@ -45,16 +45,7 @@ class QueueConsumer:
             self._delete(run)
             self.queue.acknowledge([item.seq for item in run])
             return len(run)
-        try:
-            self._ingest(run)
-        except InvalidInput:  # one bad article must not hold back the queue
-            for item in run:  # (anything else, a store gone, is retried whole)
-                try:
-                    self._ingest([item])
-                except InvalidInput as error:
-                    LOG.error("queue: article %r refused, removed from the queue: %s",
-                              item.article.id, error)
-                    self.totals.refused += 1
+        ingest_run(self.service, run, self.totals)
         self.queue.acknowledge([item.seq for item in run])
         return len(run)
 
@@ -67,13 +58,6 @@ class QueueConsumer:
             except NotFound:  # deleted already, or never stored: nothing to do
                 LOG.info("queue: article %r to delete is not stored", item.deleted)
 
-    def _ingest(self, run: list[Embedded]) -> None:
-        vectors = KnownVectors(self.service.embedder,
-                               {item.embed_hash: item.vector for item in run})
-        prepared = self.service.prepare([item.article for item in run], vectors)
-        self.service.ingest_prepared(prepared)
-        self.totals.clustered += len(run)
-        self.totals.embedded_here += vectors.computed_here
 
     def run(self, stop: threading.Event) -> Consumed:
         """Consume until ``stop`` is set."""
@@ -85,3 +69,28 @@ class QueueConsumer:
                 LOG.exception("queue: a batch failed; retrying")
                 stop.wait(1.0)
         return self.totals
+
+
+def ingest_run(service: StoryService, run: list[Embedded], totals: Consumed) -> None:
+    """Cluster a run of queued articles as one batch with their vectors. An
+    article the service refuses is logged and counted, and the rest go on:
+    one bad article must not hold back the queue (anything else, a store
+    gone, is raised, and the run retried whole)."""
+    try:
+        _ingest(service, run, totals)
+    except InvalidInput:
+        for item in run:
+            try:
+                _ingest(service, [item], totals)
+            except InvalidInput as error:
+                LOG.error("queue: article %r refused, removed from the queue: %s",
+                          item.article.id, error)
+                totals.refused += 1
+
+
+def _ingest(service: StoryService, run: list[Embedded], totals: Consumed) -> None:
+    vectors = KnownVectors(service.embedder, {item.embed_hash: item.vector for item in run})
+    prepared = service.prepare([item.article for item in run], vectors)
+    service.ingest_prepared(prepared)
+    totals.clustered += len(run)
+    totals.embedded_here += vectors.computed_here

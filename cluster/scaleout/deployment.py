@@ -1,6 +1,7 @@
 """Starting, watching and stopping the scale-out deployment on a Ray cluster
-(the driver's side): the writer and N embedding actors, named in the
-``newsclusters`` namespace, each restarted by Ray when it dies."""
+(the driver's side): the writer (or, with partitions, a coordinator and P
+partitions) and N embedding actors, named in the ``newsclusters``
+namespace, each restarted by Ray when it dies."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import time
 from typing import Any
 
 from cluster.errors import ConfigurationError
-from cluster.scaleout.actors import EmbeddingActor, WriterActor, settings_values
+from cluster.scaleout.actors import (
+    CoordinatorActor,
+    EmbeddingActor,
+    PartitionActor,
+    WriterActor,
+    settings_values,
+)
 from cluster.scaleout.local_ray import is_loopback, keep_on_loopback
 from cluster.scaleout.queue import Depth, IngestQueue
 
@@ -18,9 +25,14 @@ WRITER = "writer"
 
 class Deployment:
     def __init__(self, settings: Any, embedders: int, *, embed_batch: int = 64,
-                 embedder_cpus: float = 1.0,
+                 embedder_cpus: float = 1.0, partitions: int = 1,
                  start_timeout_s: float = 300.0) -> None:
+        """``partitions``: 1 runs one writer; more run a partitioned writer
+        (cluster/scaleout/partitions.py)."""
+        if partitions < 1:
+            raise ConfigurationError("--partitions must be 1 or more")
         self.settings = settings
+        self.partitions = partitions
         self.embedder_count = embedders
         self.embed_batch = embed_batch
         self.embedder_cpus = embedder_cpus
@@ -28,6 +40,8 @@ class Deployment:
         """How long the actors may take to be placed and to load."""
         self.queue = IngestQueue(settings.store_location, "newsclusters driver")
         self.writer: Any = None
+        self.coordinator: Any = None
+        self.partition_actors: list[Any] = []
         self.embedders: list[Any] = []
 
     def start(self, address: str) -> Deployment:
@@ -41,20 +55,28 @@ class Deployment:
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
         values = settings_values(self.settings)
         restartable: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
-        writer_class = ray.remote(WriterActor).options(
-            name=WRITER, num_cpus=1, **restartable)
-        self.writer = writer_class.remote(values)
+        if self.partitions == 1:
+            self.writer = ray.remote(WriterActor).options(
+                name=WRITER, num_cpus=1, **restartable).remote(values)
+        else:
+            # the coordinator works only between batches: it shares a CPU
+            self.coordinator = ray.remote(CoordinatorActor).options(
+                name="coordinator", num_cpus=0, **restartable).remote(values, self.partitions)
+            partition_class = ray.remote(PartitionActor)
+            self.partition_actors = [
+                partition_class.options(name=f"partition-{n}", num_cpus=1,
+                                        **restartable).remote(values, n)
+                for n in range(self.partitions)]
         embedder_class = ray.remote(EmbeddingActor)
         self.embedders = [
             embedder_class.options(name=f"embedder-{n}", num_cpus=self.embedder_cpus,
                                    **restartable).remote(values, f"embedder-{n}",
                                                          self.embed_batch)
             for n in range(self.embedder_count)]
-        needed = 1 + self.embedder_count * self.embedder_cpus
+        needed = self.partitions + self.embedder_count * self.embedder_cpus
         available = float(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
         try:
-            ray.get([a.status.remote() for a in [self.writer, *self.embedders]],
-                    timeout=self.start_timeout_s)
+            ray.get([a.status.remote() for a in self._actors()], timeout=self.start_timeout_s)
         except ray.exceptions.RayActorError as error:  # its constructor raised
             self.stop(timeout=10.0)
             cause = str(error).strip().splitlines()[-1] if str(error).strip() else "no reason"
@@ -67,14 +89,26 @@ class Deployment:
                 "fewer --embedders)") from None
         return self
 
+    def _writers(self) -> list[Any]:
+        return [self.writer] if self.writer is not None else [
+            self.coordinator, *self.partition_actors]
+
+    def _actors(self) -> list[Any]:
+        return [*self._writers(), *self.embedders]
+
     def status(self) -> dict[str, Any]:
         import ray
 
-        writer = ray.get(self.writer.status.remote())  # the writer created the queue
         embedders = ray.get([a.status.remote() for a in self.embedders])
         depth = self.queue.depth()
-        return {"writer": writer, "embedders": embedders,
-                "queue": {"waiting": depth.waiting, "embedded": depth.embedded}}
+        found: dict[str, Any] = {"embedders": embedders,
+                                 "queue": {"waiting": depth.waiting, "embedded": depth.embedded}}
+        if self.writer is not None:
+            found["writer"] = ray.get(self.writer.status.remote())
+        else:
+            found["coordinator"] = ray.get(self.coordinator.status.remote())
+            found["partitions"] = ray.get([a.status.remote() for a in self.partition_actors])
+        return found
 
     def depth(self) -> Depth:
         return self.queue.depth()
@@ -95,13 +129,16 @@ class Deployment:
         import ray
 
         embedded: list[Any] = []
-        writer: Any = None
+        writers: list[Any] = []
         try:
             embedded = ray.get([a.stop.remote() for a in self.embedders], timeout=timeout)
-            writer = ray.get(self.writer.stop.remote(), timeout=timeout)
+            writers = ray.get([a.stop.remote() for a in self._writers()], timeout=timeout)
         except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
             pass  # killed below
-        for actor in [*self.embedders, self.writer]:
+        for actor in self._actors():
             ray.kill(actor, no_restart=True)
         self.queue.close()
-        return {"writer": writer, "embedded": embedded}
+        if self.writer is not None:
+            return {"writer": writers[0] if writers else None, "embedded": embedded}
+        return {"coordinator": writers[0] if writers else None, "partitions": writers[1:],
+                "embedded": embedded}

@@ -43,6 +43,7 @@ class QueueUnavailable(ClusterError):
     """The store that holds the queue cannot be reached: nothing was queued."""
 
 
+ENQUEUE_LOCK = (0x6E657773, 0x71756575)
 DEFAULT_LEASE_S = 60.0
 """How long a claim holds rows before another worker may take them."""
 
@@ -117,6 +118,12 @@ class IngestQueue:
                 f"the queue's store cannot be reached: {str(error).strip().splitlines()[0]}"
             ) from None
 
+    def _in_commit_order(self) -> None:
+        """Accepting writes take turns (to their commit), so that batch numbers
+        follow the order batches become visible: a consumer that has taken
+        batch n never meets a batch below n later."""
+        self._db().execute("SELECT pg_advisory_xact_lock(%s, %s)", ENQUEUE_LOCK)
+
     def enqueue(self, articles: Sequence[Article]) -> list[int]:
         """Accept a batch, all or nothing; the queue positions, in order."""
         from psycopg.types.json import Jsonb
@@ -125,6 +132,7 @@ class IngestQueue:
             return []
         now = time.time()
         with self._reachable(), self._lock, self._db().transaction():
+            self._in_commit_order()
             batch = self._db().execute("SELECT nextval('ingest_batches')").fetchone()
             cursor = self._db().cursor()
             cursor.executemany(
@@ -146,6 +154,7 @@ class IngestQueue:
         from psycopg.types.json import Jsonb
 
         with self._reachable(), self._lock, self._db().transaction():
+            self._in_commit_order()
             row = self._db().execute(
                 "INSERT INTO ingest_queue (batch, article, enqueued_at, op, vector, "
                 "embed_hash) VALUES (nextval('ingest_batches'), %s, %s, 'delete', '', '') "
@@ -186,17 +195,50 @@ class IngestQueue:
     def next_batch(self) -> list[Embedded]:
         """The oldest accepted batch, in order, once every article of it is
         embedded; empty while any is not (or the queue is empty)."""
+        found = self.batch_after(None)
+        return [] if found is None else found[1]
+
+    def batch_after(self, after: int | None) -> tuple[int, list[Embedded]] | None:
+        """The oldest accepted batch numbered above ``after`` (any, with None)
+        and its articles in order, once every one of them is embedded."""
         with self._lock:
             rows = self._db().execute(
-                "SELECT seq, article, vector, embed_hash, op FROM ingest_queue WHERE batch = ("
-                "SELECT batch FROM ingest_queue ORDER BY seq LIMIT 1) ORDER BY seq").fetchall()
-        if any(vector is None for _, _, vector, _, _ in rows):
-            return []
-        return [Embedded(int(seq), NO_ARTICLE, np.zeros(0, dtype=np.float32), "",
-                         deleted=str(data["id"])) if op == "delete"
-                else Embedded(int(seq), article_from_json(data),
-                              np.frombuffer(vector, dtype=np.float32), str(embed_hash))
-                for seq, data, vector, embed_hash, op in rows]
+                "SELECT seq, article, vector, embed_hash, op, batch FROM ingest_queue "
+                "WHERE batch = (SELECT batch FROM ingest_queue WHERE batch > %s "
+                "ORDER BY batch, seq LIMIT 1) ORDER BY seq",
+                (-1 if after is None else after,)).fetchall()
+        if not rows or any(vector is None for _, _, vector, _, _, _ in rows):
+            return None
+        return int(rows[0][5]), [
+            Embedded(int(seq), NO_ARTICLE, np.zeros(0, dtype=np.float32), "",
+                     deleted=str(data["id"])) if op == "delete"
+            else Embedded(int(seq), article_from_json(data),
+                          np.frombuffer(vector, dtype=np.float32), str(embed_hash))
+            for seq, data, vector, embed_hash, op, _ in rows]
+
+    def oldest_batch_after(self, after: int | None) -> int | None:
+        """The number of the oldest batch queued above ``after`` (any, with None)."""
+        with self._lock:
+            row = self._db().execute("SELECT MIN(batch) FROM ingest_queue WHERE batch > %s",
+                                     (-1 if after is None else after,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def drop_batch(self, batch: int) -> None:
+        """Every partition clustered this batch: it leaves the queue."""
+        with self._lock:
+            self._db().execute("DELETE FROM ingest_queue WHERE batch = %s", (batch,))
+
+    def first_vectors(self, limit: int) -> tuple[int, list[Vector]]:
+        """(how many articles are queued, the vectors of the first ``limit`` of
+        them that are embedded, in queue order)."""
+        with self._lock:
+            total = self._db().execute(
+                "SELECT COUNT(*) FROM ingest_queue WHERE op = 'upsert'").fetchone()
+            rows = self._db().execute(
+                "SELECT vector FROM ingest_queue WHERE op = 'upsert' ORDER BY seq LIMIT %s",
+                (limit,)).fetchall()
+        return (int(total[0]) if total else 0,
+                [np.frombuffer(v, dtype=np.float32) for (v,) in rows if v is not None])
 
     def acknowledge(self, seqs: Sequence[int]) -> None:
         """The writer clustered these rows: they leave the queue."""

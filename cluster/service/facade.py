@@ -21,7 +21,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cluster.articles.incoming import Article
 from cluster.clustering.online import OnlineClusterer
@@ -58,6 +58,9 @@ from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats
 from cluster.types import Progress, StoryId, StorylineId
 
+if TYPE_CHECKING:
+    from cluster.scaleout.routing import Share
+
 T = TypeVar("T")
 
 
@@ -81,9 +84,12 @@ class StoryService:
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *,
         changing_model: bool = False, wall_clock: Callable[[], float] = time.time,
-        present_per_batch: bool = True, read_only: bool = False,
+        present_per_batch: bool = True, read_only: bool = False, share: Share | None = None,
     ) -> None:
+        """``share``: one partition of a partitioned writer (see
+        cluster/scaleout/partitions.py)."""
         self.settings = settings
+        self.share = share
         self.read_only = read_only
         self.follower: Follower | None = None
         self._embedder = embedder
@@ -120,7 +126,8 @@ class StoryService:
         embedder = self._embedder if self._embedder is not None else create_embedder(
             self.settings)
         runtime = ServiceRuntime(self.settings, embedder, self._wall_clock,
-                                 changing_model=self._changing_model, read_only=self.read_only)
+                                 changing_model=self._changing_model, read_only=self.read_only,
+                                 share=self.share)
         if self.read_only:
             try:
                 runtime.load()
@@ -277,6 +284,20 @@ class StoryService:
 
     def article_count(self) -> int:
         return self._part(self._queries).article_count()
+
+    # -- a partition of a partitioned writer (cluster/scaleout/partitions.py) --
+    def apply_folds(self, folds: Sequence[tuple[int, int]], partition: int) -> None:
+        """Bring the clusterer up to the coordinator's folds at a barrier."""
+        runtime = self._part(self._runtime)
+        if runtime.partition != partition:
+            raise ClusterError(f"this service is not partition {partition}")
+        runtime.apply_folds([(StoryId(k), StoryId(a)) for k, a in folds])
+
+    def owner_of_article(self, article_id: str) -> int | None:
+        """The partition whose story holds a stored article; unowned ones fall
+        to partition 0."""
+        owner = self._part(self._runtime).owner_of_article(article_id)
+        return 0 if owner is None else owner
 
     def related(self, article_id: str, filters: RelatedFilters | None = None) -> RelatedResult:
         """Other coverage of a stored article: its story first, then neighbours."""

@@ -66,12 +66,16 @@ class Ingest:
         """The write half of ``ingest``: one transaction for the prepared batch."""
         rt = self._rt
         touched: list[ArticleKey] = []
-        with rt.transaction(touched) as writer:
+        # the per-article work runs beside the other partitions of a partitioned
+        # writer; what they share (story rows, storylines, frequencies) waits
+        # for this write's commit turn
+        with rt.transaction(touched, late_turn=True) as writer:
             prepared = recheck(writer, batch.items)
             search = self._batch_search(prepared)
             with rt.clusterer.batch(search.vectors, rt.settings.cluster.centroid_candidates):
                 results = [self._ingest_one(writer, item, touched, search, row)
                            for row, item in enumerate(prepared)]
+            writer.take_commit_turn()
             rt.index_unindexed()
             self._maintenance.run(writer)
             rt.flush_terms(writer)
@@ -206,7 +210,7 @@ class Ingest:
         rt.clusterer.keep_read_back(decision)
         rt.clusterer.observe(decision)
         if decision.story_id is None:
-            story_id = writer.create_story()
+            story_id = writer.create_story(partition=rt.partition)
             writer.add_event(story_id, "created", timestamp, article.id)
         else:
             story_id = decision.story_id

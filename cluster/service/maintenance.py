@@ -179,7 +179,7 @@ class Maintenance:
                 continue
             if mask[0]:
                 mask = ~mask  # the story keeps its first article, and its id
-            new_id = writer.create_story()
+            new_id = writer.create_story(partition=self._rt.partition)
             moved = [(vectors[i], members[i].published_at, weights[i])
                      for i in np.flatnonzero(mask)]
             kept = [(members[i].published_at, weights[i]) for i in np.flatnonzero(~mask)]

@@ -38,9 +38,10 @@ from cluster.store import Reader, Store, Writer
 from cluster.store.opening import open_store
 from cluster.text.duplicates import NearDuplicateIndex
 from cluster.text.lexical import TermStats, Weights, article_terms
-from cluster.types import ArticleKey, StoryId, Vector
+from cluster.types import ArticleKey, Matrix, StoryId, Vector
 
 if TYPE_CHECKING:
+    from cluster.scaleout.routing import Share
     from cluster.scaleout.snapshot_shelf import BackgroundPublisher, SnapshotShelf
 
 LOG = logging.getLogger(__name__)
@@ -116,18 +117,27 @@ class ServiceRuntime:
 
     def __init__(self, settings: Settings, embedder: Embedder,
                  wall_clock: Callable[[], float] = time.time, *,
-                 changing_model: bool = False, read_only: bool = False) -> None:
+                 changing_model: bool = False, read_only: bool = False,
+                 share: Share | None = None) -> None:
         """Opens the store (migrating it if needed). With ``changing_model``
         the store's vectors belong to another model: the dimension is the
         new model's and nothing derived is loaded (see ``load``). With
         ``read_only`` (a reader process) the store is only read, the index
         is a replica of the writer's snapshot (``load_replica``) and nothing
-        here is ever written."""
+        here is ever written. With ``share`` this is one partition of a
+        partitioned writer (cluster/scaleout/partitions.py): its index holds
+        the articles routed to it, its clusterer the stories it owns, and it
+        shares the store with the other partitions."""
+        if share is not None:
+            settings = settings.model_copy(update={
+                "index_dir": settings.index_dir / share.role})
         self.settings = settings
+        self.share = share
         self.embedder = embedder
         self.wall_clock = wall_clock
         self.read_only = read_only
-        self.store: Store = open_store(settings.store_location, read_only=read_only)
+        self.store: Store = open_store(settings.store_location, read_only=read_only,
+                                       role=None if share is None else share.role)
         self.lock = FairRLock()
         self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
                                              settings.duplicate_window_days)
@@ -145,8 +155,8 @@ class ServiceRuntime:
         self.shelf = _snapshot_shelf(settings, read_only)
         """Where the writer publishes its snapshots and a reader on another machine
         fetches them (a PostgreSQL store only; see cluster/scaleout/snapshot_shelf.py)."""
-        self.publisher = None if self.shelf is None or read_only else _publisher(
-            self.shelf, settings)
+        self.publisher = None if self.shelf is None or read_only or share is not None \
+            else _publisher(self.shelf, settings)
         self._shelf_checked = 0.0
 
     # -- opening -------------------------------------------------------------
@@ -191,7 +201,7 @@ class ServiceRuntime:
             if loaded is None:
                 self.index = index_from_store(reader, settings.index_backend, self.dimension,
                                               None, settings.ivf_threshold,
-                                              settings.index_nprobe)
+                                              settings.index_nprobe, self.keep)
                 self.snapshot_seq = 0
                 return
             self.index, manifest = loaded
@@ -202,7 +212,12 @@ class ServiceRuntime:
                     f"only reaches {seq} (was the store replaced?); run "
                     "`newsclusters rebuild`"
                 )
-            replay_index_log(self.index, reader, manifest.store_seq)
+            replay_index_log(self.index, reader, manifest.store_seq, self.keep)
+
+    @property
+    def keep(self) -> Callable[[Matrix], np.ndarray] | None:
+        """Which vectors this writer's index holds: a partition's, or all."""
+        return None if self.share is None else self.share.owns
 
     def load_replica(self) -> tuple[ReplicaIndex, int, int]:
         """A reader's index: the writer's current snapshot and the segments
@@ -237,24 +252,85 @@ class ServiceRuntime:
         self.term_delta.clear()
         with self.store.read() as reader:
             terms = TermStats(reader.article_count(), reader.term_frequencies())
-            clock = reader.meta("stream_time")
+            clock = reader.meta(self.meta_key("stream_time"))
             stream_time = None if clock is None else float(clock)
             clusterer = OnlineClusterer(self.settings.cluster, self.dimension,
                                         StoreStoryLoader(self.store, self.weights))
             now = self.wall_clock() if self.settings.clock == "wall" else stream_time
             cutoff = clusterer.quiet_cutoff(now)
             expected = 0 if cutoff is None else reader.live_stories_before(cutoff)
-            clusterer.restore(reader.live_story_states(), now, expected)
-            clusterer.keep_apart(reader.split_pairs())
-            clusterer.restore_time_evidence(_time_evidence(reader.meta(TIME_EVIDENCE)))
+            owned = self.owned_stories(reader)
+            states = reader.live_story_states()
+            pairs = reader.split_pairs()
+            if owned is not None:
+                states = (state for state in states if state[0] in owned)
+                pairs = [pair for pair in pairs if pair[0] in owned or pair[1] in owned]
+            clusterer.restore(states, now, expected)
+            clusterer.keep_apart(pairs)
+            clusterer.restore_time_evidence(
+                _time_evidence(reader.meta(self.meta_key(TIME_EVIDENCE))))
         self.terms, self.stream_time, self.clusterer = terms, stream_time, clusterer
+
+    def owned_stories(self, reader: Reader) -> set[StoryId] | None:
+        """The stories this partition owns (None: a single writer owns all)."""
+        if self.share is None:
+            return None
+        index = self.share.index
+        return {story for story, owner in reader.story_partitions().items() if owner == index}
+
+    def apply_folds(self, folds: Sequence[tuple[StoryId, StoryId]]) -> None:
+        """A partition after a barrier (cluster/scaleout/partitions.py): the
+        coordinator folded each absorbed story into the kept one in the store;
+        the absorbed leave the clusterer, and the kept ones it owns are read
+        back whole. Reading back is idempotent: a restarted partition may
+        apply a barrier's folds again."""
+        if not folds or self.share is None:
+            return
+        kept = [keep for keep, _ in folds]
+        with self.lock:
+            with self.store.read() as reader:
+                owners = reader.story_partitions(kept)
+                rows = reader.stories_by_ids(kept)
+            for keep, absorb in folds:
+                self.clusterer.drop(absorb)
+                row = rows.get(keep)
+                if owners.get(keep) != self.share.index or row is None:
+                    continue
+                self.clusterer.drop(keep)
+                if row.status in ("active", "dormant") and row.article_count > 0:
+                    self.clusterer.restore([(keep, row.article_count, row.centroid_sum,
+                                             row.first_seen, row.last_updated)], self.clock())
+
+    def owner_of_article(self, article_id: str) -> int | None:
+        """The partition that owns the story of a stored article (None: not
+        stored, or its story has no owner)."""
+        with self.store.read() as reader:
+            article = reader.article_by_id(article_id)
+            if article is None or article.story_id is None:
+                return None
+            return reader.story_partitions([article.story_id]).get(article.story_id)
+
+    def meta_key(self, key: str) -> str:
+        """Where this writer keeps its own state: a partition's beside the others'."""
+        return key if self.share is None else f"{key}:{self.share.role}"
+
+    @property
+    def partition(self) -> int | None:
+        """The partition new stories belong to (None: a single writer)."""
+        return None if self.share is None else self.share.index
 
     def _load_duplicates(self) -> None:
         """The duplicate index holds the articles of the last window of the stream."""
         now = self.clock()
         horizon = None if now is None else now - self.duplicates.window
         with self.store.read() as reader:
-            self.duplicates.load(reader.recent_signatures(horizon))
+            signatures = reader.recent_signatures(horizon)
+            owned = self.owned_stories(reader)
+            if owned is not None:  # a partition's: its own stories' articles
+                placed = reader.placement(key for key, _, _ in signatures)
+                signatures = [row for row in signatures
+                              if row[0] in placed and placed[row[0]][0] in owned]
+            self.duplicates.load(signatures)
 
     def reset_for_recluster(self) -> None:
         """Empty index, clusterer and term statistics, for a replay of the store."""
@@ -290,12 +366,17 @@ class ServiceRuntime:
 
     def flush_terms(self, writer: Writer) -> None:
         """Write what the batch changed in memory: term frequencies, stream clock."""
+        writer.take_commit_turn()
         writer.add_term_frequencies(dict(self.term_delta))
         self.term_delta.clear()
         if self.stream_time is not None:
-            writer.set_meta("stream_time", repr(self.stream_time))
+            writer.set_meta(self.meta_key("stream_time"), repr(self.stream_time))
+            stored = writer.meta("stream_time") if self.share is not None else None
+            if stored is None or float(stored) < self.stream_time:  # the newest of all
+                writer.set_meta("stream_time", repr(self.stream_time))
         if self.settings.cluster.adaptive_time_scale:
-            writer.set_meta(TIME_EVIDENCE, json.dumps(self.clusterer.time_evidence()))
+            writer.set_meta(self.meta_key(TIME_EVIDENCE),
+                            json.dumps(self.clusterer.time_evidence()))
 
     # -- neighbours ----------------------------------------------------------
     def neighbours(
@@ -324,14 +405,17 @@ class ServiceRuntime:
 
     # -- writing -------------------------------------------------------------
     @contextmanager
-    def transaction(self, touched: list[ArticleKey] | None = None) -> Iterator[Writer]:
+    def transaction(self, touched: list[ArticleKey] | None = None,
+                    late_turn: bool = False) -> Iterator[Writer]:
         """One store write under the service lock. If anything fails inside it,
         the store rolls back and the in-memory state is made to match the
         store again (``touched``: the article keys the write had changed in
-        memory so far), so the write is all or nothing everywhere."""
+        memory so far), so the write is all or nothing everywhere. A partition
+        with ``late_turn`` works in parallel with the others until it calls
+        ``Writer.take_commit_turn``."""
         with self.lock:
             try:
-                with self.store.write() as writer:
+                with self.store.write(late_turn=late_turn) as writer:
                     yield writer
             except NotFound:
                 raise  # raised by a lookup, before anything changed

@@ -87,16 +87,8 @@ class StorylineLinking:
     def story_merged(self, writer: Writer, keep: StoryId, absorb: StoryId) -> None:
         """``absorb`` was folded into ``keep``: ``keep`` takes its storyline if it
         had none, and a storyline left with no story answers with ``keep``'s."""
-        if not self.enabled:
-            return
-        kept, absorbed = writer.story_storylines_of((keep, absorb)).values()
-        if absorbed is None:
-            return
-        writer.set_storyline(absorb, None)
-        if kept is None:
-            writer.set_storyline(keep, absorbed)
-        else:
-            self._retire_if_empty(writer, absorbed, kept)
+        if self.enabled:
+            storylines_after_merge(writer, keep, absorb)
 
     def _join(self, writer: Writer, story: StoryId, own: StorylineId | None, match: StoryId,
               theirs: StorylineId | None, now: float | None) -> None:
@@ -114,9 +106,26 @@ class StorylineLinking:
 
     def _retire_if_empty(self, writer: Writer, storyline: StorylineId,
                          heir: StorylineId) -> None:
-        row = writer.storyline(storyline)
-        if row is not None and row.status != "merged" and row.story_count == 0:
-            writer.retire_storyline(storyline, heir)
+        retire_if_empty(writer, storyline, heir)
+
+
+def storylines_after_merge(writer: Writer, keep: StoryId, absorb: StoryId) -> None:
+    """``absorb`` was folded into ``keep``: ``keep`` takes its storyline if it
+    had none, and a storyline left with no story answers with ``keep``'s."""
+    kept, absorbed = writer.story_storylines_of((keep, absorb)).values()
+    if absorbed is None:
+        return
+    writer.set_storyline(absorb, None)
+    if kept is None:
+        writer.set_storyline(keep, absorbed)
+    else:
+        retire_if_empty(writer, absorbed, kept)
+
+
+def retire_if_empty(writer: Writer, storyline: StorylineId, heir: StorylineId) -> None:
+    row = writer.storyline(storyline)
+    if row is not None and row.status != "merged" and row.story_count == 0:
+        writer.retire_storyline(storyline, heir)
 
 
 class _Points:

@@ -83,6 +83,11 @@ class Reader(Protocol):
         with ``index_seq``, to see that the clustering changed)."""
         ...
 
+    def stories_changed_since(self, seq: int) -> tuple[int, list[StoryId]]:
+        """(the newest story event's number, the stories with events after event
+        ``seq`` or named by one of them)."""
+        ...
+
     def index_ops_since(self, seq: int) -> list[tuple[int, ArticleKey, str]]:
         ...
 
@@ -95,6 +100,11 @@ class Reader(Protocol):
 
     def split_pairs(self) -> list[tuple[StoryId, StoryId]]:
         """Stories that maintenance split apart, as (older, newer) id pairs."""
+        ...
+
+    def story_partitions(self, ids: Iterable[int] | None = None) -> dict[StoryId, int]:
+        """The partition that owns each story a partitioned writer made (none for
+        a single writer's stories), of these stories or all."""
         ...
 
     def live_story_states(
@@ -292,7 +302,24 @@ class Writer(Reader, Protocol):
     def move_assignments(self, from_story: StoryId, to_story: StoryId) -> None:
         ...
 
-    def create_story(self, story_id: StoryId | None = None) -> StoryId:
+    def create_story(self, story_id: StoryId | None = None,
+                     partition: int | None = None) -> StoryId:
+        """A new, empty story (``story_id``: an id that must be unused), owned by
+        ``partition`` of a partitioned writer when given."""
+        ...
+
+    def set_story_partition(self, story_id: StoryId, partition: int) -> None:
+        """Give a story to a partition of a partitioned writer."""
+        ...
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        """A statement (``?`` placeholders) on tables a caller keeps for itself,
+        in the same transaction (the scale-out coordinator's barriers)."""
+        ...
+
+    def take_commit_turn(self) -> None:
+        """From here to the commit, wait for no other writer sharing the store
+        to be between its own turn and its commit (no-op for a single writer)."""
         ...
 
     def save_story(
@@ -397,9 +424,11 @@ class Store(Protocol):
         """A consistent read snapshot on this thread."""
         ...
 
-    def write(self) -> AbstractContextManager[Writer]:
+    def write(self, late_turn: bool = False) -> AbstractContextManager[Writer]:
         """The one write transaction: committed durably on success, rolled
-        back entirely on any exception."""
+        back entirely on any exception. With writers sharing the store (a
+        partitioned writer), ``late_turn`` defers waiting for the commit turn
+        until ``Writer.take_commit_turn``."""
         ...
 
     def ping(self) -> bool:

@@ -23,6 +23,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,19 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 WRITER_LOCK = (0x6E657773, 0x636C7573)
-"""The advisory lock (two 32-bit keys) the one writer of a database holds."""
+"""The advisory lock (two 32-bit keys) the one writer of a database holds;
+the writers that share a store (the partitions of a partitioned writer and
+their coordinator) hold it shared, each with a lock of its own role."""
+TURN_LOCK = (0x6E657773, 0x7475726E)
+"""Held by a sharing writer's transaction from its ``take_commit_turn`` to its
+commit: the sharing writers change what they share (story rows, storylines,
+document frequencies, the index log) one at a time, so the index log's
+numbers follow the order of the commits, which readers replay it in."""
+
+
+def role_lock(role: str) -> tuple[int, int]:
+    """The advisory lock of one role among the writers that share a store."""
+    return WRITER_LOCK[0], zlib.crc32(role.encode()) & 0x7FFFFFFF
 
 CONNECT_OPTIONS: dict[str, Any] = {
     "connect_timeout": 10,
@@ -77,10 +90,14 @@ class PostgresStore:
     writer. With ``read_only`` it takes no writer's lock, migrates nothing and
     refuses ``write()``."""
 
-    def __init__(self, url: str, *, read_only: bool = False) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, role: str | None = None) -> None:
+        """``role``: one of the writers that share the store (a partition of a
+        partitioned writer, or their coordinator), named uniquely; without it
+        the writer is the store's only one."""
         self.url = url
         self.location = redacted(url)
         self.read_only = read_only
+        self.role = role
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._all: list[psycopg.Connection[Any]] = []
@@ -119,6 +136,9 @@ class PostgresStore:
 
     def _open_writer(self) -> psycopg.Connection[Any]:
         connection = self._connect(_describe_self())
+        if self.role is not None:
+            self._take_role(connection, self.role)
+            return connection
         taken = connection.execute(
             "SELECT pg_try_advisory_lock(%s, %s)", WRITER_LOCK).fetchone()
         if not (taken and taken[0]):
@@ -135,6 +155,22 @@ class PostgresStore:
                 "process writes a store at a time. Stop that process first (or send "
                 "articles to the running server's API instead of running this command)")
         return connection
+
+    def _take_role(self, connection: psycopg.Connection[Any], role: str) -> None:
+        """The store's lock shared (no single writer may open it meanwhile) and
+        the role's own lock (no second process may take the same role)."""
+        shared = connection.execute(
+            "SELECT pg_try_advisory_lock_shared(%s, %s)", WRITER_LOCK).fetchone()
+        if not (shared and shared[0]):
+            self._discard(connection)
+            raise StoreInUse(f"the store {self.location} is in use by a single writer: stop "
+                             "it before starting a partitioned writer")
+        own = connection.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", role_lock(role)).fetchone()
+        if not (own and own[0]):
+            self._discard(connection)
+            raise StoreInUse(f"{role} of the store {self.location} is already running "
+                             "elsewhere: one process takes each role")
 
     def _discard(self, connection: psycopg.Connection[Any]) -> None:
         with suppress(Exception):
@@ -190,9 +226,12 @@ class PostgresStore:
 
     # -- transactions ----------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[Writer]:
+    def write(self, late_turn: bool = False) -> Iterator[Writer]:
         """The one write transaction: committed on success, rolled back on any
-        exception (and by the server when the connection is lost)."""
+        exception (and by the server when the connection is lost). A writer
+        that shares the store takes its commit turn (``TURN_LOCK``) as the
+        transaction begins, or with ``late_turn`` only when it calls
+        ``take_commit_turn`` or writes its index log entries."""
         if self.read_only:
             raise ReadOnlyStore(f"the store at {self.location} is open for reading only")
         import psycopg
@@ -200,7 +239,11 @@ class PostgresStore:
         with self._write_lock:
             connection = self._begin_write()
             try:
-                writer = SQLWriter(PostgresConnection(connection), self._placements, POSTGRES)
+                turn = None if self.role is None else _CommitTurn(connection)
+                writer = SQLWriter(PostgresConnection(connection), self._placements, POSTGRES,
+                                   turn)
+                if turn is not None and not late_turn:
+                    turn()
                 yield writer
                 writer.flush()
             except BaseException as error:
@@ -294,7 +337,7 @@ class PostgresStore:
             # the server ends a closed connection's backend, and with it the lock, a moment
             # later: unlocked here, a writer opened right after this close never sees it
             with suppress(Exception):
-                self._writer.execute("SELECT pg_advisory_unlock(%s, %s)", WRITER_LOCK)
+                self._writer.execute("SELECT pg_advisory_unlock_all()")
         with self._all_lock:
             connections, self._all = self._all, []
         for connection in connections:
@@ -302,3 +345,16 @@ class PostgresStore:
                 connection.close()
         self._writer = None
         self._local = threading.local()
+
+
+class _CommitTurn:
+    """Takes ``TURN_LOCK`` for the rest of one transaction, once."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+        self._taken = False
+
+    def __call__(self) -> None:
+        if not self._taken:
+            self._connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", TURN_LOCK)
+            self._taken = True

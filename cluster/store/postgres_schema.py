@@ -206,4 +206,29 @@ MIGRATIONS: tuple[str, ...] = (
         ADD COLUMN changed BYTEA;
     CREATE INDEX index_snapshots_by_base ON index_snapshots (base_id, from_seq);
     """,
+    # 6: a partitioned writer: which partition owns each story it made, how far
+    # each partition has clustered the queue, and what the coordinator
+    # reconciled after each batch (cluster/scaleout/partitions.py).
+    """
+    CREATE TABLE story_partitions (
+        story_id  BIGINT PRIMARY KEY,
+        partition INTEGER NOT NULL
+    );
+    CREATE INDEX story_partitions_by_partition ON story_partitions (partition);
+    CREATE TABLE partition_progress (
+        partition INTEGER PRIMARY KEY,
+        batch     BIGINT NOT NULL
+    );
+    CREATE TABLE partition_barriers (
+        batch     BIGINT PRIMARY KEY,
+        event_seq BIGINT NOT NULL,
+        at        DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE partition_folds (
+        batch  BIGINT NOT NULL,
+        absorb BIGINT NOT NULL,
+        keep   BIGINT NOT NULL,
+        PRIMARY KEY (batch, absorb)
+    );
+    """,
 )

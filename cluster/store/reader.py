@@ -155,6 +155,19 @@ class SQLReader:
         row = self._db.execute("SELECT MAX(seq) FROM story_events").fetchone()
         return int(row[0] or 0)
 
+    def stories_changed_since(self, seq: int) -> tuple[int, list[StoryId]]:
+        """(the newest story event's number, the stories with events after ``seq``
+        or named by one)."""
+        ids: set[int] = set()
+        newest = seq
+        for event_seq, story_id, other_id in self._db.execute(
+                "SELECT seq, story_id, other_id FROM story_events WHERE seq > ?", (seq,)):
+            newest = max(newest, int(event_seq))
+            ids.add(int(story_id))
+            if other_id is not None:
+                ids.add(int(other_id))
+        return newest, [StoryId(i) for i in sorted(ids)]
+
     def index_ops_since(self, seq: int) -> list[tuple[int, ArticleKey, str]]:
         return [
             (int(s), ArticleKey(k), str(op)) for s, k, op in self._db.execute(
@@ -182,6 +195,16 @@ class SQLReader:
         return [(StoryId(a), StoryId(b)) for a, b in self._db.execute(
             "SELECT story_id, other_id FROM story_events WHERE kind = 'split' "
             "AND other_id > story_id")]
+
+    def story_partitions(self, ids: Iterable[int] | None = None) -> dict[StoryId, int]:
+        """The partition that owns each story a partitioned writer made (of
+        these stories, or all)."""
+        if ids is None:
+            return {StoryId(s): int(p) for s, p in self._db.execute(
+                "SELECT story_id, partition FROM story_partitions")}
+        return {StoryId(s): int(p) for s, p in self._in_chunks(
+            "SELECT story_id, partition FROM story_partitions WHERE story_id IN ({marks})",
+            sorted({int(i) for i in ids}))}
 
     def live_story_states(
         self,

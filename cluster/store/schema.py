@@ -229,4 +229,13 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE id = OLD.storyline_id AND status != 'merged';
     END;
     """,
+    # 11: which partition of a partitioned writer owns each story it made
+    # (cluster/scaleout/partitions.py); a single writer leaves it empty.
+    """
+    CREATE TABLE story_partitions (
+        story_id  INTEGER PRIMARY KEY,
+        partition INTEGER NOT NULL
+    );
+    CREATE INDEX story_partitions_by_partition ON story_partitions (partition);
+    """,
 )

@@ -155,7 +155,7 @@ class SQLiteStore:
         return int(self._writer.execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
-    def write(self) -> Iterator[Writer]:
+    def write(self, late_turn: bool = False) -> Iterator[Writer]:
         """The one write transaction: committed (durably) on success, rolled back
         on any exception."""
         if self.read_only:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -26,16 +26,31 @@ class SQLWriter(SQLReader):
 
     def __init__(
         self, connection: Connection, placements: Placements | None = None,
-        dialect: Dialect = SQLITE,
+        dialect: Dialect = SQLITE, commit_turn: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(connection, dialect)
+        self._commit_turn = commit_turn
         self._placements = placements
         if placements is not None and not placements.loaded:
             placements.load(connection)
         self._index_rows: list[tuple[int, str]] = []
         self._event_rows: list[tuple[int, str, float | None, str | None, int | None]] = []
 
+    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        """A statement on tables a caller keeps for itself in the same
+        transaction (the scale-out coordinator's barriers)."""
+        self._db.execute(sql, tuple(params))
+
+    def take_commit_turn(self) -> None:
+        """From here to the commit this write changes what the writers sharing
+        the store share, one writer at a time (a single writer has no one to
+        wait for)."""
+        if self._commit_turn is not None:
+            self._commit_turn()
+
     def flush(self) -> None:
+        if self._index_rows or self._event_rows:
+            self.take_commit_turn()  # the log's numbers must follow the commits' order
         if self._index_rows:
             self._db.executemany(
                 "INSERT INTO index_log (article_key, op) VALUES (?, ?)", self._index_rows)
@@ -58,6 +73,10 @@ class SQLWriter(SQLReader):
     def index_ops_since(self, seq: int) -> list[tuple[int, ArticleKey, str]]:
         self.flush()
         return super().index_ops_since(seq)
+
+    def stories_changed_since(self, seq: int) -> tuple[int, list[StoryId]]:
+        self.flush()
+        return super().stories_changed_since(seq)
 
     def story_events(
         self, story_id: int, after: int = 0, limit: int | None = None
@@ -157,16 +176,26 @@ class SQLWriter(SQLReader):
         if self._placements is not None:
             self._placements.move(from_story, to_story)
 
-    def create_story(self, story_id: StoryId | None = None) -> StoryId:
+    def create_story(self, story_id: StoryId | None = None,
+                     partition: int | None = None) -> StoryId:
         if story_id is None:
-            return StoryId(int(self._db.execute(
+            story_id = StoryId(int(self._db.execute(
                 "INSERT INTO stories (activity, article_count, source_count, centroid_sum) "
                 "VALUES (0, 0, 0, ?) RETURNING id", (b"",)).fetchone()[0]))
-        self._db.execute(
-            "INSERT INTO stories (id, activity, article_count, source_count, centroid_sum) "
-            "VALUES (?, 0, 0, 0, ?)", (story_id, b""))
-        self._dialect.bump_sequence(self._db, "stories")
+        else:
+            self._db.execute(
+                "INSERT INTO stories (id, activity, article_count, source_count, centroid_sum) "
+                "VALUES (?, 0, 0, 0, ?)", (story_id, b""))
+            self._dialect.bump_sequence(self._db, "stories")
+        if partition is not None:
+            self.set_story_partition(story_id, partition)
         return story_id
+
+    def set_story_partition(self, story_id: StoryId, partition: int) -> None:
+        self._db.execute(
+            "INSERT INTO story_partitions (story_id, partition) VALUES (?, ?) "
+            "ON CONFLICT (story_id) DO UPDATE SET partition = excluded.partition",
+            (story_id, partition))
 
     def save_story(
         self, story_id: StoryId, *, status: str, first_seen: float | None,

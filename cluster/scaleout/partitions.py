@@ -1,0 +1,195 @@
+"""A partitioned writer: P partitions, each the single writer of its share of
+the stream, and one coordinator that joins the stories the partitions split
+between them.
+
+Every partition takes every accepted batch, in order, and clusters the
+articles the routing plan gives it (``routing.py``) with the whole
+single-machine runtime: its index holds its articles, its clusterer the
+stories it owns (``story_partitions``), and it shares the store with the
+others, each holding the store's lock shared and its own role's lock, so a
+restarted partition can never write beside its predecessor. The
+per-article work of a batch runs in parallel; what partitions share (story
+rows, storylines, document frequencies, the index log) is written one
+partition at a time, in the commit turn (``cluster/store/postgres.py``).
+
+After each batch the partitions wait at a barrier: once every partition has
+recorded the batch (``partition_progress``), the coordinator
+(``coordinator.py``) joins the stories of different partitions that the
+batch made one (the mutual or larger best match across partitions, as
+measured in docs/SCALE_OUT.md), folding the smaller into the larger in the
+store, and records the batch as reconciled with its folds
+(``partition_barriers``, ``partition_folds``) in the same transaction. Each
+partition then drops the absorbed stories it holds and reads the kept ones
+back from the store before it takes the next batch. The stories therefore
+depend on the input and its order alone, never on timing: the same batches
+give the same stories.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from cluster.errors import NotFound
+from cluster.scaleout.consumer import Consumed, ingest_run
+from cluster.scaleout.queue import Embedded, IngestQueue
+from cluster.scaleout.routing import PLAN_META, RoutingPlan, Share
+from cluster.types import StoryId
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from cluster.service.facade import StoryService
+
+LOG = logging.getLogger(__name__)
+IDLE_WAIT_S = 0.02
+"""How often a partition waiting at a barrier looks again."""
+
+
+class PartitionLedger:
+    """The partitions' and the coordinator's shared record, over a connection
+    of its own: the routing plan, each partition's progress, the barriers."""
+
+    def __init__(self, url: str, name: str = "newsclusters ledger") -> None:
+        self.url = url
+        self.name = name
+        self._lock = threading.Lock()
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def _db(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        if self._connection is None or self._connection.closed or self._connection.broken:
+            if self._connection is not None:
+                with suppress(Exception):
+                    self._connection.close()
+            self._connection = psycopg.connect(
+                self.url, autocommit=True, application_name=self.name[:63], connect_timeout=10)
+        return self._connection
+
+    def plan(self) -> RoutingPlan | None:
+        with self._lock:
+            row = self._db().execute("SELECT value FROM meta WHERE key = %s",
+                                     (PLAN_META,)).fetchone()
+        return None if row is None else RoutingPlan.from_json(str(row[0]))
+
+    def progress(self) -> dict[int, int]:
+        """The last batch each partition clustered."""
+        with self._lock:
+            rows = self._db().execute("SELECT partition, batch FROM partition_progress").fetchall()
+        return {int(p): int(b) for p, b in rows}
+
+    def record(self, partition: int, batch: int) -> None:
+        with self._lock:
+            self._db().execute(
+                "INSERT INTO partition_progress (partition, batch) VALUES (%s, %s) "
+                "ON CONFLICT (partition) DO UPDATE SET batch = GREATEST("
+                "partition_progress.batch, excluded.batch)", (partition, batch))
+
+    def reconciled(self, batch: int) -> bool:
+        with self._lock:
+            return self._db().execute("SELECT 1 FROM partition_barriers WHERE batch = %s",
+                                      (batch,)).fetchone() is not None
+
+    def last_barrier(self) -> tuple[int, int] | None:
+        """(batch, story event number) of the newest barrier."""
+        with self._lock:
+            row = self._db().execute("SELECT batch, event_seq FROM partition_barriers "
+                                     "ORDER BY batch DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def folds(self, batch: int) -> list[tuple[StoryId, StoryId]]:
+        """(kept, absorbed) stories the coordinator folded at this batch's barrier."""
+        with self._lock:
+            rows = self._db().execute(
+                "SELECT keep, absorb FROM partition_folds WHERE batch = %s ORDER BY absorb",
+                (batch,)).fetchall()
+        return [(StoryId(int(k)), StoryId(int(a))) for k, a in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                with suppress(Exception):
+                    self._connection.close()
+                self._connection = None
+
+
+class PartitionConsumer:
+    """One partition's side of the queue: every batch in order, its own share
+    of each, and a wait at the barrier after each."""
+
+    def __init__(self, service: StoryService, queue: IngestQueue, ledger: PartitionLedger,
+                 share: Share) -> None:
+        self.service = service
+        self.queue = queue
+        self.ledger = ledger
+        self.share = share
+        self.totals = Consumed()
+        self.batches = 0
+        self._last: int | None = None
+        self._started = False
+        self._applied: int | None = None
+
+    def consume_some(self) -> int:
+        """Cluster this partition's share of the next batch, once the batch before
+        it is reconciled; how many articles of the batch it looked at (0: none
+        ready, or waiting at the barrier)."""
+        if not self._started:
+            self._last = self.ledger.progress().get(self.share.index)
+            self._started = True
+        last = self._last
+        if last is not None and self._applied != last:
+            if not self.ledger.reconciled(last):
+                return 0  # at the barrier
+            # reading folds back is idempotent, so a restart may apply them again
+            self.service.apply_folds(self.ledger.folds(last), self.share.index)
+            self._applied = last
+        found = self.queue.batch_after(last)
+        if found is None:
+            return 0
+        batch, run = found
+        if run[0].deleted is not None:
+            self._delete(run)
+        else:
+            owned = self.share.owns(_vectors(run))
+            mine = [item for item, own in zip(run, owned.tolist(), strict=True) if own]
+            if mine:
+                ingest_run(self.service, mine, self.totals)
+        self.ledger.record(self.share.index, batch)
+        self._last = batch
+        self.batches += 1
+        return len(run)
+
+    def _delete(self, run: list[Embedded]) -> None:
+        """The partition that owns an article's story deletes it; the others let
+        the article's entry in their index be (its story is not theirs, so it
+        never places anything)."""
+        for item in run:
+            assert item.deleted is not None
+            owner = self.service.owner_of_article(item.deleted)
+            if owner != self.share.index:
+                continue
+            try:
+                self.service.delete_article(item.deleted)
+                self.totals.deleted += 1
+            except NotFound:
+                LOG.info("queue: article %r to delete is not stored", item.deleted)
+
+    def run(self, stop: threading.Event) -> Consumed:
+        """Consume until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                if self.consume_some() == 0:
+                    stop.wait(IDLE_WAIT_S)
+            except Exception:
+                LOG.exception("%s: a batch failed; retrying", self.share.role)
+                stop.wait(1.0)
+        return self.totals
+
+
+def _vectors(run: list[Embedded]) -> Any:
+    import numpy as np
+
+    return np.stack([item.vector for item in run])
