@@ -240,7 +240,51 @@ def test_a_partition_that_stops_mid_stream_loses_and_doubles_nothing(
             assert sorted(reader.assignments()) == sorted(a.id for a in articles)
             assert reader.index_seq() == 900  # each article indexed once
             owners = reader.story_partitions()
-            live = [story for story, *_ in reader.live_story_states()]
-            assert live and all(story in owners for story in live)
+            live = list(reader.live_story_states())
+            assert live and all(story in owners for story, *_ in live)
+            # what readers see of the stories matches their articles
+            assert sum(count for _, count, *_ in live) == 900
     finally:
         store.close()
+
+
+def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
+    tmp_path: Path, postgres: PostgresDatabases,
+) -> None:
+    settings = partitioned_settings(tmp_path, postgres)
+    articles = [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
+                        f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
+                        None, None, "en") for i in range(240)]
+    queue = IngestQueue(settings.store_location)
+    with partitioned(settings) as running:
+        for start in range(0, 240, 40):
+            queue.enqueue(articles[start:start + 40])
+        embed_all(queue, settings)
+        plan = running.start_coordinator(plan_sample=240)
+        running.start_partition(0, plan)
+        running.start_partition(1, plan)
+        assert drained(queue)
+        with running.services[0].store.read() as reader:
+            before = reader.article_by_id("s7")
+        assert before is not None and before.story_id is not None
+        changed = Article("s7", "Quake shakes the capital", "A strong earthquake hit at dawn.",
+                          "Outlet2", None, None, "en")
+        queue.enqueue([changed])
+        queue.enqueue_deletion("s8")
+        queue.enqueue_deletion("never-stored")
+        embed_all(queue, settings)
+        assert drained(queue)
+        totals = [c.totals for c in running.consumers.values()]
+    queue.close()
+    store = PostgresStore(settings.store_location, read_only=True)
+    try:
+        with store.read() as reader:
+            after = reader.article_by_id("s7")
+            assert after is not None and after.title == changed.title
+            assert reader.article_by_id("s8") is None
+            assert reader.article_count() == 239
+            assert sum(count for _, count, *_ in reader.live_story_states()) == 239
+    finally:
+        store.close()
+    assert sum(t.deleted for t in totals) == 1
+    assert sum(t.clustered for t in totals) == 241  # each article once, the new version too

@@ -153,8 +153,7 @@ class PartitionConsumer:
         if run[0].deleted is not None:
             self._delete(run)
         else:
-            owned = self.share.owns(_vectors(run))
-            mine = [item for item, own in zip(run, owned.tolist(), strict=True) if own]
+            mine = self._mine(run)
             if mine:
                 ingest_run(self.service, mine, self.totals)
         self.ledger.record(self.share.index, batch)
@@ -162,14 +161,25 @@ class PartitionConsumer:
         self.batches += 1
         return len(run)
 
+    def _mine(self, run: list[Embedded]) -> list[Embedded]:
+        """The articles of a batch this partition clusters: new ones routed to
+        it, and stored ones (a new version) whose story it owns, so that only
+        a story's owner ever changes it."""
+        routed = self.share.owns(_vectors(run)).tolist()
+        owners = self.service.owners_of_articles([item.article.id for item in run])
+        return [item for item, here in zip(run, routed, strict=True)
+                if owners.get(item.article.id, self.share.index if here else -1)
+                == self.share.index]
+
     def _delete(self, run: list[Embedded]) -> None:
         """The partition that owns an article's story deletes it; the others let
         the article's entry in their index be (its story is not theirs, so it
         never places anything)."""
+        owners = self.service.owners_of_articles(
+            [item.deleted for item in run if item.deleted is not None])
         for item in run:
             assert item.deleted is not None
-            owner = self.service.owner_of_article(item.deleted)
-            if owner != self.share.index:
+            if owners.get(item.deleted) != self.share.index:
                 continue
             try:
                 self.service.delete_article(item.deleted)

@@ -293,11 +293,12 @@ class StoryService:
             raise ClusterError(f"this service is not partition {partition}")
         runtime.apply_folds([(StoryId(k), StoryId(a)) for k, a in folds])
 
-    def owner_of_article(self, article_id: str) -> int | None:
-        """The partition whose story holds a stored article; unowned ones fall
-        to partition 0."""
-        owner = self._part(self._runtime).owner_of_article(article_id)
-        return 0 if owner is None else owner
+    def owners_of_articles(self, article_ids: Sequence[str]) -> dict[str, int]:
+        """For each of these articles that is stored, the partition whose story
+        holds it (one with no owner falls to partition 0)."""
+        owners = self._part(self._runtime).owners_of_articles(article_ids)
+        return {article_id: 0 if owner is None else owner
+                for article_id, owner in owners.items()}
 
     def related(self, article_id: str, filters: RelatedFilters | None = None) -> RelatedResult:
         """Other coverage of a stored article: its story first, then neighbours."""

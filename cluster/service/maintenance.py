@@ -228,6 +228,8 @@ class Maintenance:
                                          self._rt.settings.dormant_days),
                                         (("active",), "dormant", self._rt.settings.active_days)):
             for story_id in writer.stories_quiet_since(statuses, now - days * SECONDS_PER_DAY):
+                if not self._rt.owns(story_id):
+                    continue  # another partition's, which ages it by its own clock
                 writer.set_status(story_id, target)
                 writer.add_event(story_id, "status_changed", now)
                 if target == "dormant":  # complete now: one more look, with its whole centroid

@@ -301,14 +301,24 @@ class ServiceRuntime:
                     self.clusterer.restore([(keep, row.article_count, row.centroid_sum,
                                              row.first_seen, row.last_updated)], self.clock())
 
-    def owner_of_article(self, article_id: str) -> int | None:
-        """The partition that owns the story of a stored article (None: not
-        stored, or its story has no owner)."""
+    def owners_of_articles(self, article_ids: Sequence[str]) -> dict[str, int | None]:
+        """For each of these articles that is stored: the partition that owns
+        its story (None: its story has no owner)."""
         with self.store.read() as reader:
-            article = reader.article_by_id(article_id)
-            if article is None or article.story_id is None:
-                return None
-            return reader.story_partitions([article.story_id]).get(article.story_id)
+            stored = reader.articles_by_ids(article_ids)
+            owners = reader.story_partitions(
+                a.story_id for a in stored.values() if a.story_id is not None)
+        return {article_id: None if article.story_id is None else owners.get(article.story_id)
+                for article_id, article in stored.items()}
+
+    def owns(self, story_id: StoryId) -> bool:
+        """Whether this writer may change the story: a partition changes only
+        the live stories it holds."""
+        if self.share is None:
+            return True
+        clusterer = self.clusterer
+        return clusterer.knows(story_id) or clusterer.is_recent(story_id) \
+            or story_id in clusterer.quiet_
 
     def meta_key(self, key: str) -> str:
         """Where this writer keeps its own state: a partition's beside the others'."""
