@@ -26,9 +26,8 @@ overlap, and ``_retold`` says when a full text joins on dense(S) alone.
 
 Estimator conventions: ``__init__`` stores parameters; learned state ends in
 ``_`` and is the clusterer's own (callers use its methods); ``predict_one``
-decides without changing anything, ``learn_one`` records the decision.
-Ties are broken by story id, so the result is a pure function of the input
-order.
+decides without changing anything, ``learn_one`` records the decision. Ties
+are broken by story id: the result is a pure function of the input order.
 """
 
 from __future__ import annotations
@@ -48,8 +47,7 @@ from cluster.text.lexical import Profile, Weights
 from cluster.types import StoryId, Vector
 
 RESTORE_BLOCK = 8192
-"""Quiet stories' sums turned into centroids per step (bounds the sums held
-at once)."""
+"""Quiet stories' sums turned into centroids per step (bounds the sums held)."""
 
 
 class OnlineClusterer:
@@ -104,6 +102,10 @@ class OnlineClusterer:
     def is_recent(self, story_id: StoryId) -> bool:
         """Whether the story was updated within the join window."""
         return story_id in self.centroids_
+
+    def holds(self, story_id: StoryId) -> bool:
+        """Whether the story is live here: in full, recent or quiet."""
+        return story_id in self.stories_ or story_id in self.centroids_ or story_id in self.quiet_
 
     def sum_of(self, story_id: StoryId) -> np.ndarray:
         """The sum of the members' vectors of a story held in memory."""
@@ -181,8 +183,7 @@ class OnlineClusterer:
         return state
 
     def profile(self, state: StoryState, story_id: StoryId) -> Profile:
-        """The story's lexical profile, held in its state from now on (it is
-        about to change)."""
+        """The story's lexical profile, held in its state from now on (to change)."""
         if state.profile is None:
             read = self._read_profiles.pop(story_id, None)
             if read is None:
@@ -202,8 +203,7 @@ class OnlineClusterer:
         return read
 
     def _peek_state(self, story_id: StoryId) -> StoryState | None:
-        """A live story's full state, read from the store if it is quiet,
-        without keeping it."""
+        """A live story's full state, read back if it is quiet, not kept."""
         state = self.stories_.get(story_id)
         if state is None and self.loader is not None and story_id in self.quiet_:
             state = self.loader.state(story_id)

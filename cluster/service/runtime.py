@@ -316,9 +316,7 @@ class ServiceRuntime:
         the live stories it holds."""
         if self.share is None:
             return True
-        clusterer = self.clusterer
-        return clusterer.knows(story_id) or clusterer.is_recent(story_id) \
-            or story_id in clusterer.quiet_
+        return self.clusterer.holds(story_id)
 
     def meta_key(self, key: str) -> str:
         """Where this writer keeps its own state: a partition's beside the others'."""
