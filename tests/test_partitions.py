@@ -238,7 +238,8 @@ def test_a_partition_that_stops_mid_stream_loses_and_doubles_nothing(
         with store.read() as reader:
             assert reader.article_count() == 900
             assert sorted(reader.assignments()) == sorted(a.id for a in articles)
-            assert reader.index_seq() == 900  # each article indexed once
+            # each article indexed once, and again only when a fold moved it
+            assert reader.index_seq() == 900 + _fold_entries(settings.store_location)
             owners = reader.story_partitions()
             live = list(reader.live_story_states())
             assert live and all(story in owners for story, *_ in live)
@@ -275,6 +276,7 @@ def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
         embed_all(queue, settings)
         assert drained(queue)
         totals = [c.totals for c in running.consumers.values()]
+        _each_article_in_its_owners_index(running)
     queue.close()
     store = PostgresStore(settings.store_location, read_only=True)
     try:
@@ -288,3 +290,28 @@ def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
         store.close()
     assert sum(t.deleted for t in totals) == 1
     assert sum(t.clustered for t in totals) == 241  # each article once, the new version too
+
+
+def _fold_entries(url: str) -> int:
+    """Index log entries the coordinator wrote to move folded stories' articles."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT COALESCE(SUM(index_to - index_from), 0) FROM partition_barriers").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _each_article_in_its_owners_index(running: Partitioned) -> None:
+    """Every stored article is in exactly one partition's index: that of the
+    partition that owns its story (folds move articles between them)."""
+    service = running.services[0]
+    with service.store.read() as reader:
+        placed = reader.placement(int(k) for keys, _ in reader.iter_vectors() for k in keys)
+        owners = reader.story_partitions()
+    keys = np.array(sorted(placed), dtype=np.int64)
+    held = {index: s._runtime.index.lookup(keys)[1]  # type: ignore[union-attr]
+            for index, s in running.services.items()}
+    assert (held[0] ^ held[1]).all()  # one index each
+    for key, in_first in zip(keys.tolist(), held[0].tolist(), strict=True):
+        assert owners.get(placed[key][0], 0) == (0 if in_first else 1)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cluster.index.backends import VectorIndex
+from cluster.index.backends import KeyArray, VectorIndex
 from cluster.index.layout import adapt, build_from_store, outgrown
 from cluster.store import Reader
 from cluster.types import ArticleKey, Matrix, Progress
@@ -19,8 +19,9 @@ LOG = logging.getLogger(__name__)
 
 
 
-Keep = Callable[[Matrix], np.ndarray]
-"""Which of these vectors an index holds (a partition's share of the store)."""
+Keep = Callable[[Reader, KeyArray, Matrix], np.ndarray]
+"""Which of these articles (keys, vectors) an index holds: a partition's share
+of the store, read with the reader given."""
 
 
 def index_from_store(
@@ -35,7 +36,7 @@ def index_from_store(
         if keep is None:
             index.add(keys, vectors)
         else:
-            kept = keep(vectors)
+            kept = keep(reader, keys, vectors)
             index.add(keys[kept], vectors[kept])
         done += len(keys)
         if progress:
@@ -60,11 +61,13 @@ def fit_layout(
 
 
 def replay_index_log(index: VectorIndex, reader: Reader, since: int,
-                     keep: Keep | None = None) -> None:
-    """Apply the store's index changes after sequence ``since`` to ``index``
-    (the additions ``keep`` picks, with it)."""
+                     keep: Keep | None = None, until: int | None = None) -> None:
+    """Apply the store's index changes after sequence ``since`` (up to
+    ``until``) to ``index`` (the additions ``keep`` picks, with it)."""
     final: dict[ArticleKey, str] = {}
-    for _, key, op in reader.index_ops_since(since):
+    for seq, key, op in reader.index_ops_since(since):
+        if until is not None and seq > until:
+            break
         final[key] = op
     # Every touched key leaves the index; those whose last change was an add
     # (new or updated) come back with the store's current vector.
@@ -73,6 +76,8 @@ def replay_index_log(index: VectorIndex, reader: Reader, since: int,
     present = reader.articles_by_keys(added)
     keys = [k for k in added if k in present]
     if keys:
+        key_array = np.array(keys, dtype=np.int64)
         vectors = reader.vectors(keys)
-        kept = np.ones(len(keys), dtype=bool) if keep is None else keep(vectors)
-        index.add(np.array(keys, dtype=np.int64)[kept], vectors[kept])
+        kept = np.ones(len(keys), dtype=bool) if keep is None else keep(reader, key_array,
+                                                                        vectors)
+        index.add(key_array[kept], vectors[kept])

@@ -155,10 +155,12 @@ class Coordinator:
             folds = self._matches(changed)
             clock = writer.meta("stream_time")
             now = time.time() if clock is None else float(clock)
+            index_from = writer.index_seq()
             done = [(keep, absorb) for keep, absorb in folds
                     if self._fold(writer, keep, absorb, now)]
-            writer.execute("INSERT INTO partition_barriers (batch, event_seq, at) "
-                           "VALUES (?, ?, ?)", (batch, seq, time.time()))
+            writer.execute("INSERT INTO partition_barriers (batch, event_seq, index_from, "
+                           "index_to, at) VALUES (?, ?, ?, ?, ?)",
+                           (batch, seq, index_from, writer.index_seq(), time.time()))
             for keep, absorb in done:
                 writer.execute("INSERT INTO partition_folds (batch, absorb, keep) "
                                "VALUES (?, ?, ?)", (batch, absorb, keep))
@@ -245,7 +247,10 @@ class Coordinator:
         if kept is None or absorbed is None or kept.status not in live \
                 or absorbed.status not in live:
             return False
+        moved = writer.member_keys(absorb)
         writer.move_assignments(absorb, keep)
+        for key in moved:  # they move to the index of the kept story's partition
+            writer.log_index(key, "add")
         total = (np.asarray(kept.centroid_sum, dtype=np.float64)
                  + np.asarray(absorbed.centroid_sum, dtype=np.float64))
         firsts = [t for t in (kept.first_seen, absorbed.first_seen) if t is not None]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cluster.errors import NotFound
@@ -46,6 +47,16 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.02
 """How often a partition waiting at a barrier looks again."""
+
+
+@dataclass(frozen=True)
+class Folds:
+    """The coordinator's folds at one barrier: (kept, absorbed) stories, and the
+    index log entries (after, up to) that moved the absorbed stories' articles
+    to the index of the kept story's partition."""
+
+    pairs: list[tuple[StoryId, StoryId]]
+    index_span: tuple[int, int]
 
 
 class PartitionLedger:
@@ -100,13 +111,17 @@ class PartitionLedger:
                                      "ORDER BY batch DESC LIMIT 1").fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def folds(self, batch: int) -> list[tuple[StoryId, StoryId]]:
-        """(kept, absorbed) stories the coordinator folded at this batch's barrier."""
+    def folds(self, batch: int) -> Folds:
+        """What the coordinator folded at this batch's barrier."""
         with self._lock:
             rows = self._db().execute(
                 "SELECT keep, absorb FROM partition_folds WHERE batch = %s ORDER BY absorb",
                 (batch,)).fetchall()
-        return [(StoryId(int(k)), StoryId(int(a))) for k, a in rows]
+            span = self._db().execute(
+                "SELECT index_from, index_to FROM partition_barriers WHERE batch = %s",
+                (batch,)).fetchone()
+        return Folds([(StoryId(int(k)), StoryId(int(a))) for k, a in rows],
+                     (0, 0) if span is None else (int(span[0]), int(span[1])))
 
     def close(self) -> None:
         with self._lock:
@@ -144,7 +159,8 @@ class PartitionConsumer:
             if not self.ledger.reconciled(last):
                 return 0  # at the barrier
             # reading folds back is idempotent, so a restart may apply them again
-            self.service.apply_folds(self.ledger.folds(last), self.share.index)
+            folds = self.ledger.folds(last)
+            self.service.apply_folds(folds.pairs, folds.index_span, self.share.index)
             self._applied = last
         found = self.queue.batch_after(last)
         if found is None:

@@ -286,12 +286,13 @@ class StoryService:
         return self._part(self._queries).article_count()
 
     # -- a partition of a partitioned writer (cluster/scaleout/partitions.py) --
-    def apply_folds(self, folds: Sequence[tuple[int, int]], partition: int) -> None:
-        """Bring the clusterer up to the coordinator's folds at a barrier."""
+    def apply_folds(self, folds: Sequence[tuple[int, int]], index_span: tuple[int, int],
+                    partition: int) -> None:
+        """Bring the index and clusterer up to the coordinator's folds at a barrier."""
         runtime = self._part(self._runtime)
         if runtime.partition != partition:
             raise ClusterError(f"this service is not partition {partition}")
-        runtime.apply_folds([(StoryId(k), StoryId(a)) for k, a in folds])
+        runtime.apply_folds([(StoryId(k), StoryId(a)) for k, a in folds], index_span)
 
     def owners_of_articles(self, article_ids: Sequence[str]) -> dict[str, int]:
         """For each of these articles that is stored, the partition whose story

@@ -27,7 +27,7 @@ from cluster.clustering.online import OnlineClusterer
 from cluster.embedding.models import Embedder, embedding_text
 from cluster.errors import IndexMismatch, NotFound
 from cluster.index.backends import VectorIndex, create_index
-from cluster.index.building import fit_layout, index_from_store, replay_index_log
+from cluster.index.building import Keep, fit_layout, index_from_store, replay_index_log
 from cluster.index.replica import ReplicaIndex
 from cluster.index.segments import current_segments
 from cluster.index.snapshot import load_snapshot, write_snapshot
@@ -215,9 +215,20 @@ class ServiceRuntime:
             replay_index_log(self.index, reader, manifest.store_seq, self.keep)
 
     @property
-    def keep(self) -> Callable[[Matrix], np.ndarray] | None:
-        """Which vectors this writer's index holds: a partition's, or all."""
-        return None if self.share is None else self.share.owns
+    def keep(self) -> Keep | None:
+        """Which articles this writer's index holds: all, or a partition's, the
+        articles of the stories it owns (those of unowned stories fall to
+        partition 0), so that every article is in one partition's index."""
+        share = self.share
+        if share is None:
+            return None
+
+        def owned(reader: Reader, keys: np.ndarray, vectors: Matrix) -> np.ndarray:
+            placed = reader.placement(keys.tolist())
+            owners = reader.story_partitions({story for story, _ in placed.values()})
+            return np.array([owners.get(placed[key][0], 0) == share.index if key in placed
+                             else share.index == 0 for key in keys.tolist()], dtype=bool)
+        return owned
 
     def load_replica(self) -> tuple[ReplicaIndex, int, int]:
         """A reader's index: the writer's current snapshot and the segments
@@ -278,12 +289,15 @@ class ServiceRuntime:
         index = self.share.index
         return {story for story, owner in reader.story_partitions().items() if owner == index}
 
-    def apply_folds(self, folds: Sequence[tuple[StoryId, StoryId]]) -> None:
+    def apply_folds(self, folds: Sequence[tuple[StoryId, StoryId]],
+                    index_span: tuple[int, int]) -> None:
         """A partition after a barrier (cluster/scaleout/partitions.py): the
-        coordinator folded each absorbed story into the kept one in the store;
-        the absorbed leave the clusterer, and the kept ones it owns are read
-        back whole. Reading back is idempotent: a restarted partition may
-        apply a barrier's folds again."""
+        coordinator folded each absorbed story into the kept one in the store
+        and logged the moved articles (``index_span`` of the index log); they
+        leave the index of the absorbed story's partition for the kept one's,
+        the absorbed stories leave the clusterer, and the kept ones this
+        partition owns are read back whole. All of it is idempotent: a
+        restarted partition may apply a barrier's folds again."""
         if not folds or self.share is None:
             return
         kept = [keep for keep, _ in folds]
@@ -291,6 +305,8 @@ class ServiceRuntime:
             with self.store.read() as reader:
                 owners = reader.story_partitions(kept)
                 rows = reader.stories_by_ids(kept)
+                replay_index_log(self.index, reader, index_span[0], self.keep,
+                                 until=index_span[1])
             for keep, absorb in folds:
                 self.clusterer.drop(absorb)
                 row = rows.get(keep)

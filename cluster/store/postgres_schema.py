@@ -207,8 +207,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX index_snapshots_by_base ON index_snapshots (base_id, from_seq);
     """,
     # 6: a partitioned writer: which partition owns each story it made, how far
-    # each partition has clustered the queue, and what the coordinator
-    # reconciled after each batch (cluster/scaleout/partitions.py).
+    # each partition has clustered the queue, what the coordinator reconciled
+    # after each batch and the index log entries of its folds
+    # (cluster/scaleout/partitions.py), and whose index a published snapshot is.
     """
     CREATE TABLE story_partitions (
         story_id  BIGINT PRIMARY KEY,
@@ -220,9 +221,11 @@ MIGRATIONS: tuple[str, ...] = (
         batch     BIGINT NOT NULL
     );
     CREATE TABLE partition_barriers (
-        batch     BIGINT PRIMARY KEY,
-        event_seq BIGINT NOT NULL,
-        at        DOUBLE PRECISION NOT NULL
+        batch      BIGINT PRIMARY KEY,
+        event_seq  BIGINT NOT NULL,
+        index_from BIGINT NOT NULL,
+        index_to   BIGINT NOT NULL,
+        at         DOUBLE PRECISION NOT NULL
     );
     CREATE TABLE partition_folds (
         batch  BIGINT NOT NULL,
@@ -230,5 +233,6 @@ MIGRATIONS: tuple[str, ...] = (
         keep   BIGINT NOT NULL,
         PRIMARY KEY (batch, absorb)
     );
+    ALTER TABLE index_snapshots ADD COLUMN role TEXT;
     """,
 )
