@@ -79,7 +79,7 @@ def _publication(writer: StoryService, reader: StoryService, url: str,
     size = _published_bytes(url)
     assert reader.follower is not None and reader._runtime is not None
     started = time.perf_counter()
-    reader._runtime.fetch_published_snapshot()  # as its next look at the store would
+    reader._runtime.newer_published(0.0)  # fetches, as its next look at the store would
     reader.follower.catch_up()
     caught_up_s = time.perf_counter() - started
     index: Any = reader.index
@@ -123,9 +123,9 @@ def run(settings: Settings, url: str, articles: int, step: int, rounds: int,
                 say(results["publications"][-1])
             results["related_ms_with_segments"] = _related_ms(reader, ids)
             runtime = writer._runtime
-            assert runtime is not None and runtime.shelf is not None
-            runtime.shelf.policy = SegmentPolicy(0, 0.5, settings.index_backend,
-                                                 settings.ivf_threshold, settings.index_nprobe)
+            assert runtime is not None and runtime.publisher is not None
+            runtime.publisher.shelf.policy = SegmentPolicy(
+                0, 0.5, settings.index_backend, settings.ivf_threshold, settings.index_nprobe)
             _ingest(writer, corpus.articles[at:at + step])
             results["publications"].append(_publication(writer, reader, url, "whole"))
             say(results["publications"][-1])

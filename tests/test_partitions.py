@@ -315,3 +315,69 @@ def _each_article_in_its_owners_index(running: Partitioned) -> None:
     assert (held[0] ^ held[1]).all()  # one index each
     for key, in_first in zip(keys.tolist(), held[0].tolist(), strict=True):
         assert owners.get(placed[key][0], 0) == (0 if in_first else 1)
+
+
+def test_a_reader_elsewhere_maps_every_partitions_published_index(
+    tmp_path: Path, postgres: PostgresDatabases, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cluster.service.following as following
+    from cluster.index.replica import ReplicaIndex
+
+    monkeypatch.setattr(following, "SHELF_POLL_S", 0.0)
+    settings = partitioned_settings(tmp_path / "writers", postgres)
+    reader_settings = make_settings(tmp_path / "reader", store_url=settings.store_location,
+                                    writes="queue", readers=1)
+    articles = [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
+                        f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
+                        None, None, "en") for i in range(400)]
+    queue = IngestQueue(settings.store_location)
+    with partitioned(settings) as running:
+        for start in range(0, 240, 40):
+            queue.enqueue(articles[start:start + 40])
+        embed_all(queue, settings)
+        plan = running.start_coordinator(plan_sample=240)
+        running.start_partition(0, plan)
+        running.start_partition(1, plan)
+        assert drained(queue)
+        for service in running.services.values():
+            service.snapshot()  # each publishes its own index
+        reader = StoryService.reader(reader_settings).open()
+        try:
+            assert reader._runtime is not None and reader.follower is not None
+            replica = reader._runtime.index
+            assert isinstance(replica, ReplicaIndex) and replica.sealed_parts == 2
+            assert replica.tail_size == 0
+            _same_as_the_store(reader)
+            queue.enqueue(articles[240:320])  # more, then only one partition publishes
+            embed_all(queue, settings)
+            assert drained(queue)
+            running.services[0].snapshot()  # a segment after its snapshot
+            reader.follower.catch_up()
+            assert reader._runtime.index.sealed_parts == 3  # type: ignore[attr-defined]
+            _same_as_the_store(reader)
+            queue.enqueue(articles[320:])
+            embed_all(queue, settings)
+            assert drained(queue)
+            reader.follower.catch_up()  # the log alone, into the tail
+            _same_as_the_store(reader)
+        finally:
+            reader.close()
+    queue.close()
+
+
+def _same_as_the_store(reader: StoryService) -> None:
+    """The reader's replica holds every stored article once, with its vector."""
+    from cluster.index.building import index_from_store
+
+    assert reader._runtime is not None
+    with reader.store.read() as store_reader:
+        everything = index_from_store(store_reader, "auto", 256)
+    queries = np.eye(256, dtype=np.float32)[:40]
+    got, want = reader._runtime.index.search(queries, 500), everything.search(queries, 500)
+    for row in range(len(queries)):
+        ours = {int(k): round(float(s), 4) for k, s in zip(got[1][row], got[0][row],
+                                                          strict=True) if k >= 0}
+        theirs = {int(k): round(float(s), 4) for k, s in zip(want[1][row], want[0][row],
+                                                            strict=True) if k >= 0}
+        assert ours == theirs
+    assert len(reader._runtime.index) == len(everything)

@@ -69,11 +69,27 @@ class ReplicaIndex:
                     segments: Sequence[tuple[VectorIndex, KeyArray]]) -> ReplicaIndex:
         """The snapshot ``base`` followed by its segments, each with the keys
         whose entries it changed (held again or removed)."""
-        replica = cls([base, *(index for index, _ in segments)])
-        for position, (_, changed) in enumerate(segments, start=1):
-            keys = np.unique(_as_keys(changed))
+        return cls.of_chains([(base, segments)])
+
+    @classmethod
+    def of_chains(cls, chains: Sequence[tuple[VectorIndex, Sequence[tuple[VectorIndex,
+                                                                          KeyArray]]]]
+                  ) -> ReplicaIndex:
+        """Several snapshots, each followed by its segments: the partitions of a
+        partitioned writer, whose indexes hold different articles. A segment
+        hides what it changed in the parts of its own chain before it."""
+        parts: list[VectorIndex] = []
+        hiding: list[tuple[int, int, KeyArray]] = []
+        for base, segments in chains:
+            start = len(parts)
+            parts.append(base)
+            for index, changed in segments:
+                parts.append(index)
+                hiding.append((start, len(parts) - 1, np.unique(_as_keys(changed))))
+        replica = cls(parts)
+        for start, position, keys in hiding:
             replica._may_hold[position] = keys
-            replica._hide(keys, before=position)
+            replica._hide(keys, before=position, after=start)
         return replica
 
     @property
@@ -93,11 +109,11 @@ class ReplicaIndex:
             return (sum(len(part) for part in self._parts)
                     - sum(len(hidden) for hidden in self._hidden) + len(self._tail))
 
-    def _hide(self, keys: KeyArray, before: int | None = None) -> int:
-        """Hide the given keys' vectors in the sealed parts (those before
-        position ``before``, or all); returns how many were visible."""
+    def _hide(self, keys: KeyArray, before: int | None = None, after: int = 0) -> int:
+        """Hide the given keys' vectors in the sealed parts (those from position
+        ``after`` to before ``before``, or all); returns how many were visible."""
         count = 0
-        for position in range(len(self._parts) if before is None else before):
+        for position in range(after, len(self._parts) if before is None else before):
             hidden = self._hidden[position]
             may_hold = self._may_hold[position]
             candidates = keys if may_hold is None else keys[np.isin(keys, may_hold)]

@@ -79,9 +79,13 @@ class _Base:
 
 
 class SnapshotShelf:
-    def __init__(self, url: str, policy: SegmentPolicy | None = None) -> None:
+    def __init__(self, url: str, policy: SegmentPolicy | None = None,
+                 role: str | None = None) -> None:
+        """``role``: the partition whose index this shelf holds, of a
+        partitioned writer (each publishes its own; None: the one writer)."""
         self.url = url
         self.policy = policy
+        self.role = role
 
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg
@@ -89,15 +93,14 @@ class SnapshotShelf:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=10,
                                application_name="newsclusters snapshots")
 
-    @staticmethod
-    def _newest_base(connection: psycopg.Connection[Any]) -> _Base | None:
+    def _newest_base(self, connection: psycopg.Connection[Any]) -> _Base | None:
         row = connection.execute(
             "SELECT b.id, b.name, b.store_seq, (b.manifest->>'count')::BIGINT, "
             "COALESCE(MAX(s.store_seq), b.store_seq), COUNT(s.id), "
             "COALESCE(SUM((s.manifest->>'count')::BIGINT), 0) "
             "FROM index_snapshots b LEFT JOIN index_snapshots s ON s.base_id = b.id "
-            "WHERE b.base_id IS NULL GROUP BY b.id "
-            "ORDER BY b.store_seq DESC, b.id DESC LIMIT 1").fetchone()
+            "WHERE b.base_id IS NULL AND b.role IS NOT DISTINCT FROM %s GROUP BY b.id "
+            "ORDER BY b.store_seq DESC, b.id DESC LIMIT 1", (self.role,)).fetchone()
         if row is None:
             return None
         base_id, name, store_seq, count, top, segments, segment_vectors = row
@@ -156,10 +159,11 @@ class SnapshotShelf:
             with connection.transaction():
                 row = connection.execute(
                     "INSERT INTO index_snapshots (name, store_seq, manifest, published_at, "
-                    "base_id, from_seq, changed) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                    "base_id, from_seq, changed, role) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                     "RETURNING id",
                     (segment.name, segment.store_seq, Jsonb(asdict(segment)), time.time(),
-                     base.id, segment.from_seq, (folder / "changed.npy").read_bytes()),
+                     base.id, segment.from_seq, (folder / "changed.npy").read_bytes(),
+                     self.role),
                 ).fetchone()
                 assert row is not None
                 self._upload(connection, row[0], folder / "index.bin")
@@ -173,16 +177,18 @@ class SnapshotShelf:
 
         with connection.transaction():
             row = connection.execute(
-                "INSERT INTO index_snapshots (name, store_seq, manifest, published_at) "
-                "VALUES (%s, %s, %s, %s) RETURNING id",
+                "INSERT INTO index_snapshots (name, store_seq, manifest, published_at, role) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
                 (folder.name, manifest.store_seq, Jsonb(asdict(manifest)),
-                 time.time())).fetchone()
+                 time.time(), self.role)).fetchone()
             assert row is not None
             self._upload(connection, row[0], folder / "index.bin")
             connection.execute(
-                "DELETE FROM index_snapshots WHERE base_id IS NULL AND id NOT IN ("
+                "DELETE FROM index_snapshots WHERE base_id IS NULL "
+                "AND role IS NOT DISTINCT FROM %s AND id NOT IN ("
                 "SELECT id FROM index_snapshots WHERE base_id IS NULL "
-                "ORDER BY store_seq DESC, id DESC LIMIT %s)", (KEEP,))
+                "AND role IS NOT DISTINCT FROM %s "
+                "ORDER BY store_seq DESC, id DESC LIMIT %s)", (self.role, self.role, KEEP))
         LOG.info("index: published snapshot %s (%d vectors)", folder.name, manifest.count)
 
     @staticmethod

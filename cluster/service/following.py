@@ -21,7 +21,6 @@ import threading
 import time
 
 from cluster.index.building import replay_index_log
-from cluster.index.segments import current_reach
 from cluster.service.runtime import ServiceRuntime
 from cluster.store import Reader
 
@@ -106,12 +105,10 @@ class Follower:
         so that the tail stays small and the vectors stay shared between
         readers."""
         rt = self._rt
-        rt.fetch_published_snapshot(at_most_every_s=SHELF_POLL_S)
-        # 0 while the writer replaces it, or when it is damaged: the tail serves
-        if current_reach(rt.settings.index_dir) <= rt.snapshot_seq:
-            return
+        if not rt.newer_published(at_most_every_s=SHELF_POLL_S):
+            return  # also while a snapshot is being replaced, or damaged: the tail serves
         index, snapshot_seq, seq = rt.load_replica()
-        if snapshot_seq > rt.snapshot_seq:
+        if snapshot_seq >= rt.snapshot_seq:
             rt.index, rt.snapshot_seq, rt.index_seq = index, snapshot_seq, seq
 
     def wait_for(self, seq: int, timeout: float, stories: bool = True) -> bool:

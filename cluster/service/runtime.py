@@ -29,8 +29,9 @@ from cluster.errors import IndexMismatch, NotFound
 from cluster.index.backends import VectorIndex, create_index
 from cluster.index.building import Keep, fit_layout, index_from_store, replay_index_log
 from cluster.index.replica import ReplicaIndex
-from cluster.index.segments import current_segments
+from cluster.index.segments import current_reach
 from cluster.index.snapshot import load_snapshot, write_snapshot
+from cluster.service import published
 from cluster.service.fair_lock import FairRLock
 from cluster.service.story_loader import StoreStoryLoader
 from cluster.settings import Settings
@@ -42,7 +43,6 @@ from cluster.types import ArticleKey, Matrix, StoryId, Vector
 
 if TYPE_CHECKING:
     from cluster.scaleout.routing import Share
-    from cluster.scaleout.snapshot_shelf import BackgroundPublisher, SnapshotShelf
 
 LOG = logging.getLogger(__name__)
 TIME_EVIDENCE = "time_scale_evidence"
@@ -64,26 +64,6 @@ def _time_evidence(stored: str | None) -> list[float]:
                     "starts over")
         return []
     return [float(g) for g in gaps]
-
-
-def _publisher(shelf: SnapshotShelf, settings: Settings) -> BackgroundPublisher:
-    from cluster.scaleout.snapshot_shelf import BackgroundPublisher
-
-    return BackgroundPublisher(shelf, settings.index_dir)
-
-
-def _snapshot_shelf(settings: Settings, read_only: bool) -> SnapshotShelf | None:
-    """The writer of a PostgreSQL store publishes; a reader fetches in queue mode,
-    where no writer shares its machine and its index folder."""
-    from cluster.store.opening import is_postgres
-
-    if not is_postgres(settings.store_location) or (read_only and settings.writes != "queue"):
-        return None
-    from cluster.scaleout.snapshot_shelf import SegmentPolicy, SnapshotShelf
-
-    return SnapshotShelf(settings.store_location, SegmentPolicy(
-        settings.snapshot_segments, settings.snapshot_segment_share, settings.index_backend,
-        settings.ivf_threshold, settings.index_nprobe))
 
 
 @dataclass
@@ -152,12 +132,16 @@ class ServiceRuntime:
         self.dimension = embedder.dimension if changing_model else self._check_model()
         self.index: VectorIndex = create_index(settings.index_backend, self.dimension)
         self.clusterer = OnlineClusterer(settings.cluster, self.dimension)
-        self.shelf = _snapshot_shelf(settings, read_only)
-        """Where the writer publishes its snapshots and a reader on another machine
-        fetches them (a PostgreSQL store only; see cluster/scaleout/snapshot_shelf.py)."""
-        self.publisher = None if self.shelf is None or read_only or share is not None \
-            else _publisher(self.shelf, settings)
-        self._shelf_checked = 0.0
+        publishing = published.publishes(settings, read_only)
+        self.publisher = published.publisher(
+            settings, None if share is None else share.role) if publishing and not read_only \
+            else None
+        """Publishes the writer's snapshots for readers on other machines (a
+        PostgreSQL store only; see cluster/service/published.py)."""
+        self.published: published.PublishedIndexes | None = None
+        """A reader's copies of what the writers published (queue mode)."""
+        if publishing and read_only:
+            self.published = published.PublishedIndexes(settings, self.store)
 
     # -- opening -------------------------------------------------------------
     def load(self) -> None:
@@ -231,27 +215,29 @@ class ServiceRuntime:
         return owned
 
     def load_replica(self) -> tuple[ReplicaIndex, int, int]:
-        """A reader's index: the writer's current snapshot and the segments
-        published after it (cluster/index/segments.py), memory-mapped, and the
-        store's index log since them, with (sequence they reach, caught-up
-        seq). Without a readable snapshot the sealed part is built from the
-        store."""
+        """A reader's index, with (the sequence its sealed parts reach, the
+        caught-up sequence): in queue mode what the writers published, fetched
+        (cluster/service/published.py); else the writer's current snapshot on
+        this machine. Both memory-mapped, with the store's index log since them.
+        Without a readable snapshot the sealed part is built from the store."""
         settings = self.settings
-        self.fetch_published_snapshot()
-        loaded = load_snapshot(settings.index_dir, self.embedder.model_name, self.dimension,
-                               settings.index_backend, settings.index_nprobe,
-                               mapped=True, owner=False)
-        segments = [] if loaded is None else current_segments(
-            settings.index_dir, loaded[1], self.dimension, settings.index_nprobe)
+        sealed: tuple[ReplicaIndex, int] | None = None
+        if self.published is not None:
+            self.published.fetch()
+            sealed = self.published.load(self.embedder.model_name, self.dimension)
+        else:
+            loaded = load_snapshot(settings.index_dir, self.embedder.model_name,
+                                   self.dimension, settings.index_backend,
+                                   settings.index_nprobe, mapped=True, owner=False)
+            if loaded is not None:
+                sealed = ReplicaIndex(loaded[0]), loaded[1].store_seq
         with self.store.read() as reader:
             seq = reader.index_seq()
-            if loaded is None or loaded[1].store_seq > seq:
-                sealed = index_from_store(reader, settings.index_backend, self.dimension,
-                                          None, settings.ivf_threshold, settings.index_nprobe)
-                return ReplicaIndex(sealed), seq, seq
-            replica = ReplicaIndex.of_segments(
-                loaded[0], [(index, changed) for index, changed, _ in segments])
-            reached = segments[-1][2].store_seq if segments else loaded[1].store_seq
+            if sealed is None or sealed[1] > seq:
+                built = index_from_store(reader, settings.index_backend, self.dimension,
+                                         None, settings.ivf_threshold, settings.index_nprobe)
+                return ReplicaIndex(built), seq, seq
+            replica, reached = sealed
             replay_index_log(replica, reader, reached)
             return replica, reached, seq
 
@@ -507,20 +493,14 @@ class ServiceRuntime:
             if not publish_in_background:
                 self.publisher.wait(timeout=3600.0)
 
-    def fetch_published_snapshot(self, at_most_every_s: float = 0.0) -> bool:
-        """A reader on another machine than the writer's: install the newest
-        snapshot the writer published, if it is newer than the local one."""
-        if self.shelf is None or not self.read_only:
-            return False
-        now = time.monotonic()
-        if now - self._shelf_checked < at_most_every_s:
-            return False
-        self._shelf_checked = now
-        try:
-            return self.shelf.fetch(self.settings.index_dir)
-        except Exception:  # the store is busy or the snapshot went: the tail serves
-            LOG.exception("index: fetching the published snapshot failed")
-            return False
+    def newer_published(self, at_most_every_s: float) -> bool:
+        """A reader: whether what was published, or this machine's writer's
+        snapshot, reaches further than its replica (fetching first in queue
+        mode, at most every ``at_most_every_s``)."""
+        if self.published is not None:
+            self.published.fetch(at_most_every_s)
+            return self.published.newer()
+        return current_reach(self.settings.index_dir) > self.snapshot_seq
 
     def close(self) -> None:
         if self.publisher is not None:
