@@ -175,7 +175,7 @@ def test_killed_actors_lose_and_double_nothing(
         store.close()
 
 
-def test_a_killed_partition_or_coordinator_loses_and_doubles_nothing(
+def test_a_killed_embedder_partition_or_coordinator_loses_and_doubles_nothing(
     tmp_path: Path, postgres: PostgresDatabases,
     ray_cluster: tuple[str, set[tuple[str, int]]],
 ) -> None:
@@ -190,6 +190,7 @@ def test_a_killed_partition_or_coordinator_loses_and_doubles_nothing(
             deployment.queue.enqueue(articles[start:start + 30])
         assert _waited(lambda: deployment.status()["partitions"][1]["batches"] > 0)
         before = deployment.status()
+        os.kill(before["embedders"][0]["pid"], signal.SIGKILL)
         os.kill(before["partitions"][1]["pid"], signal.SIGKILL)
         for start in range(300, 600, 30):
             deployment.queue.enqueue(articles[start:start + 30])
@@ -200,6 +201,7 @@ def test_a_killed_partition_or_coordinator_loses_and_doubles_nothing(
         after = deployment.status()
         assert after["partitions"][1]["pid"] != before["partitions"][1]["pid"]  # restarted
         assert after["coordinator"]["pid"] != before["coordinator"]["pid"]
+        assert after["embedders"][0]["pid"] != before["embedders"][0]["pid"]
     finally:
         deployment.stop()
     store = PostgresStore(settings.store_location, read_only=True)

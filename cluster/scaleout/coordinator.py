@@ -5,7 +5,7 @@ Reconciling joins stories that routing split between partitions. After a
 batch, each story that changed is compared with the live stories of the
 other partitions (centroid cosine; only stories whose spans lie within a day
 of each other, where both are dated). It joins its best match there when
-the cosine reaches ``JOIN_COSINE`` and either each is the other's best match
+the cosine reaches 0.6 (``reconciling.py``) and either each is the other's best match
 across the two partitions, or the match is the larger story (so that the
 fragments of one large story can all join it, while a chain runs only from
 smaller stories to larger ones). Pairs are taken best first, each story in
@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ import numpy as np
 from cluster.errors import ConfigurationError
 from cluster.scaleout.partitions import IDLE_WAIT_S, PartitionLedger
 from cluster.scaleout.queue import IngestQueue
+from cluster.scaleout.reconciling import LiveStories
 from cluster.scaleout.routing import CELLS_PER_PARTITION, PLAN_META, RoutingPlan, train_plan
 from cluster.service.storyline_linking import storylines_after_merge
 from cluster.settings import Settings
@@ -37,19 +37,8 @@ from cluster.types import StoryId
 
 LOG = logging.getLogger(__name__)
 ROLE = "coordinator"
-JOIN_COSINE = 0.6
-MAX_GAP_S = 86_400.0
 PLAN_SAMPLE = 2_000
 """Articles the routing plan is trained on: the first stored, then the first queued."""
-
-
-@dataclass
-class _Story:
-    partition: int
-    count: int
-    total: np.ndarray
-    first: float | None
-    last: float | None
 
 
 class Coordinator:
@@ -66,7 +55,7 @@ class Coordinator:
         self.plan: RoutingPlan | None = None
         self.barriers = 0
         self.folds = 0
-        self._stories: dict[StoryId, _Story] = {}
+        self._stories = LiveStories(0)
         self._last: int | None = None
         self._event_seq = 0
 
@@ -126,11 +115,14 @@ class Coordinator:
     def _load(self) -> None:
         with self.store.read() as reader:
             owners = reader.story_partitions()
-            self._stories = {
-                story: _Story(owners[story], count, np.asarray(total, dtype=np.float64),
-                              first, last)
-                for story, count, total, first, last in reader.live_story_states()
-                if story in owners}
+            stories: LiveStories | None = None
+            for story, count, total, first, last in reader.live_story_states():
+                if stories is None:
+                    stories = LiveStories(len(total))
+                if story in owners:
+                    stories.put(story, owners[story], count, total, first, last)
+            dimension = reader.meta("dimension")
+            self._stories = stories or LiveStories(int(dimension) if dimension else 0)
             barrier = self.ledger.last_barrier()
             if barrier is None:
                 self._last, self._event_seq = None, reader.story_event_seq()
@@ -178,67 +170,18 @@ class Coordinator:
         owners = writer.story_partitions(changed)
         for story in changed:
             row = rows.get(story)
-            owner = owners.get(story, self._stories[story].partition
+            owner = owners.get(story, self._stories.partition(story)
                                if story in self._stories else None)
             if row is None or owner is None:
-                self._stories.pop(story, None)
+                self._stories.remove(story)
                 continue
+            if self._stories.dimension == 0:
+                self._stories = LiveStories(len(row[1]))
             count, total, first, last = row
-            self._stories[story] = _Story(owner, count, np.asarray(total, dtype=np.float64),
-                                          first, last)
+            self._stories.put(story, owner, count, total, first, last)
 
     def _matches(self, changed: list[StoryId]) -> list[tuple[StoryId, StoryId]]:
-        """(keep, absorb) pairs to fold, best first, each story in one at most."""
-        live = [story for story in changed if story in self._stories]
-        if not live or len(self._stories) < 2:
-            return []
-        ids = np.array(list(self._stories), dtype=np.int64)
-        stories = list(self._stories.values())
-        parts = np.array([s.partition for s in stories])
-        counts = np.array([s.count for s in stories])
-        first = np.array([np.nan if s.first is None else s.first for s in stories])
-        last = np.array([np.nan if s.last is None else (s.last if s.last is not None else
-                                                         s.first) for s in stories])
-        last = np.where(np.isnan(last), first, last)
-        totals = np.stack([s.total for s in stories])
-        norms = np.linalg.norm(totals, axis=1, keepdims=True)
-        directions = totals / np.where(norms == 0, 1.0, norms)
-        position = {int(story): n for n, story in enumerate(ids.tolist())}
-
-        def best(row: int, among: np.ndarray) -> int | None:
-            """The best match of story ``row`` among the stories ``among`` masks
-            that lie near it in time (ties to the lower id)."""
-            near = among & _near(first, last, row)
-            if not near.any():
-                return None
-            candidates = np.flatnonzero(near)
-            scores = directions[candidates] @ directions[row]
-            top = scores.max()
-            return int(candidates[scores == top][np.argmin(ids[candidates[scores == top]])])
-
-        pairs: list[tuple[float, int, int]] = []
-        for story in live:
-            row = position[story]
-            match = best(row, parts != parts[row])
-            if match is None:
-                continue
-            cosine = float(directions[match] @ directions[row])
-            if cosine < JOIN_COSINE:
-                continue
-            back = best(match, parts == parts[row])
-            if back == row or counts[match] > counts[row]:
-                pairs.append((cosine, min(int(ids[row]), int(ids[match])),
-                              max(int(ids[row]), int(ids[match]))))
-        taken: set[int] = set()
-        folds: list[tuple[StoryId, StoryId]] = []
-        for _, a, b in sorted(set(pairs), key=lambda p: (-p[0], p[1], p[2])):
-            if a in taken or b in taken:
-                continue
-            taken.update((a, b))
-            a_count, b_count = counts[position[a]], counts[position[b]]
-            keep, absorb = (a, b) if a_count >= b_count else (b, a)
-            folds.append((StoryId(keep), StoryId(absorb)))
-        return folds
+        return self._stories.matches(changed)
 
     def _fold(self, writer: Writer, keep: StoryId, absorb: StoryId, now: float) -> bool:
         """Fold story ``absorb`` into ``keep`` in the store, as a merge does."""
@@ -271,9 +214,9 @@ class Coordinator:
         if self.settings.cluster.storyline_threshold <= 1.0:
             storylines_after_merge(writer, keep, absorb)
         writer.forget_presented_count(keep)  # a merged story is relabelled
-        self._stories[keep] = _Story(self._stories[keep].partition, count, total,
-                                     min(firsts, default=None), max(lasts, default=None))
-        self._stories.pop(absorb, None)
+        self._stories.put(keep, self._stories.partition(keep), count, total,
+                          min(firsts, default=None), max(lasts, default=None))
+        self._stories.remove(absorb)
         return True
 
     def run(self, stop: threading.Event) -> None:
@@ -291,11 +234,3 @@ class Coordinator:
     def close(self) -> None:
         self.store.close()
 
-
-def _near(first: np.ndarray, last: np.ndarray, row: int) -> np.ndarray:
-    """Which stories' spans lie within ``MAX_GAP_S`` of story ``row``'s (all,
-    where either is undated)."""
-    if np.isnan(first[row]):
-        return np.ones(len(first), dtype=bool)
-    gap = np.maximum(0.0, np.maximum(first[row] - last, first - last[row]))
-    return np.asarray(np.isnan(first) | (gap <= MAX_GAP_S))
