@@ -126,9 +126,11 @@ def clustering_rate(settings: Settings, count: int, partitions: int = 1) -> dict
                               "articles_per_s": round(count / seconds, 1)}
     if partitions > 1:
         result["per_partition"] = [
-            {"clustered": st["clustered"], "articles_per_s": round(st["clustered"] / seconds, 1)}
+            {"clustered": st["clustered"], "articles_per_s": round(st["clustered"] / seconds, 1),
+             "waited_at_barriers_s": st["waited_s"]}
             for st in statuses[1:]]
         result["barriers"], result["folds"] = statuses[0]["barriers"], statuses[0]["folds"]
+        result["reconciling_s"] = statuses[0]["reconciling_s"]
     return result
 
 

@@ -192,6 +192,7 @@ class PartitionActor:
                 "clustered": 0 if consumer is None else consumer.totals.clustered,
                 "refused": 0 if consumer is None else consumer.totals.refused,
                 "batches": 0 if consumer is None else consumer.batches,
+                "waited_s": 0.0 if consumer is None else round(consumer.waited_s, 1),
                 "running": self._thread.is_alive()}
 
     def stop(self) -> dict[str, Any]:

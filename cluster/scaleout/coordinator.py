@@ -55,6 +55,8 @@ class Coordinator:
         self.plan: RoutingPlan | None = None
         self.barriers = 0
         self.folds = 0
+        self.busy_s = 0.0
+        """Seconds spent reconciling (the partitions wait meanwhile)."""
         self._stories = LiveStories(0)
         self._last: int | None = None
         self._event_seq = 0
@@ -141,6 +143,7 @@ class Coordinator:
         progress = self.ledger.progress()
         if min(progress.get(p, -1) for p in range(self.partitions)) < batch:
             return 0
+        started = time.perf_counter()
         with self.store.write() as writer:
             seq, changed = writer.stories_changed_since(self._event_seq)
             self._refresh(writer, changed)
@@ -160,6 +163,7 @@ class Coordinator:
         self._last, self._event_seq = batch, seq
         self.barriers += 1
         self.folds += len(done)
+        self.busy_s += time.perf_counter() - started
         return 1
 
     def _refresh(self, writer: Writer, changed: list[StoryId]) -> None:
@@ -229,7 +233,8 @@ class Coordinator:
                 stop.wait(1.0)
 
     def status(self) -> dict[str, Any]:
-        return {"barriers": self.barriers, "folds": self.folds, "last_batch": self._last}
+        return {"barriers": self.barriers, "folds": self.folds, "last_batch": self._last,
+                "reconciling_s": round(self.busy_s, 1)}
 
     def close(self) -> None:
         self.store.close()

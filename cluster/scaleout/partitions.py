@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,9 @@ class PartitionConsumer:
         self.share = share
         self.totals = Consumed()
         self.batches = 0
+        self.waited_s = 0.0
+        """Seconds spent waiting at barriers."""
+        self._waiting_since: float | None = None
         self._last: int | None = None
         self._started = False
         self._applied: int | None = None
@@ -157,7 +161,12 @@ class PartitionConsumer:
         last = self._last
         if last is not None and self._applied != last:
             if not self.ledger.reconciled(last):
+                if self._waiting_since is None:
+                    self._waiting_since = time.perf_counter()
                 return 0  # at the barrier
+            if self._waiting_since is not None:
+                self.waited_s += time.perf_counter() - self._waiting_since
+                self._waiting_since = None
             # reading folds back is idempotent, so a restart may apply them again
             folds = self.ledger.folds(last)
             self.service.apply_folds(folds.pairs, folds.index_span, self.share.index)
