@@ -101,6 +101,15 @@ class Partitioned:
             self.coordinator.close()
 
 
+@contextmanager
+def queue_of(settings: Settings) -> Iterator[IngestQueue]:
+    queue = IngestQueue(settings.store_location)
+    try:
+        yield queue
+    finally:
+        queue.close()
+
+
 def embed_all(queue: IngestQueue, settings: Settings, embedder: Embedder | None = None) -> None:
     worker = EmbeddingWorker(queue, embedder or HashingEmbedder(), settings.lead_chars, "test",
                              batch=256)
@@ -129,16 +138,15 @@ def partitioned(settings: Settings, partitions: int = 2,
 
 def run_partitioned(settings: Settings, batches: list[list[Article]],
                     embedder: Embedder, partitions: int = 2) -> dict[str, int]:
-    queue = IngestQueue(settings.store_location)
-    for batch in batches:
-        queue.enqueue(batch)
-    embed_all(queue, settings, embedder)
-    with partitioned(settings, partitions, embedder) as running:
-        plan = running.start_coordinator()
-        for index in range(partitions):
-            running.start_partition(index, plan)
-        assert drained(queue), running.coordinator.status()  # type: ignore[union-attr]
-    queue.close()
+    with queue_of(settings) as queue:
+        for batch in batches:
+            queue.enqueue(batch)
+        embed_all(queue, settings, embedder)
+        with partitioned(settings, partitions, embedder) as running:
+            plan = running.start_coordinator()
+            for index in range(partitions):
+                running.start_partition(index, plan)
+            assert drained(queue), running.coordinator.status()  # type: ignore[union-attr]
     store = PostgresStore(settings.store_location, read_only=True)
     try:
         with store.read() as reader:
@@ -224,8 +232,7 @@ def test_a_partition_that_stops_mid_stream_loses_and_doubles_nothing(
     articles = [Article(f"s{i}", f"Storm {i % 40} floods town {i % 40}",
                         f"Rain and wind in town {i % 40}, report {i}.", f"Outlet{i % 7}",
                         None, None, "en") for i in range(900)]
-    queue = IngestQueue(settings.store_location)
-    with partitioned(settings) as running:
+    with queue_of(settings) as queue, partitioned(settings) as running:
         for start in range(0, 300, 30):
             queue.enqueue(articles[start:start + 30])
         embed_all(queue, settings)
@@ -241,7 +248,6 @@ def test_a_partition_that_stops_mid_stream_loses_and_doubles_nothing(
         embed_all(queue, settings)
         running.start_partition(1, plan)
         assert drained(queue)
-    queue.close()
     store = PostgresStore(settings.store_location, read_only=True)
     try:
         with store.read() as reader:
@@ -265,8 +271,7 @@ def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
     articles = [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
                         f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
                         None, None, "en") for i in range(240)]
-    queue = IngestQueue(settings.store_location)
-    with partitioned(settings) as running:
+    with queue_of(settings) as queue, partitioned(settings) as running:
         for start in range(0, 240, 40):
             queue.enqueue(articles[start:start + 40])
         embed_all(queue, settings)
@@ -286,7 +291,6 @@ def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
         assert drained(queue)
         totals = [c.totals for c in running.consumers.values()]
         _each_article_in_its_owners_index(running)
-    queue.close()
     store = PostgresStore(settings.store_location, read_only=True)
     try:
         with store.read() as reader:
@@ -339,8 +343,7 @@ def test_a_reader_elsewhere_maps_every_partitions_published_index(
     articles = [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
                         f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
                         None, None, "en") for i in range(400)]
-    queue = IngestQueue(settings.store_location)
-    with partitioned(settings) as running:
+    with queue_of(settings) as queue, partitioned(settings) as running:
         for start in range(0, 240, 40):
             queue.enqueue(articles[start:start + 40])
         embed_all(queue, settings)
@@ -371,7 +374,6 @@ def test_a_reader_elsewhere_maps_every_partitions_published_index(
             _same_as_the_store(reader)
         finally:
             reader.close()
-    queue.close()
 
 
 def _same_as_the_store(reader: StoryService) -> None:

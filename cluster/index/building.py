@@ -46,14 +46,16 @@ def index_from_store(
 
 def fit_layout(
     index: VectorIndex, reader: Reader, backend: str, dimension: int,
-    ivf_threshold: int, nprobe: int,
+    ivf_threshold: int, nprobe: int, keep: Keep | None = None,
 ) -> VectorIndex:
     """``index`` in the layout its size calls for: an IVF index that outgrew
-    its cells is rebuilt from the store (see cluster/index/layout.py), an
-    exact one past the threshold becomes IVF, any other is kept."""
+    its cells is rebuilt from the store (the articles ``keep`` picks; see
+    cluster/index/layout.py), an exact one past the threshold becomes IVF,
+    any other is kept."""
     if outgrown(index):
         started = time.perf_counter()
-        index = index_from_store(reader, backend, dimension, None, ivf_threshold, nprobe)
+        index = index_from_store(reader, backend, dimension, None, ivf_threshold, nprobe,
+                                 keep)
         LOG.info("index: IVF cells retrained for %d vectors (%d cells) in %.1f s",
                  len(index), getattr(index, "lists", 0), time.perf_counter() - started)
         return index

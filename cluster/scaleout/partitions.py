@@ -181,6 +181,8 @@ class PartitionConsumer:
             mine = self._mine(run)
             if mine:
                 ingest_run(self.service, mine, self.totals)
+        # before the record: the coordinator's folds for this batch come after it
+        self.service.hold_snapshots()
         self.ledger.record(self.share.index, batch)
         self._last = batch
         self.batches += 1

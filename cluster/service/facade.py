@@ -294,6 +294,10 @@ class StoryService:
             raise ClusterError(f"this service is not partition {partition}")
         runtime.apply_folds([(StoryId(k), StoryId(a)) for k, a in folds], index_span)
 
+    def hold_snapshots(self) -> None:
+        """A partition about to record a batch (see ``ServiceRuntime.hold_snapshots``)."""
+        self._part(self._runtime).hold_snapshots()
+
     def owners_of_articles(self, article_ids: Sequence[str]) -> dict[str, int]:
         """For each of these articles that is stored, the partition whose story
         holds it (one with no owner falls to partition 0)."""

@@ -126,6 +126,9 @@ class ServiceRuntime:
         self.changes = BatchChanges()
         self.stream_time: float | None = None
         self.snapshot_seq = 0
+        self.snapshot_cap: int | None = None
+        """A partition between recording a batch and applying its barrier's
+        folds: the store's sequence when it recorded the batch."""
         self.snapshot_failures = 0
         self.index_seq = 0
         """A reader's: the store's index log sequence its replica has caught up to."""
@@ -284,7 +287,10 @@ class ServiceRuntime:
         the absorbed stories leave the clusterer, and the kept ones this
         partition owns are read back whole. All of it is idempotent: a
         restarted partition may apply a barrier's folds again."""
-        if not folds or self.share is None:
+        if self.share is None:
+            return
+        if not folds:
+            self.snapshot_cap = None
             return
         kept = [keep for keep, _ in folds]
         with self.lock:
@@ -302,6 +308,13 @@ class ServiceRuntime:
                 if row.status in ("active", "dormant") and row.article_count > 0:
                     self.clusterer.restore([(keep, row.article_count, row.centroid_sum,
                                              row.first_seen, row.last_updated)], self.clock())
+            self.snapshot_cap = None
+
+    def hold_snapshots(self) -> None:
+        """A partition about to record a batch: until it applies the batch's
+        barrier, its snapshots claim no more of the index log than now."""
+        with self.store.read() as reader:
+            self.snapshot_cap = reader.index_seq()
 
     def owners_of_articles(self, article_ids: Sequence[str]) -> dict[str, int | None]:
         """For each of these articles that is stored: the partition that owns
@@ -461,8 +474,7 @@ class ServiceRuntime:
         acknowledged by the store, and a failure (a full disk) is logged and
         counted, never passed to the writer's caller."""
         try:
-            with self.store.read() as reader:
-                seq = reader.index_seq()
+            seq = self.covered_seq()
             settings = self.settings
             interval = max(settings.snapshot_every,
                            int(settings.snapshot_share * len(self.index)))
@@ -473,6 +485,16 @@ class ServiceRuntime:
             LOG.exception("index: the snapshot after a write failed (the write is stored; "
                           "the next snapshot or start-up catches up from the store)")
 
+    def covered_seq(self) -> int:
+        """How far into the store's index log this writer's index is known to
+        reach: the store's sequence, or for a partition waiting at a barrier
+        the sequence before the coordinator's folds it has not applied yet
+        (``snapshot_cap``), so that a snapshot never claims entries its index
+        lacks."""
+        with self.store.read() as reader:
+            seq = reader.index_seq()
+        return seq if self.snapshot_cap is None else min(seq, self.snapshot_cap)
+
     def snapshot(self, seq: int | None = None, publish_in_background: bool = False) -> None:
         """Write the index to disk as the current snapshot, in the layout its
         size calls for, and publish it for readers on other machines (a
@@ -480,12 +502,12 @@ class ServiceRuntime:
         (after a write) on the publisher's thread."""
         with self.lock:
             settings = self.settings
+            if seq is None:
+                seq = self.covered_seq()
             with self.store.read() as reader:
-                if seq is None:
-                    seq = reader.index_seq()
                 self.index = fit_layout(self.index, reader, settings.index_backend,
                                         self.dimension, settings.ivf_threshold,
-                                        settings.index_nprobe)
+                                        settings.index_nprobe, self.keep)
             write_snapshot(settings.index_dir, self.index, self.embedder.model_name, seq)
             self.snapshot_seq = seq
         if self.publisher is not None:
