@@ -392,3 +392,39 @@ def _same_as_the_store(reader: StoryService) -> None:
                                                             strict=True) if k >= 0}
         assert ours == theirs
     assert len(reader._runtime.index) == len(everything)
+
+
+def test_a_restarted_coordinator_clears_what_its_predecessor_reconciled(
+    tmp_path: Path, postgres: PostgresDatabases,
+) -> None:
+    """A coordinator stopped between writing a barrier and removing its batch
+    from the queue leaves the batch behind; the next one removes it."""
+    import psycopg
+
+    settings = partitioned_settings(tmp_path, postgres)
+    articles = [Article(f"s{i}", f"Storm {i % 6} floods town {i % 6}", f"Report {i}.",
+                        f"Outlet{i % 3}", None, None, "en") for i in range(60)]
+    with queue_of(settings) as queue:
+        with partitioned(settings) as running:
+            queue.enqueue(articles)
+            embed_all(queue, settings)
+            plan = running.start_coordinator(plan_sample=60)
+            running.start_partition(0, plan)
+            running.start_partition(1, plan)
+            assert drained(queue)
+        with psycopg.connect(settings.store_location) as connection:
+            last = connection.execute("SELECT MAX(batch) FROM partition_barriers").fetchone()
+            assert last is not None
+            connection.execute(  # the batch as the stopped coordinator left it
+                "INSERT INTO ingest_queue (batch, article, enqueued_at, vector, embed_hash) "
+                "VALUES (%s, '{\"id\": \"s0\"}', 0, '', '')", (last[0],))
+        assert queue.oldest_batch_after(None) == last[0]
+        coordinator = Coordinator(settings, 2, IngestQueue(settings.store_location),
+                                  PartitionLedger(settings.store_location))
+        try:
+            assert coordinator.reconcile_some() == 0  # nothing new to reconcile
+        finally:
+            coordinator.queue.close()
+            coordinator.ledger.close()
+            coordinator.close()
+        assert queue.oldest_batch_after(None) is None

@@ -60,6 +60,7 @@ class Coordinator:
         self._stories = LiveStories(0)
         self._last: int | None = None
         self._event_seq = 0
+        self._tidied = False
 
     # -- the routing plan ----------------------------------------------------
     def prepare(self) -> RoutingPlan | None:
@@ -137,6 +138,10 @@ class Coordinator:
         many batches (0 or 1)."""
         if self.prepare() is None:
             return 0
+        if not self._tidied and self._last is not None:
+            # a coordinator stopped between a barrier and its queue's cleanup
+            self.queue.drop_through(self._last)
+            self._tidied = True
         batch = self.queue.oldest_batch_after(self._last)
         if batch is None:
             return 0
@@ -159,7 +164,7 @@ class Coordinator:
             for keep, absorb in done:
                 writer.execute("INSERT INTO partition_folds (batch, absorb, keep) "
                                "VALUES (?, ?, ?)", (batch, absorb, keep))
-        self.queue.drop_batch(batch)
+        self.queue.drop_through(batch)
         self._last, self._event_seq = batch, seq
         self.barriers += 1
         self.folds += len(done)

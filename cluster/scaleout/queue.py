@@ -223,10 +223,11 @@ class IngestQueue:
                                      (-1 if after is None else after,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    def drop_batch(self, batch: int) -> None:
-        """Every partition clustered this batch: it leaves the queue."""
+    def drop_through(self, batch: int) -> None:
+        """Every partition clustered the batches up to this one: they leave the
+        queue (with any an interrupted coordinator left behind)."""
         with self._lock:
-            self._db().execute("DELETE FROM ingest_queue WHERE batch = %s", (batch,))
+            self._db().execute("DELETE FROM ingest_queue WHERE batch <= %s", (batch,))
 
     def first_vectors(self, limit: int) -> tuple[int, list[Vector]]:
         """(how many articles are queued, the vectors of the first ``limit`` of
