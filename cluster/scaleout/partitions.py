@@ -4,8 +4,8 @@ between them.
 
 Every partition takes every accepted batch, in order, and clusters the
 articles the routing plan gives it (``routing.py``) with the whole
-single-machine runtime: its index holds its articles, its clusterer the
-stories it owns (``story_partitions``), and it shares the store with the
+single-machine runtime: its clusterer holds the stories it owns
+(``story_partitions``), its index their articles, and it shares the store with the
 others, each holding the store's lock shared and its own role's lock, so a
 restarted partition can never write beside its predecessor. The
 per-article work of a batch runs in parallel; what partitions share (story

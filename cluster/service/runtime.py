@@ -105,9 +105,9 @@ class ServiceRuntime:
         ``read_only`` (a reader process) the store is only read, the index
         is a replica of the writer's snapshot (``load_replica``) and nothing
         here is ever written. With ``share`` this is one partition of a
-        partitioned writer (cluster/scaleout/partitions.py): its index holds
-        the articles routed to it, its clusterer the stories it owns, and it
-        shares the store with the other partitions."""
+        partitioned writer (cluster/scaleout/partitions.py): its clusterer
+        holds the stories it owns, its index their articles, and it shares
+        the store with the other partitions."""
         if share is not None:
             settings = settings.model_copy(update={
                 "index_dir": settings.index_dir / share.role})
