@@ -357,8 +357,9 @@ def test_a_reader_elsewhere_maps_every_partitions_published_index(
         try:
             assert reader._runtime is not None and reader.follower is not None
             replica = reader._runtime.index
+            # (a partition that had not yet applied the last barrier's folds when it
+            # snapshotted labelled its snapshot before them: they are in the tail)
             assert isinstance(replica, ReplicaIndex) and replica.sealed_parts == 2
-            assert replica.tail_size == 0
             _same_as_the_store(reader)
             queue.enqueue(articles[240:320])  # more, then only one partition publishes
             embed_all(queue, settings)
