@@ -317,7 +317,12 @@ def _fold_entries(url: str) -> int:
 
 def _each_article_in_its_owners_index(running: Partitioned) -> None:
     """Every stored article is in exactly one partition's index: that of the
-    partition that owns its story (folds move articles between them)."""
+    partition that owns its story (folds move articles between them), once
+    each partition has applied the last barrier."""
+    deadline = time.monotonic() + 60
+    while any(c._applied != c._last for c in running.consumers.values()):
+        assert time.monotonic() < deadline, "a partition never applied the last barrier"
+        time.sleep(0.02)
     service = running.services[0]
     with service.store.read() as reader:
         placed = reader.placement(int(k) for keys, _ in reader.iter_vectors() for k in keys)
