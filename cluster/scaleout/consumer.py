@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cluster.embedding.known import KnownVectors
@@ -50,26 +51,13 @@ class QueueConsumer:
         return len(run)
 
     def _delete(self, run: list[Embedded]) -> None:
-        for item in run:
-            assert item.deleted is not None
-            try:
-                self.service.delete_article(item.deleted)
-                self.totals.deleted += 1
-            except NotFound:  # deleted already, or never stored: nothing to do
-                LOG.info("queue: article %r to delete is not stored", item.deleted)
-
+        delete_articles(self.service, [item.deleted for item in run if item.deleted],
+                        self.totals)
 
     def run(self, stop: threading.Event) -> Consumed:
         """Consume until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                if self.consume_some() == 0:
-                    stop.wait(IDLE_WAIT_S)
-            except Exception:
-                LOG.exception("queue: a batch failed; retrying")
-                stop.wait(1.0)
+        keep_going(stop, self.consume_some, "queue: a batch failed; retrying")
         return self.totals
-
 
 def ingest_run(service: StoryService, run: list[Embedded], totals: Consumed) -> None:
     """Cluster a run of queued articles as one batch with their vectors. An
@@ -94,3 +82,28 @@ def _ingest(service: StoryService, run: list[Embedded], totals: Consumed) -> Non
     service.ingest_prepared(prepared)
     totals.clustered += len(run)
     totals.embedded_here += vectors.computed_here
+
+
+def delete_articles(service: StoryService, article_ids: list[str], totals: Consumed) -> None:
+    """Queued deletions, in order; one not stored (deleted already, or never
+    stored) has nothing to do."""
+    for article_id in article_ids:
+        try:
+            service.delete_article(article_id)
+            totals.deleted += 1
+        except NotFound:
+            LOG.info("queue: article %r to delete is not stored", article_id)
+
+
+def keep_going(stop: threading.Event, step: Callable[[], int], failure: str,
+               idle_wait_s: float = IDLE_WAIT_S) -> None:
+    """Call ``step`` until ``stop`` is set, pausing ``idle_wait_s`` while it has
+    nothing to do (it answers 0); a failure is logged and the step tried again
+    a second later."""
+    while not stop.is_set():
+        try:
+            if step() == 0:
+                stop.wait(idle_wait_s)
+        except Exception:
+            LOG.exception(failure)
+            stop.wait(1.0)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cluster.errors import ConfigurationError
+from cluster.scaleout.consumer import keep_going
 from cluster.scaleout.partitions import IDLE_WAIT_S, PartitionLedger
 from cluster.scaleout.queue import IngestQueue
 from cluster.scaleout.reconciling import LiveStories
@@ -229,13 +230,8 @@ class Coordinator:
         return True
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                if self.reconcile_some() == 0:
-                    stop.wait(IDLE_WAIT_S)
-            except Exception:
-                LOG.exception("coordinator: a barrier failed; retrying")
-                stop.wait(1.0)
+        keep_going(stop, self.reconcile_some, "coordinator: a barrier failed; retrying",
+                   IDLE_WAIT_S)
 
     def status(self) -> dict[str, Any]:
         return {"barriers": self.barriers, "folds": self.folds, "last_batch": self._last,

@@ -34,9 +34,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cluster.errors import NotFound
-from cluster.scaleout.consumer import Consumed, ingest_run
-from cluster.scaleout.queue import Embedded, IngestQueue
+from cluster.scaleout.consumer import Consumed, delete_articles, ingest_run, keep_going
+from cluster.scaleout.queue import Embedded, IngestQueue, own_connection
 from cluster.scaleout.routing import PLAN_META, RoutingPlan, Share
 from cluster.types import StoryId
 
@@ -71,14 +70,7 @@ class PartitionLedger:
         self._connection: psycopg.Connection[Any] | None = None
 
     def _db(self) -> psycopg.Connection[Any]:
-        import psycopg
-
-        if self._connection is None or self._connection.closed or self._connection.broken:
-            if self._connection is not None:
-                with suppress(Exception):
-                    self._connection.close()
-            self._connection = psycopg.connect(
-                self.url, autocommit=True, application_name=self.name[:63], connect_timeout=10)
+        self._connection = own_connection(self._connection, self.url, self.name)
         return self._connection
 
     def plan(self) -> RoutingPlan | None:
@@ -204,27 +196,15 @@ class PartitionConsumer:
         never places anything)."""
         owners = self.service.owners_of_articles(
             [item.deleted for item in run if item.deleted is not None])
-        for item in run:
-            assert item.deleted is not None
-            if owners.get(item.deleted) != self.share.index:
-                continue
-            try:
-                self.service.delete_article(item.deleted)
-                self.totals.deleted += 1
-            except NotFound:
-                LOG.info("queue: article %r to delete is not stored", item.deleted)
+        delete_articles(self.service, [item.deleted for item in run if item.deleted
+                                       and owners.get(item.deleted) == self.share.index],
+                        self.totals)
 
     def run(self, stop: threading.Event) -> Consumed:
         """Consume until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                if self.consume_some() == 0:
-                    stop.wait(IDLE_WAIT_S)
-            except Exception:
-                LOG.exception("%s: a batch failed; retrying", self.share.role)
-                stop.wait(1.0)
+        keep_going(stop, self.consume_some, f"{self.share.role}: a batch failed; retrying",
+                   IDLE_WAIT_S)
         return self.totals
-
 
 def _vectors(run: list[Embedded]) -> Any:
     import numpy as np

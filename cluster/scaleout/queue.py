@@ -39,6 +39,20 @@ from cluster.types import ArticleId, Vector
 if TYPE_CHECKING:
     import psycopg
 
+def own_connection(current: psycopg.Connection[Any] | None, url: str,
+                   name: str) -> psycopg.Connection[Any]:
+    """``current`` while it is usable, else a new autocommit connection (a lost
+    one is closed first)."""
+    import psycopg
+
+    if current is not None and not current.closed and not current.broken:
+        return current
+    if current is not None:
+        with suppress(Exception):
+            current.close()
+    return psycopg.connect(url, autocommit=True, application_name=name[:63], connect_timeout=10)
+
+
 class QueueUnavailable(ClusterError):
     """The store that holds the queue cannot be reached: nothing was queued."""
 
@@ -96,14 +110,7 @@ class IngestQueue:
         self._connection: psycopg.Connection[Any] | None = None
 
     def _db(self) -> psycopg.Connection[Any]:
-        import psycopg
-
-        if self._connection is None or self._connection.closed or self._connection.broken:
-            if self._connection is not None:
-                with suppress(Exception):
-                    self._connection.close()
-            self._connection = psycopg.connect(
-                self.url, autocommit=True, application_name=self.name[:63], connect_timeout=10)
+        self._connection = own_connection(self._connection, self.url, self.name)
         return self._connection
 
     @contextmanager

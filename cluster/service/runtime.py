@@ -220,9 +220,10 @@ class ServiceRuntime:
     def load_replica(self) -> tuple[ReplicaIndex, int, int]:
         """A reader's index, with (the sequence its sealed parts reach, the
         caught-up sequence): in queue mode what the writers published, fetched
-        (cluster/service/published.py); else the writer's current snapshot on
-        this machine. Both memory-mapped, with the store's index log since them.
-        Without a readable snapshot the sealed part is built from the store."""
+        (cluster/service/published.py); else the current snapshot in the
+        index folder it shares with the writer. Both memory-mapped, with the
+        store's index log since them. Without a readable snapshot the sealed
+        part is built from the store."""
         settings = self.settings
         sealed: tuple[ReplicaIndex, int] | None = None
         if self.published is not None:
@@ -516,9 +517,9 @@ class ServiceRuntime:
                 self.publisher.wait(timeout=3600.0)
 
     def newer_published(self, at_most_every_s: float) -> bool:
-        """A reader: whether what was published, or this machine's writer's
-        snapshot, reaches further than its replica (fetching first in queue
-        mode, at most every ``at_most_every_s``)."""
+        """A reader: whether what was published, or the snapshot of the writer
+        whose index folder it shares, reaches further than its replica
+        (fetching first in queue mode, at most every ``at_most_every_s``)."""
         if self.published is not None:
             self.published.fetch(at_most_every_s)
             return self.published.newer()
