@@ -434,3 +434,63 @@ def test_a_restarted_coordinator_clears_what_its_predecessor_reconciled(
             coordinator.ledger.close()
             coordinator.close()
         assert queue.oldest_batch_after(None) is None
+
+
+def test_partitions_follow_what_a_single_writer_changed_between_their_runs(
+    tmp_path: Path, postgres: PostgresDatabases,
+) -> None:
+    """A re-cluster by a single writer (the partitions stopped) moves articles
+    between stories without the index log, and what a single writer ingests
+    meanwhile has no owner: when the partitions start again, each index still
+    holds exactly the articles of the stories its partition owns, and each
+    live story is held by its owner's clusterer."""
+    settings = partitioned_settings(tmp_path, postgres, snapshot_every=20)
+    towns = [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
+                     f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
+                     None, None, "en") for i in range(300)]
+    with queue_of(settings) as queue:
+        with partitioned(settings) as running:
+            for start in range(0, 240, 40):
+                queue.enqueue(towns[start:start + 40])
+            embed_all(queue, settings)
+            plan = running.start_coordinator(plan_sample=240)
+            running.start_partition(0, plan)
+            running.start_partition(1, plan)
+            assert drained(queue)
+        stricter = settings.cluster.model_copy(update={"join_threshold": 0.9,
+                                                       "dense_join_threshold": 0.95})
+        with StoryService(settings.model_copy(update={"cluster": stricter})) as single:
+            with single.store.read() as reader:
+                before = reader.assignments()
+            single.rebuild(recluster=True)
+            single.ingest(towns[240:260])
+            with single.store.read() as reader:
+                after = reader.assignments()
+        assert any(after[k] != story for k, story in before.items())  # articles moved
+        ledger = PartitionLedger(settings.store_location)
+        try:
+            assert ledger.settled_plan() is None  # the single writer's new stories
+            with partitioned(settings) as running:
+                plan = running.start_coordinator()
+                settled = ledger.settled_plan()
+                assert settled is not None and settled.version == plan.version
+                _partitions_follow(running, plan, queue, settings, towns[260:300])
+        finally:
+            ledger.close()
+
+
+def _partitions_follow(running: Partitioned, plan: RoutingPlan, queue: IngestQueue,
+                       settings: Settings, more: list[Article]) -> None:
+    running.start_partition(0, plan)
+    running.start_partition(1, plan)
+    queue.enqueue(more)
+    embed_all(queue, settings)
+    assert drained(queue)
+    _each_article_in_its_owners_index(running)
+    with running.services[0].store.read() as reader:
+        owners = reader.story_partitions()
+        live = list(reader.live_story_states())
+        stored = reader.article_count()
+    for story, *_ in live:
+        assert running.services[owners[story]].clusterer.holds(story), story
+    assert sum(count for _, count, *_ in live) == stored

@@ -153,8 +153,9 @@ class CoordinatorActor:
 
 
 class PartitionActor:
-    """One partition: it waits for the coordinator's routing plan, opens the
-    service as that partition, and consumes the queue."""
+    """One partition: it waits for the coordinator's routing plan (and for
+    every live story to have an owner), opens the service as that partition,
+    and consumes the queue."""
 
     def __init__(self, values: dict[str, Any], index: int) -> None:
         from cluster.scaleout.partitions import PartitionLedger
@@ -177,7 +178,7 @@ class PartitionActor:
         from cluster.scaleout.routing import Share
         from cluster.service.facade import StoryService
 
-        while (plan := self._ledger.plan()) is None:  # the coordinator makes it
+        while (plan := self._ledger.settled_plan()) is None:  # the coordinator makes it
             if self._stop.wait(0.2):
                 return
         share = Share(self.index, plan)

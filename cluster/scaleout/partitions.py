@@ -79,6 +79,20 @@ class PartitionLedger:
                                      (PLAN_META,)).fetchone()
         return None if row is None else RoutingPlan.from_json(str(row[0]))
 
+    def settled_plan(self) -> RoutingPlan | None:
+        """The routing plan, once every live story has an owner. The
+        coordinator gives owners to the stories a single writer made when it
+        starts; a partition that loaded before that would hold none of them."""
+        plan = self.plan()
+        if plan is None:
+            return None
+        with self._lock:
+            unowned = self._db().execute(
+                "SELECT 1 FROM stories WHERE status IN ('active', 'dormant') "
+                "AND article_count > 0 AND NOT EXISTS (SELECT 1 FROM story_partitions "
+                "WHERE story_partitions.story_id = stories.id) LIMIT 1").fetchone()
+        return plan if unowned is None else None
+
     def progress(self) -> dict[int, int]:
         """The last batch each partition clustered."""
         with self._lock:

@@ -118,6 +118,10 @@ class ServiceRuntime:
         self.read_only = read_only
         self.store: Store = open_store(settings.store_location, read_only=read_only,
                                        role=None if share is None else share.role)
+        if share is None and not read_only:
+            from cluster.scaleout.single_writer import note_single_writer
+
+            note_single_writer(self.store)
         self.lock = FairRLock()
         self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
                                              settings.duplicate_window_days)
@@ -185,21 +189,48 @@ class ServiceRuntime:
                                settings.index_backend, settings.index_nprobe)
         with self.store.read() as reader:
             seq = reader.index_seq()
+            if loaded is not None and not self._snapshot_follows_single_writers(reader):
+                LOG.info("index: a single writer changed the store after this partition's "
+                         "snapshot; rebuilding the partition's index from the store")
+                loaded = None
             if loaded is None:
                 self.index = index_from_store(reader, settings.index_backend, self.dimension,
                                               None, settings.ivf_threshold,
                                               settings.index_nprobe, self.keep)
                 self.snapshot_seq = 0
-                return
-            self.index, manifest = loaded
-            self.snapshot_seq = manifest.store_seq
-            if manifest.store_seq > seq:
-                raise IndexMismatch(
-                    f"index snapshot covers store sequence {manifest.store_seq} but the store "
-                    f"only reaches {seq} (was the store replaced?); run "
-                    "`newsclusters rebuild`"
-                )
-            replay_index_log(self.index, reader, manifest.store_seq, self.keep)
+            else:
+                self.index, manifest = loaded
+                self.snapshot_seq = manifest.store_seq
+                if manifest.store_seq > seq:
+                    raise IndexMismatch(
+                        f"index snapshot covers store sequence {manifest.store_seq} but the "
+                        f"store only reaches {seq} (was the store replaced?); run "
+                        "`newsclusters rebuild`"
+                    )
+                replay_index_log(self.index, reader, manifest.store_seq, self.keep)
+        if loaded is None and self.share is not None:
+            self._follow_single_writers(seq)
+
+    def _snapshot_follows_single_writers(self, reader: Reader) -> bool:
+        """A partition's snapshot is stale once a single writer opened the
+        store after it was written (cluster/scaleout/single_writer.py)."""
+        if self.share is None:
+            return True
+        from cluster.scaleout.single_writer import snapshot_follows
+
+        return snapshot_follows(reader, self.share.role)
+
+    def _follow_single_writers(self, seq: int) -> None:
+        """A partition that built its index from the store as of index log
+        ``seq``: snapshot it, then record that the snapshot follows every
+        single writer so far (in this order: a crash between the two leaves
+        the old mark, and the next start builds again)."""
+        assert self.share is not None
+        from cluster.scaleout.single_writer import mark_followed
+
+        self.snapshot(seq, publish_in_background=True)
+        with self.store.write() as writer:
+            mark_followed(writer, self.share.role)
 
     @property
     def keep(self) -> Keep | None:
