@@ -495,6 +495,31 @@ def test_a_damaged_snapshot_is_rebuilt_from_the_store_at_start(
     assert any(p.name.startswith("damaged-") for p in (tmp_path / "idx").iterdir())
 
 
+def test_a_snapshot_of_another_store_in_the_same_index_folder_is_never_loaded(
+    tmp_path: Path, make_article: MakeArticle,
+) -> None:
+    """Two stores pointed at one index folder (a second data folder, a local
+    PostgreSQL beside the SQLite store): each builds its index from its own
+    store, never refusing to start and never serving the other's articles."""
+    shared = tmp_path / "idx"
+    first = make_settings(tmp_path / "a", index_dir=shared)
+    second = make_settings(tmp_path / "b", index_dir=shared)
+    with StoryService(first) as svc:
+        svc.ingest([make_article(f"harbour storm report {i}", id=f"h{i}", hours=i)
+                    for i in range(5)])
+        svc.snapshot()
+    with StoryService(second) as svc:
+        assert svc.readiness().in_sync and len(svc.index) == 0
+        svc.ingest([make_article("mountain pass closed by snow", id="m1")])
+        svc.snapshot()
+        assert [item.id for item in svc.related_to_text(
+            "harbour storm report", "").items] == ["m1"]
+    with StoryService(first) as svc:
+        ready = svc.readiness()
+        assert ready.in_sync and ready.indexed == 5
+        assert "m1" not in {item.id for item in svc.related("h0").items}
+
+
 def test_a_snapshot_that_fails_after_the_commit_does_not_fail_the_write(
     tmp_path: Path, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

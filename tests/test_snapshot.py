@@ -28,6 +28,23 @@ def test_write_then_load_checks_the_manifest(tmp_path: Path) -> None:
         load_snapshot(tmp_path, "model-a", 8, "faiss-flat")
 
 
+def test_a_snapshot_of_another_store_is_not_loaded_and_left_in_place(tmp_path: Path) -> None:
+    write_snapshot(tmp_path, small_index(5), "model-a", store_seq=5, store="store-a")
+    current = (tmp_path / CURRENT).read_text()
+    assert load_snapshot(tmp_path, "model-a", 4, "faiss-flat", store="store-a") is not None
+    # another store's snapshot is not this store's, whatever its model
+    assert load_snapshot(tmp_path, "model-a", 4, "faiss-flat", store="store-b") is None
+    assert load_snapshot(tmp_path, "model-b", 8, "faiss-flat", store="store-b") is None
+    assert (tmp_path / CURRENT).read_text() == current
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("damaged-")]
+
+
+def test_a_snapshot_from_before_store_ids_is_taken_for_any_store(tmp_path: Path) -> None:
+    write_snapshot(tmp_path, small_index(3), "m", store_seq=3)
+    loaded = load_snapshot(tmp_path, "m", 4, "faiss-flat", store="store-a")
+    assert loaded is not None and loaded[1].store == ""
+
+
 def test_no_snapshot_yet(tmp_path: Path) -> None:
     assert load_snapshot(tmp_path, "m", 4, "faiss-flat") is None
 

@@ -5,7 +5,7 @@ Layout of ``index_dir``::
     CURRENT                 name of the live snapshot folder (replaced atomically)
     snap-<seq>-<token>/
         index.bin           the vector index (FAISS or NumPy format)
-        manifest.json       model, dimension, metric, backend, store sequence
+        manifest.json       store id, model, dimension, metric, backend, store sequence
                             covered, vector count, SHA-256 of index.bin
     damaged-<name>-<time>/  a snapshot that failed to load or verify, kept
                             for inspection
@@ -52,6 +52,9 @@ class Manifest:
     version: int = MANIFEST_VERSION
     sha256: str = ""
     """Of index.bin; empty in snapshots written before checksums (not verified)."""
+    store: str = ""
+    """The id of the store it was built from; empty in snapshots written
+    before stores had ids (taken for any store)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -67,8 +70,10 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def write_snapshot(index_dir: Path, index: VectorIndex, model: str, store_seq: int) -> Manifest:
-    """Write ``index`` as the new current snapshot covering ``store_seq``."""
+def write_snapshot(index_dir: Path, index: VectorIndex, model: str, store_seq: int,
+                   store: str = "") -> Manifest:
+    """Write ``index`` as the new current snapshot covering ``store_seq`` of
+    the store whose id is ``store``."""
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"snap-{store_seq:012d}-{secrets.token_hex(4)}"
     staging = index_dir / (name + ".tmp")
@@ -78,7 +83,7 @@ def write_snapshot(index_dir: Path, index: VectorIndex, model: str, store_seq: i
         manifest = Manifest(
             model=model, dimension=index.dimension, metric="inner_product",
             backend=index.kind, store_seq=store_seq, count=len(index), created_at=time.time(),
-            sha256=_sha256(staging / "index.bin"),
+            sha256=_sha256(staging / "index.bin"), store=store,
         )
         (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
         for part in ("index.bin", "manifest.json"):
@@ -193,11 +198,13 @@ def _leave_in_place(index_dir: Path, reason: str) -> None:
 
 def load_snapshot(
     index_dir: Path, model: str, dimension: int, backend: str, nprobe: int = 32,
-    mapped: bool = False, owner: bool = True,
+    mapped: bool = False, owner: bool = True, store: str = "",
 ) -> tuple[VectorIndex, Manifest] | None:
     """The current snapshot, checked against the configured model; None when
-    there is none yet, or when it is damaged (it is then set aside, see
-    ``set_aside``, and the caller rebuilds the index from the store).
+    there is none yet, when it was built from another store than ``store``
+    (an id; it is left in place: the next snapshot replaces it), or when it
+    is damaged (it is then set aside, see ``set_aside``, and the caller
+    rebuilds the index from the store).
     ``mapped`` memory-maps it; a process that does not own the index folder
     (``owner=False``: a reader, while the writer may be replacing the
     snapshot) never sets anything aside, it only answers None."""
@@ -210,6 +217,10 @@ def load_snapshot(
     if found is None:
         return None
     folder, manifest = found
+    if store and manifest.store and manifest.store != store:
+        LOG.warning("index: the snapshot in %s was built from another store; the index "
+                    "comes from this store", index_dir)
+        return None
     if manifest.model != model or manifest.dimension != dimension:
         raise IndexMismatch(
             f"index snapshot in {index_dir} was built with model {manifest.model!r} "

@@ -65,7 +65,7 @@ class Rebuilder:
                                              progress, settings.ivf_threshold,
                                              settings.index_nprobe)
                     seq = reader.index_seq()
-            write_snapshot(settings.index_dir, index, rt.embedder.model_name, seq)
+            write_snapshot(settings.index_dir, index, rt.embedder.model_name, seq, rt.store_id)
             rt.index, rt.snapshot_seq = index, seq
         self._changed()
         result: dict[str, object] = {"articles": len(rt.index), "store_seq": seq,

@@ -122,6 +122,10 @@ class ServiceRuntime:
             from cluster.scaleout.single_writer import note_single_writer
 
             note_single_writer(self.store)
+        with self.store.read() as reader:
+            self.store_id = reader.meta("store_id") or ""
+            """Recorded in the index snapshots, so that a snapshot of another store
+            in the same index folder is never loaded."""
         self.lock = FairRLock()
         self.duplicates = NearDuplicateIndex(settings.duplicate_threshold,
                                              settings.duplicate_window_days)
@@ -186,7 +190,8 @@ class ServiceRuntime:
             return
         settings = self.settings
         loaded = load_snapshot(settings.index_dir, self.embedder.model_name, self.dimension,
-                               settings.index_backend, settings.index_nprobe)
+                               settings.index_backend, settings.index_nprobe,
+                               store=self.store_id)
         with self.store.read() as reader:
             seq = reader.index_seq()
             if loaded is not None and not self._snapshot_follows_single_writers(reader):
@@ -263,7 +268,8 @@ class ServiceRuntime:
         else:
             loaded = load_snapshot(settings.index_dir, self.embedder.model_name,
                                    self.dimension, settings.index_backend,
-                                   settings.index_nprobe, mapped=True, owner=False)
+                                   settings.index_nprobe, mapped=True, owner=False,
+                                   store=self.store_id)
             if loaded is not None:
                 sealed = ReplicaIndex(loaded[0]), loaded[1].store_seq
         with self.store.read() as reader:
@@ -540,7 +546,8 @@ class ServiceRuntime:
                 self.index = fit_layout(self.index, reader, settings.index_backend,
                                         self.dimension, settings.ivf_threshold,
                                         settings.index_nprobe, self.keep)
-            write_snapshot(settings.index_dir, self.index, self.embedder.model_name, seq)
+            write_snapshot(settings.index_dir, self.index, self.embedder.model_name, seq,
+                           self.store_id)
             self.snapshot_seq = seq
         if self.publisher is not None:
             self.publisher.request()

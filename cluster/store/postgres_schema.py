@@ -235,4 +235,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE index_snapshots ADD COLUMN role TEXT;
     """,
+    # 7: the store's identity, which index snapshots record, so that a
+    # snapshot of another store in the same index folder is never loaded.
+    """
+    INSERT INTO meta (key, value) VALUES ('store_id', replace(gen_random_uuid()::text, '-', ''))
+    ON CONFLICT (key) DO NOTHING;
+    """,
 )

@@ -238,4 +238,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX story_partitions_by_partition ON story_partitions (partition);
     """,
+    # 12: the store's identity, which index snapshots record, so that a
+    # snapshot of another store in the same index folder is never loaded.
+    """
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+    """,
 )
