@@ -6,6 +6,7 @@ import argparse
 import logging
 import textwrap
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from cluster.embedding.models import offline_model_environment
@@ -21,6 +22,19 @@ def quiet_libraries() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("sentence_transformers", "transformers", "httpx", "faiss", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def readable_file(text: str) -> Path:
+    """An argument naming a file the command reads: one that exists, is a
+    file and can be opened, or the command stops with the usage line and the
+    reason, before it opens the store or loads the model."""
+    path = Path(text)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"{text}: {error.strerror or error}") from None
+    return path
 
 
 def settings_help(names: Iterable[str]) -> str:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cluster.cli.common import Commands, add_command
+from cluster.cli.common import Commands, add_command, readable_file
 
 DEFAULT_GRID = {
     "join_threshold": ["0.35", "0.375", "0.4"],
@@ -41,7 +41,7 @@ def register(commands: Commands) -> None:
         line and reason and left out; the rest of the file is scored, and the
         table says how many rows were refused.
         """ + LABELLED_FORMAT, ("embedder", "model", "embed_precision"))
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl",
+    parser.add_argument("files", nargs="+", type=readable_file, metavar="FILE.jsonl",
                           help="Labelled files; each is scored on its own.")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="NAME=VALUE",
@@ -72,7 +72,8 @@ def register(commands: Commands) -> None:
                         help="Replay all the files as one file, in time order, their gold "
                              "stories shared (e.g. a file and its translations: a story "
                              "labelled the same in both is one story).")
-    parser.add_argument("--storylines", type=Path, default=None, metavar="ANNOTATION.jsonl",
+    parser.add_argument("--storylines", type=readable_file, default=None,
+                        metavar="ANNOTATION.jsonl",
                         help="Also score storylines on the files whose gold stories this "
                              "annotation covers (rows of {\"story\", \"storyline\"}; see "
                              "evaluation/README.md): from gold stories and end to end, beside "
@@ -90,7 +91,7 @@ def register(commands: Commands) -> None:
         serve every kind of news, so no file picks its own. Prints the best
         settings as --set options for `newsclusters evaluate`.
         """ + LABELLED_FORMAT, ("embedder", "model", "embed_precision"))
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl",
+    parser.add_argument("files", nargs="+", type=readable_file, metavar="FILE.jsonl",
                       help="Labelled files to score each setting on.")
     parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                       help="Values to try for one clusterer setting (repeatable); without "

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from pathlib import Path
 
-from cluster.cli.common import Commands, add_command, bar_progress, progress_bar
+from cluster.cli.common import Commands, add_command, bar_progress, progress_bar, readable_file
 
 STORE_SETTINGS = ("data_dir", "index_dir", "embedder", "max_batch", "max_title_chars",
                   "max_text_chars")
@@ -27,7 +26,7 @@ def register(commands: Commands) -> None:
         field. Stories are presented (headline, label, summary) once at the
         end, and an index snapshot is written.
         """, STORE_SETTINGS)
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE.jsonl",
+    parser.add_argument("files", nargs="+", type=readable_file, metavar="FILE.jsonl",
                         help="The files to import.")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
                         help="Articles per transaction (default 64; at most max_batch).")
@@ -51,7 +50,7 @@ def register(commands: Commands) -> None:
         be read, 2 when nothing was polled (a bad sources file or setting, or
         a store that another process writes). With --loop: 0 once stopped.
         """, STORE_SETTINGS)
-    parser.add_argument("sources", type=Path, metavar="SOURCES.toml",
+    parser.add_argument("sources", type=readable_file, metavar="SOURCES.toml",
                        help="The sources file (see sources.example.toml).")
     parser.add_argument("--loop", action="store_true", help="Keep polling until stopped.")
     parser.add_argument("--workers", type=int, default=4, metavar="N",

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cluster.cli.common import Commands, add_command, bar_progress, progress_bar
+from cluster.cli.common import Commands, add_command, bar_progress, progress_bar, readable_file
 
 if TYPE_CHECKING:
     from cluster.settings import Settings
@@ -47,7 +47,7 @@ def register(commands: Commands) -> None:
         checking it, and remove the index snapshots so that the next start
         rebuilds the index from the restored store. Stop the service first.
         """, ("data_dir", "index_dir"))
-    parser.add_argument("file", type=Path, metavar="FILE", help="The backup to restore.")
+    parser.add_argument("file", type=readable_file, metavar="FILE", help="The backup to restore.")
     parser.add_argument("--force", action="store_true",
                          help="Replace an existing store (without it, a store that exists "
                               "is left alone).")

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from cluster.cli.common import Commands, add_command, progress_bar
+from cluster.cli.common import Commands, add_command, progress_bar, readable_file
 
 STATUS_EVERY_S = 30.0
 
@@ -44,7 +44,7 @@ def register(commands: Commands) -> None:
         folder. Without it, it joins the Ray cluster at --ray-address (or
         RAY_ADDRESS) and uses store_url.
         """, ("store_url", "data_dir", "index_dir", "embedder", "embed_batch_size"))
-    parser.add_argument("files", nargs="*", type=Path, metavar="FILE.jsonl",
+    parser.add_argument("files", nargs="*", type=readable_file, metavar="FILE.jsonl",
                         help="Files to queue.")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true",

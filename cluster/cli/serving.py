@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from cluster.cli.common import Commands, add_command
+from cluster.cli.common import Commands, add_command, readable_file
 
 LOG = logging.getLogger("newsclusters")
 SERVER_SETTINGS = ("host", "port", "data_dir", "index_dir", "embedder", "clock", "readers",
@@ -35,7 +35,7 @@ def register(commands: Commands) -> None:
         """, SERVER_SETTINGS)
     parser.add_argument("--no-demo", action="store_true",
                      help="Do not import the demo corpus into an empty store.")
-    parser.add_argument("--feeds", type=Path, default=None, metavar="SOURCES.toml",
+    parser.add_argument("--feeds", type=readable_file, default=None, metavar="SOURCES.toml",
                      help="Also poll the feeds listed in this sources file, in the "
                           "writer process (one writer for the store).")
     add_command(
