@@ -166,3 +166,41 @@ def test_online_backup_and_restore(tmp_path: Path) -> None:
     restored.close()
     with pytest.raises(ConfigurationError, match="--force"):
         restore_store(copy, fresh.store_path, fresh.index_dir)
+
+
+def test_backup_and_restore_refuse_what_would_lose_or_not_restore_the_store(
+    tmp_path: Path,
+) -> None:
+    """A backup written over the store, its journal or its lock would replace
+    the file a running server writes to; a folder is not a file name; a file
+    that is not a store backup never replaces the store."""
+    import sqlite3
+
+    from cluster.errors import ConfigurationError
+    from cluster.store.backup import backup_store, restore_store
+
+    settings = make_settings(tmp_path)
+    with StoryService(settings) as service:
+        create_app(service=service).test_client().post("/api/v1/articles", json=[QUAKE, BANK])
+    store = settings.store_path
+    untouched = store.read_bytes()
+    for target in (store, Path(f"{store}-wal"), store.with_name(store.name + ".lock"),
+                   store.parent / ".." / store.parent.name / store.name):
+        with pytest.raises(ConfigurationError, match="is the store itself"):
+            backup_store(store, target)
+    with pytest.raises(ConfigurationError, match="is a folder"):
+        backup_store(store, tmp_path)
+    with pytest.raises(ConfigurationError, match="is the store itself"):
+        restore_store(store, store, settings.index_dir, force=True)
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_text('{"not": "a database"}')
+    with pytest.raises(ConfigurationError, match="not a store backup"):
+        restore_store(junk, store, settings.index_dir, force=True)
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+    with pytest.raises(ConfigurationError, match=r"not a store backup .*articles"):
+        restore_store(other, store, settings.index_dir, force=True)
+    assert store.read_bytes() == untouched
+    with StoryService(settings) as service:
+        assert service.article_count() == 2

@@ -20,6 +20,8 @@ from cluster.errors import ConfigurationError
 from cluster.store.lock import StoreLock
 
 PAGES_PER_STEP = 1024
+STORE_TABLES = frozenset({"meta", "articles", "stories", "assignments", "index_log"})
+"""Tables every store has: a backup lacking one is some other SQLite file."""
 
 
 def backup_store(store_path: Path, destination: Path,
@@ -28,6 +30,10 @@ def backup_store(store_path: Path, destination: Path,
     place); returns the number of articles in the copy."""
     if not store_path.exists():
         raise ConfigurationError(f"no store at {store_path}")
+    if destination.is_dir():
+        raise ConfigurationError(f"{destination} is a folder: name the backup file, e.g. "
+                                 f"{destination / 'store-backup.sqlite3'}")
+    _refuse_the_store_itself(destination, store_path, "write the backup elsewhere")
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=destination.name + ".", suffix=".partial",
                                        dir=destination.parent)
@@ -61,15 +67,23 @@ def backup_store(store_path: Path, destination: Path,
 def restore_store(backup: Path, store_path: Path, index_dir: Path, force: bool = False) -> None:
     """Put a backup in place as the store (the service must be stopped); index
     snapshots are set aside so the next start rebuilds the index from it."""
-    if not backup.exists():
+    if not backup.is_file():
         raise ConfigurationError(f"no backup at {backup}")
+    _refuse_the_store_itself(backup, store_path, "name a backup made by `newsclusters backup`")
     connection = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
     try:
         check = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        tables = {row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        raise ConfigurationError(f"{backup} is not a store backup ({error})") from None
     finally:
         connection.close()
     if check != "ok":
         raise ConfigurationError(f"{backup} failed its integrity check: {check}")
+    if not tables >= STORE_TABLES:
+        raise ConfigurationError(f"{backup} is an SQLite file but not a store backup (it has "
+                                 f"no {', '.join(sorted(STORE_TABLES - tables))} table)")
     if store_path.exists() and not force:
         raise ConfigurationError(f"{store_path} exists; pass --force to replace it")
     store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,3 +99,13 @@ def restore_store(backup: Path, store_path: Path, index_dir: Path, force: bool =
             current.unlink()  # the snapshot belongs to the old store
     finally:
         lock.release()
+
+
+def _refuse_the_store_itself(path: Path, store_path: Path, instead: str) -> None:
+    """A backup written over the store (or its journal or lock) would replace
+    the file a running server writes to; a restore from it copies nothing."""
+    store = store_path.resolve()
+    sidecars = {store, *(store.with_name(store.name + suffix)
+                         for suffix in ("-wal", "-shm", "-journal", ".lock"))}
+    if path.resolve() in sidecars:
+        raise ConfigurationError(f"{path} is the store itself: {instead}")
