@@ -268,17 +268,8 @@ def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
     tmp_path: Path, postgres: PostgresDatabases,
 ) -> None:
     settings = partitioned_settings(tmp_path, postgres)
-    articles = [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
-                        f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
-                        None, None, "en") for i in range(240)]
     with queue_of(settings) as queue, partitioned(settings) as running:
-        for start in range(0, 240, 40):
-            queue.enqueue(articles[start:start + 40])
-        embed_all(queue, settings)
-        plan = running.start_coordinator(plan_sample=240)
-        running.start_partition(0, plan)
-        running.start_partition(1, plan)
-        assert drained(queue)
+        cluster_in_partitions(running, queue, settings, town_storms(240))
         with running.services[0].store.read() as reader:
             before = reader.article_by_id("s7")
         assert before is not None and before.story_id is not None
@@ -303,6 +294,27 @@ def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
         store.close()
     assert sum(t.deleted for t in totals) == 1
     assert sum(t.clustered for t in totals) == 241  # each article once, the new version too
+
+
+def town_storms(count: int) -> list[Article]:
+    """Storms in twelve towns from five outlets: twelve events that the
+    hashing embedder tells apart."""
+    return [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
+                    f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
+                    None, None, "en") for i in range(count)]
+
+
+def cluster_in_partitions(running: Partitioned, queue: IngestQueue, settings: Settings,
+                          articles: list[Article]) -> None:
+    """Queue ``articles`` in batches of 40, embed them, start the coordinator
+    (its plan trained on them) and two partitions, and wait for the queue to drain."""
+    for start in range(0, len(articles), 40):
+        queue.enqueue(articles[start:start + 40])
+    embed_all(queue, settings)
+    plan = running.start_coordinator(plan_sample=len(articles))
+    running.start_partition(0, plan)
+    running.start_partition(1, plan)
+    assert drained(queue)
 
 
 def _fold_entries(url: str) -> int:
@@ -445,18 +457,10 @@ def test_partitions_follow_what_a_single_writer_changed_between_their_runs(
     holds exactly the articles of the stories its partition owns, and each
     live story is held by its owner's clusterer."""
     settings = partitioned_settings(tmp_path, postgres, snapshot_every=20)
-    towns = [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
-                     f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
-                     None, None, "en") for i in range(300)]
+    towns = town_storms(300)
     with queue_of(settings) as queue:
         with partitioned(settings) as running:
-            for start in range(0, 240, 40):
-                queue.enqueue(towns[start:start + 40])
-            embed_all(queue, settings)
-            plan = running.start_coordinator(plan_sample=240)
-            running.start_partition(0, plan)
-            running.start_partition(1, plan)
-            assert drained(queue)
+            cluster_in_partitions(running, queue, settings, towns[:240])
         stricter = settings.cluster.model_copy(update={"join_threshold": 0.9,
                                                        "dense_join_threshold": 0.95})
         with StoryService(settings.model_copy(update={"cluster": stricter})) as single:
