@@ -411,3 +411,18 @@ def test_the_stories_changed_since_an_event(store: Store) -> None:
         newest, changed = reader.stories_changed_since(seq)
         assert changed == [second, third] and newest > seq
         assert reader.stories_changed_since(newest) == (newest, [])
+
+
+def test_every_store_has_an_id_of_its_own_that_stays(open_store: OpenStore,
+                                                      tmp_path: Path) -> None:
+    """Index snapshots record it, so that one store never loads another's."""
+    first = open_store(tmp_path / "a")
+    second = open_store(tmp_path / "b")
+    ids = []
+    for store in (first, second):
+        with store.read() as reader:
+            ids.append(reader.meta("store_id"))
+    assert all(ids) and ids[0] != ids[1]
+    first.close()
+    with open_store(tmp_path / "a").read() as reader:
+        assert reader.meta("store_id") == ids[0]
