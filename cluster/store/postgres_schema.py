@@ -238,7 +238,8 @@ MIGRATIONS: tuple[str, ...] = (
     # 7: the store's identity, which index snapshots record, so that a
     # snapshot of another store in the same index folder is never loaded.
     """
-    INSERT INTO meta (key, value) VALUES ('store_id', md5(random()::text || clock_timestamp()::text))
+    INSERT INTO meta (key, value)
+    VALUES ('store_id', md5(random()::text || clock_timestamp()::text))
     ON CONFLICT (key) DO NOTHING;
     """,
 )
