@@ -257,6 +257,30 @@ def test_a_server_restart_is_a_503_meanwhile_and_then_reads_and_writes_go_on(
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_a_second_local_server_on_a_running_servers_folder_is_refused_naming_it(
+    postgres_installed: None,
+) -> None:
+    """Two `scale-out --local` on one data folder: the second stops with the
+    running server's pid, and the first goes on serving."""
+    import shutil
+    import tempfile
+
+    import psycopg
+
+    from cluster.store.local_postgres import LocalPostgres, PostgresUnavailable
+
+    folder = Path(tempfile.mkdtemp(prefix="nc-pg-twice-"))
+    server = LocalPostgres(folder, durable=False).start()
+    try:
+        with pytest.raises(PostgresUnavailable, match=r"already runs .*\(pid \d+\)"):
+            LocalPostgres(folder, durable=False).start()
+        with psycopg.connect(server.url) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_without_postgresql_installed_the_local_server_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -115,6 +115,12 @@ class LocalPostgres:
         ]
         if not self.durable:  # a test server: a machine crash may lose it, a process crash not
             settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        running = _server_running(self.data)
+        if running is not None:
+            raise PostgresUnavailable(
+                f"a PostgreSQL server already runs on {self.data} (pid {running}): another "
+                "`newsclusters scale-out --local` uses this data folder; stop it, or give "
+                "this one another NEWSCLUSTERS_DATA_DIR")
         self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-l",
                   str(self.folder / "server.log"), "-w", "-t", "60", "-o", " ".join(settings),
                   "start")
@@ -149,3 +155,18 @@ class LocalPostgres:
         if (self.data / "postmaster.pid").exists():
             self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", mode,
                       "-w", "stop")
+
+
+def _server_running(data: Path) -> int | None:
+    """The pid of the live server that holds ``data`` (its postmaster.pid), if any."""
+    try:
+        pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # left by a crash: pg_ctl starts over it
+    except PermissionError:
+        return pid
+    return pid
