@@ -1,7 +1,8 @@
-"""Files named on the command line are checked before anything else: a
-missing or unreadable one stops the command with its usage line, the file
-and the reason (exit status 2), never a traceback, and before the store is
-opened or the model loaded."""
+"""What a command says when it cannot start or is stopped. Files named on
+the command line are checked before anything else: a missing or unreadable
+one stops the command with its usage line, the file and the reason (exit
+status 2), never a traceback, and before the store is opened or the model
+loaded. Ctrl-C ends a command with one line and status 130."""
 
 from __future__ import annotations
 
@@ -55,3 +56,18 @@ def test_a_valid_file_and_a_missing_one_stop_before_either_is_read(
         main(["ingest", str(readable), str(tmp_path / MISSING)])
     assert MISSING in capsys.readouterr().err
     assert not (tmp_path / "var").exists()
+
+
+def test_ctrl_c_ends_a_command_with_one_line_and_status_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cluster.cli import operations
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(operations, "rebuild_index", interrupted)
+    assert main(["rebuild"]) == 130
+    error = capsys.readouterr().err
+    assert "interrupted: what was written before is stored" in error
+    assert "Traceback" not in error

@@ -54,8 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: what was acknowledged is stored; run the command again to "
-              "resume", file=sys.stderr)
+        print("\ninterrupted: what was written before is stored and the step in progress "
+              "rolled back (a rebuild leaves the store and the current snapshot as they "
+              "were); run the command again to go on", file=sys.stderr)
         return 130
     return status or 0
 
