@@ -30,12 +30,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cluster.scaleout.consumer import Consumed, delete_articles, ingest_run, keep_going
-from cluster.scaleout.queue import Embedded, IngestQueue, own_connection
+from cluster.scaleout.queue import Embedded, IngestQueue, OwnConnection
 from cluster.scaleout.routing import PLAN_META, RoutingPlan, Share
 from cluster.types import StoryId
 
@@ -66,12 +65,11 @@ class PartitionLedger:
     def __init__(self, url: str, name: str = "newsclusters ledger") -> None:
         self.url = url
         self.name = name
-        self._lock = threading.Lock()
-        self._connection: psycopg.Connection[Any] | None = None
+        self._own = OwnConnection(url, name)
+        self._lock = self._own.lock
 
     def _db(self) -> psycopg.Connection[Any]:
-        self._connection = own_connection(self._connection, self.url, self.name)
-        return self._connection
+        return self._own.db()
 
     def plan(self) -> RoutingPlan | None:
         with self._lock:
@@ -131,11 +129,7 @@ class PartitionLedger:
                      (0, 0) if span is None else (int(span[0]), int(span[1])))
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                with suppress(Exception):
-                    self._connection.close()
-                self._connection = None
+        self._own.close()
 
 
 class PartitionConsumer:

@@ -39,18 +39,39 @@ from cluster.types import ArticleId, Vector
 if TYPE_CHECKING:
     import psycopg
 
-def own_connection(current: psycopg.Connection[Any] | None, url: str,
-                   name: str) -> psycopg.Connection[Any]:
-    """``current`` while it is usable, else a new autocommit connection (a lost
-    one is closed first)."""
-    import psycopg
+class OwnConnection:
+    """An object's own autocommit connection, made again when it was lost, and
+    the lock its statements take (a psycopg connection serves one thread at a
+    time)."""
 
-    if current is not None and not current.closed and not current.broken:
-        return current
-    if current is not None:
-        with suppress(Exception):
-            current.close()
-    return psycopg.connect(url, autocommit=True, application_name=name[:63], connect_timeout=10)
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.lock = threading.Lock()
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def db(self) -> psycopg.Connection[Any]:
+        """The connection while it is usable, else a new one (a lost one is
+        closed first). Called with ``lock`` held."""
+        import psycopg
+
+        current = self._connection
+        if current is not None and not current.closed and not current.broken:
+            return current
+        if current is not None:
+            with suppress(Exception):
+                current.close()
+        self._connection = psycopg.connect(self.url, autocommit=True,
+                                           application_name=self.name[:63],
+                                           connect_timeout=10)
+        return self._connection
+
+    def close(self) -> None:
+        with self.lock:
+            if self._connection is not None:
+                with suppress(Exception):
+                    self._connection.close()
+                self._connection = None
 
 
 class QueueUnavailable(ClusterError):
@@ -106,12 +127,11 @@ class IngestQueue:
     def __init__(self, url: str, name: str = "newsclusters queue") -> None:
         self.url = url
         self.name = name
-        self._lock = threading.Lock()
-        self._connection: psycopg.Connection[Any] | None = None
+        self._own = OwnConnection(url, name)
+        self._lock = self._own.lock
 
     def _db(self) -> psycopg.Connection[Any]:
-        self._connection = own_connection(self._connection, self.url, self.name)
-        return self._connection
+        return self._own.db()
 
     @contextmanager
     def _reachable(self) -> Iterator[None]:
@@ -262,8 +282,4 @@ class IngestQueue:
         return Depth(int(row[0]), int(row[1])) if row else Depth(0, 0)
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                with suppress(Exception):
-                    self._connection.close()
-                self._connection = None
+        self._own.close()
