@@ -33,6 +33,7 @@ from cluster.settings import Settings
 from cluster.store.lock import StoreInUse
 from cluster.store.postgres import PostgresStore
 from tests.conftest import DEMO, SHARED_DATA, PostgresDatabases, make_settings
+from tests.partitioned_stream import each_article_stored_once, town_storms
 
 
 def partitioned_settings(tmp_path: Path, postgres: PostgresDatabases, **values: object
@@ -229,9 +230,7 @@ def test_a_partition_that_stops_mid_stream_loses_and_doubles_nothing(
     tmp_path: Path, postgres: PostgresDatabases,
 ) -> None:
     settings = partitioned_settings(tmp_path, postgres)
-    articles = [Article(f"s{i}", f"Storm {i % 40} floods town {i % 40}",
-                        f"Rain and wind in town {i % 40}, report {i}.", f"Outlet{i % 7}",
-                        None, None, "en") for i in range(900)]
+    articles = town_storms(900, towns=40, outlets=7)
     with queue_of(settings) as queue, partitioned(settings) as running:
         for start in range(0, 300, 30):
             queue.enqueue(articles[start:start + 30])
@@ -248,20 +247,10 @@ def test_a_partition_that_stops_mid_stream_loses_and_doubles_nothing(
         embed_all(queue, settings)
         running.start_partition(1, plan)
         assert drained(queue)
-    store = PostgresStore(settings.store_location, read_only=True)
-    try:
-        with store.read() as reader:
-            assert reader.article_count() == 900
-            assert sorted(reader.assignments()) == sorted(a.id for a in articles)
-            # each article indexed once, and again only when a fold moved it
-            assert reader.index_seq() == 900 + _fold_entries(settings.store_location)
-            owners = reader.story_partitions()
-            live = list(reader.live_story_states())
-            assert live and all(story in owners for story, *_ in live)
-            # what readers see of the stories matches their articles
-            assert sum(count for _, count, *_ in live) == 900
-    finally:
-        store.close()
+    _, live = each_article_stored_once(settings.store_location, articles)
+    assert live
+    # what readers see of the stories matches their articles
+    assert sum(count for _, count in live) == 900
 
 
 def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
@@ -296,14 +285,6 @@ def test_a_new_version_or_a_deletion_goes_to_the_partition_that_owns_the_story(
     assert sum(t.clustered for t in totals) == 241  # each article once, the new version too
 
 
-def town_storms(count: int) -> list[Article]:
-    """Storms in twelve towns from five outlets: twelve events that the
-    hashing embedder tells apart."""
-    return [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
-                    f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
-                    None, None, "en") for i in range(count)]
-
-
 def cluster_in_partitions(running: Partitioned, queue: IngestQueue, settings: Settings,
                           articles: list[Article]) -> None:
     """Queue ``articles`` in batches of 40, embed them, start the coordinator
@@ -315,16 +296,6 @@ def cluster_in_partitions(running: Partitioned, queue: IngestQueue, settings: Se
     running.start_partition(0, plan)
     running.start_partition(1, plan)
     assert drained(queue)
-
-
-def _fold_entries(url: str) -> int:
-    """Index log entries the coordinator wrote to move folded stories' articles."""
-    import psycopg
-
-    with psycopg.connect(url) as connection:
-        row = connection.execute(
-            "SELECT COALESCE(SUM(index_to - index_from), 0) FROM partition_barriers").fetchone()
-    return int(row[0]) if row else 0
 
 
 def _each_article_in_its_owners_index(running: Partitioned) -> None:
@@ -357,17 +328,9 @@ def test_a_reader_elsewhere_maps_every_partitions_published_index(
     settings = partitioned_settings(tmp_path / "writers", postgres)
     reader_settings = make_settings(tmp_path / "reader", store_url=settings.store_location,
                                     writes="queue", readers=1)
-    articles = [Article(f"s{i}", f"Storm {i % 12} floods town {i % 12}",
-                        f"Rain and wind in town {i % 12}, report {i}.", f"Outlet{i % 5}",
-                        None, None, "en") for i in range(400)]
+    articles = town_storms(400)
     with queue_of(settings) as queue, partitioned(settings) as running:
-        for start in range(0, 240, 40):
-            queue.enqueue(articles[start:start + 40])
-        embed_all(queue, settings)
-        plan = running.start_coordinator(plan_sample=240)
-        running.start_partition(0, plan)
-        running.start_partition(1, plan)
-        assert drained(queue)
+        cluster_in_partitions(running, queue, settings, articles[:240])
         for service in running.services.values():
             service.snapshot()  # each publishes its own index
         reader = StoryService.reader(reader_settings).open()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cluster.index.backends import FaissFlatIndex, FaissIvfIndex, NumpyIndex
+from cluster.index.backends import FaissFlatIndex, FaissIvfIndex, NumpyIndex, VectorIndex
 from cluster.index.replica import ReplicaIndex
 from tests.test_index_contract import DIM, clustered_vectors
 
@@ -38,17 +38,7 @@ def test_a_replica_over_a_full_snapshot_agrees_with_the_reference(tmp_path: Path
             index.add(replaced, vectors[(replaced + 150) % 400])
             if added.size:
                 index.add(added, vectors[added])
-        assert len(replica) == len(reference)
-    queries = clustered_vectors(25, seed=8)
-    for k in (1, 10, 50):
-        got, want = replica.search(queries, k), reference.search(queries, k)
-        np.testing.assert_allclose(got[0], want[0], atol=1e-5)
-        assert (got[1] == want[1]).mean() > 0.99  # ties may swap
-    probe = np.concatenate([keys, np.array([9999], dtype=np.int64)])
-    got_vectors, got_held = replica.lookup(probe)
-    want_vectors, want_held = reference.lookup(probe)
-    assert got_held.tolist() == want_held.tolist()
-    np.testing.assert_allclose(got_vectors, want_vectors, atol=1e-6)
+        _answers_as_the_reference(replica, reference, keys, seed=8)
 
 
 def test_a_mapped_ivf_snapshot_serves_as_the_sealed_part(tmp_path: Path) -> None:
@@ -92,8 +82,14 @@ def test_segments_after_a_snapshot_agree_with_the_reference(tmp_path: Path) -> N
     for index in (replica, reference):
         index.remove(tail_removed)
         index.add(keys[450:470], vectors[450:470])
+    _answers_as_the_reference(replica, reference, keys, seed=12)
+
+
+def _answers_as_the_reference(replica: ReplicaIndex, reference: VectorIndex, keys: np.ndarray,
+                              seed: int) -> None:
+    """The same size, searches (ties may swap) and lookups as the reference."""
     assert len(replica) == len(reference)
-    queries = clustered_vectors(25, seed=12)
+    queries = clustered_vectors(25, seed=seed)
     for k in (1, 10, 50):
         got, want = replica.search(queries, k), reference.search(queries, k)
         np.testing.assert_allclose(got[0], want[0], atol=1e-5)

@@ -26,6 +26,7 @@ from cluster.service.facade import StoryService
 from cluster.settings import Settings
 from cluster.store.postgres import PostgresStore
 from tests.conftest import DEMO, SHARED_DATA, PostgresDatabases, make_settings
+from tests.partitioned_stream import each_article_stored_once, town_storms
 
 pytest.importorskip("ray", reason="the scale-out tests need Ray (make installs it)")
 
@@ -143,9 +144,7 @@ def test_killed_actors_lose_and_double_nothing(
     ray_cluster: tuple[str, set[tuple[str, int]]],
 ) -> None:
     settings = scale_settings(tmp_path, postgres)
-    articles = [Article(f"s{i}", f"Storm {i % 40} floods town {i % 40}",
-                        f"Rain and wind in town {i % 40}, report {i}.", f"Outlet{i % 7}",
-                        None, None, "en") for i in range(900)]
+    articles = town_storms(900, towns=40, outlets=7)
     deployment = Deployment(settings, 2, embed_batch=16).start(ray_cluster[0])
     try:
         before = deployment.status()
@@ -180,9 +179,7 @@ def test_a_killed_embedder_partition_or_coordinator_loses_and_doubles_nothing(
     ray_cluster: tuple[str, set[tuple[str, int]]],
 ) -> None:
     settings = scale_settings(tmp_path, postgres)
-    articles = [Article(f"s{i}", f"Storm {i % 40} floods town {i % 40}",
-                        f"Rain and wind in town {i % 40}, report {i}.", f"Outlet{i % 7}",
-                        None, None, "en") for i in range(900)]
+    articles = town_storms(900, towns=40, outlets=7)
     # two partitions, the coordinator and one embedder on the three one-CPU nodes
     deployment = Deployment(settings, 1, embed_batch=16, partitions=2).start(ray_cluster[0])
     try:
@@ -204,18 +201,8 @@ def test_a_killed_embedder_partition_or_coordinator_loses_and_doubles_nothing(
         assert after["embedders"][0]["pid"] != before["embedders"][0]["pid"]
     finally:
         deployment.stop()
-    store = PostgresStore(settings.store_location, read_only=True)
-    try:
-        with store.read() as reader:
-            assert reader.article_count() == 900
-            assert sorted(reader.assignments()) == sorted(a.id for a in articles)
-            # each article indexed once, and again only when a fold moved it
-            assert reader.index_seq() == 900 + _fold_entries(settings.store_location)
-            owners = reader.story_partitions()
-            assert set(owners.values()) == {0, 1}
-            assert all(story in owners for story, *_ in reader.live_story_states())
-    finally:
-        store.close()
+    owners, _ = each_article_stored_once(settings.store_location, articles)
+    assert set(owners.values()) == {0, 1}
 
 
 def _waited(condition: Any, timeout: float = 120.0) -> bool:
@@ -322,13 +309,3 @@ def test_settings_reach_the_actors_whole_with_the_driver_s_folders(tmp_path: Pat
     assert rebuilt.api_keys.get_secret_value() == "k" * 40
     assert rebuilt.data_dir == Path("var").resolve() and rebuilt.index_dir.is_absolute()
     assert rebuilt.cluster == settings.cluster
-
-
-def _fold_entries(url: str) -> int:
-    """Index log entries the coordinator wrote to move folded stories' articles."""
-    import psycopg
-
-    with psycopg.connect(url) as connection:
-        row = connection.execute(
-            "SELECT COALESCE(SUM(index_to - index_from), 0) FROM partition_barriers").fetchone()
-    return int(row[0]) if row else 0
