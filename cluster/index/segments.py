@@ -54,7 +54,7 @@ from cluster.index.backends import (
     read_index,
 )
 from cluster.index.layout import ADAPTIVE, wanted_kind
-from cluster.index.snapshot import DamagedSnapshot, Manifest, read_manifest
+from cluster.index.snapshot import DamagedSnapshot, Manifest, file_sha256, read_manifest
 from cluster.store import Reader
 from cluster.types import ArticleKey
 
@@ -121,14 +121,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def keys_bytes(keys: KeyArray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(keys, dtype=np.int64), allow_pickle=False)
@@ -154,7 +146,7 @@ def write_segment(folder: Path, index: VectorIndex, changed: KeyArray, from_seq:
     (target / "changed.npy").write_bytes(changed_data)
     manifest = SegmentManifest(
         name=name, backend=index.kind, from_seq=from_seq, store_seq=store_seq,
-        count=len(index), changed=len(changed), sha256=_file_sha256(target / "index.bin"),
+        count=len(index), changed=len(changed), sha256=file_sha256(target / "index.bin"),
         changed_sha256=_sha256(changed_data), created_at=time.time())
     (target / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
     return target, manifest
@@ -174,7 +166,7 @@ def install_segment(snapshot_folder: Path, manifest: SegmentManifest,
     staging.mkdir()
     try:
         write_index(staging / "index.bin")
-        if _file_sha256(staging / "index.bin") != manifest.sha256:
+        if file_sha256(staging / "index.bin") != manifest.sha256:
             raise ValueError(f"{name}: index.bin does not match its manifest's checksum")
         if _sha256(changed) != manifest.changed_sha256:
             raise ValueError(f"{name}: changed.npy does not match its manifest's checksum")
@@ -232,7 +224,7 @@ def load_segments(snapshot_folder: Path, base_seq: int, dimension: int, nprobe: 
     loaded: list[tuple[VectorIndex, KeyArray, SegmentManifest]] = []
     for folder, manifest in chain(snapshot_folder, base_seq):
         try:
-            if _file_sha256(folder / "index.bin") != manifest.sha256:
+            if file_sha256(folder / "index.bin") != manifest.sha256:
                 raise ValueError("index.bin does not match its manifest's checksum")
             changed_data = (folder / "changed.npy").read_bytes()
             if _sha256(changed_data) != manifest.changed_sha256:

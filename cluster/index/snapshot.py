@@ -83,7 +83,7 @@ def write_snapshot(index_dir: Path, index: VectorIndex, model: str, store_seq: i
         manifest = Manifest(
             model=model, dimension=index.dimension, metric="inner_product",
             backend=index.kind, store_seq=store_seq, count=len(index), created_at=time.time(),
-            sha256=_sha256(staging / "index.bin"), store=store,
+            sha256=file_sha256(staging / "index.bin"), store=store,
         )
         (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
         for part in ("index.bin", "manifest.json"):
@@ -107,7 +107,7 @@ def install_snapshot(index_dir: Path, name: str, manifest: Manifest,
     staging.mkdir()
     try:
         write_index(staging / "index.bin")
-        if manifest.sha256 and _sha256(staging / "index.bin") != manifest.sha256:
+        if manifest.sha256 and file_sha256(staging / "index.bin") != manifest.sha256:
             raise DamagedSnapshot(f"{name}: index.bin does not match its manifest's checksum")
         (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
         for part in ("index.bin", "manifest.json"):
@@ -136,7 +136,8 @@ def _remove_stale(index_dir: Path, keep: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read a block at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -235,7 +236,7 @@ def load_snapshot(
         )
     index_file = folder / "index.bin"
     try:
-        if manifest.sha256 and _sha256(index_file) != manifest.sha256:
+        if manifest.sha256 and file_sha256(index_file) != manifest.sha256:
             raise DamagedSnapshot("index.bin does not match its manifest's checksum")
         index = read_index(manifest.backend, index_file, dimension, nprobe, mapped)
         if len(index) != manifest.count:
